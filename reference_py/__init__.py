@@ -1,0 +1,1 @@
+"""The Python reference of PyTorch's "Transfer Learning for Computer Vision" tutorial."""

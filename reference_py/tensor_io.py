@@ -1,0 +1,86 @@
+"""Tensor bundles: a JSON index beside a raw little-endian blob (format: fixtures/README.md)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reference_py import atomic
+
+FORMAT = "hymenoptera-bundle/1"
+DTYPES = {
+    "float32": (torch.float32, np.dtype("<f4")),
+    "float64": (torch.float64, np.dtype("<f8")),
+    "int64": (torch.int64, np.dtype("<i8")),
+    "uint8": (torch.uint8, np.dtype("u1")),
+}
+NAME_OF_TORCH_DTYPE = {torch_dtype: name for name, (torch_dtype, _) in DTYPES.items()}
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, truncated or does not match its index."""
+
+
+def bundle_paths(stem):
+    stem = Path(stem)
+    return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".bin")
+
+
+def write_bundle(stem, tensors, meta=None):
+    """Write an ordered mapping name -> tensor as STEM.bin and STEM.json (the index last)."""
+    index_path, blob_path = bundle_paths(stem)
+    entries, chunks, offset = [], [], 0
+    for name, tensor in tensors.items():
+        tensor = tensor.detach().cpu().contiguous()
+        if tensor.dtype not in NAME_OF_TORCH_DTYPE:
+            raise BundleError(f"{name}: dtype {tensor.dtype} cannot be stored in a bundle")
+        data = tensor.numpy().astype(DTYPES[NAME_OF_TORCH_DTYPE[tensor.dtype]][1], copy=False).tobytes()
+        entries.append({
+            "name": name,
+            "dtype": NAME_OF_TORCH_DTYPE[tensor.dtype],
+            "shape": list(tensor.shape),
+            "offset": offset,
+            "nbytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        })
+        chunks.append(data)
+        offset += len(data)
+    atomic.write_bytes(blob_path, b"".join(chunks))
+    index = {"format": FORMAT, "tensors": entries, "meta": meta or {}}
+    atomic.write_text(index_path, json.dumps(index, indent=1) + "\n")
+
+
+def read_index(stem):
+    index_path, _ = bundle_paths(stem)
+    try:
+        index = json.loads(index_path.read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{index_path}: bundle index not found") from None
+    except json.JSONDecodeError as error:
+        raise BundleError(f"{index_path}: not valid JSON ({error})") from None
+    if index.get("format") != FORMAT:
+        raise BundleError(f"{index_path}: format is {index.get('format')!r}, expected {FORMAT!r}")
+    return index
+
+
+def read_bundle(stem, with_meta=False):
+    """Read a bundle into a dict name -> tensor (in stored order), checking sizes and sha256."""
+    index = read_index(stem)
+    _, blob_path = bundle_paths(stem)
+    try:
+        blob = blob_path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"{blob_path}: bundle data not found") from None
+    tensors = {}
+    for entry in index["tensors"]:
+        data = blob[entry["offset"]:entry["offset"] + entry["nbytes"]]
+        if len(data) != entry["nbytes"]:
+            raise BundleError(f"{blob_path}: {entry['name']} is truncated")
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise BundleError(f"{blob_path}: {entry['name']} does not match its sha256")
+        torch_dtype, np_dtype = DTYPES[entry["dtype"]]
+        array = np.frombuffer(data, dtype=np_dtype).reshape(entry["shape"])
+        tensors[entry["name"]] = torch.from_numpy(array.copy()).to(torch_dtype)
+    return (tensors, index["meta"]) if with_meta else tensors

@@ -1,0 +1,90 @@
+# frozen_string_literal: true
+
+require "digest"
+require "json"
+require "numo/narray"
+require "torch"
+require_relative "atomic"
+
+module Hymenoptera
+  # Tensor bundles: a JSON index beside a raw little-endian blob (format: fixtures/README.md).
+  module TensorIO
+    FORMAT = "hymenoptera-bundle/1"
+    NUMO_CLASSES = {
+      "float32" => Numo::SFloat,
+      "float64" => Numo::DFloat,
+      "int64" => Numo::Int64,
+      "uint8" => Numo::UInt8
+    }.freeze
+    DTYPE_NAMES = {float32: "float32", float64: "float64", int64: "int64", uint8: "uint8"}.freeze
+
+    class BundleError < StandardError; end
+
+    module_function
+
+    def bundle_paths(stem)
+      ["#{stem}.json", "#{stem}.bin"]
+    end
+
+    # Writes a Hash name => tensor (in insertion order) as STEM.bin and STEM.json (the index last).
+    def write_bundle(stem, tensors, meta: {})
+      index_path, blob_path = bundle_paths(stem)
+      entries = []
+      chunks = []
+      offset = 0
+      tensors.each do |name, tensor|
+        dtype = DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
+        data = tensor.detach.contiguous.numo.to_binary
+        entries << {
+          name: name, dtype: dtype, shape: tensor.shape, offset: offset,
+          nbytes: data.bytesize, sha256: Digest::SHA256.hexdigest(data)
+        }
+        chunks << data
+        offset += data.bytesize
+      end
+      Atomic.write(blob_path, chunks.join.b)
+      index = {format: FORMAT, tensors: entries, meta: meta}
+      Atomic.write(index_path, JSON.pretty_generate(index) + "\n")
+    end
+
+    def read_index(stem)
+      index_path, = bundle_paths(stem)
+      index = JSON.parse(File.read(index_path))
+      raise BundleError, "#{index_path}: format is #{index["format"].inspect}, expected #{FORMAT.inspect}" unless index["format"] == FORMAT
+
+      index
+    rescue Errno::ENOENT
+      raise BundleError, "#{index_path}: bundle index not found"
+    rescue JSON::ParserError => e
+      raise BundleError, "#{index_path}: not valid JSON (#{e.message.lines.first.strip})"
+    end
+
+    # Reads a bundle into a Hash name => tensor (in stored order), checking sizes and sha256.
+    # With meta: true returns [tensors, meta].
+    def read_bundle(stem, meta: false)
+      index = read_index(stem)
+      _, blob_path = bundle_paths(stem)
+      blob = begin
+        File.binread(blob_path)
+      rescue Errno::ENOENT
+        raise BundleError, "#{blob_path}: bundle data not found"
+      end
+      tensors = {}
+      index["tensors"].each do |entry|
+        data = blob.byteslice(entry["offset"], entry["nbytes"])
+        raise BundleError, "#{blob_path}: #{entry["name"]} is truncated" if data.nil? || data.bytesize != entry["nbytes"]
+        raise BundleError, "#{blob_path}: #{entry["name"]} does not match its sha256" if Digest::SHA256.hexdigest(data) != entry["sha256"]
+
+        tensors[entry["name"]] = to_tensor(data, entry["dtype"], entry["shape"])
+      end
+      meta ? [tensors, index["meta"]] : tensors
+    end
+
+    def to_tensor(data, dtype, shape)
+      klass = NUMO_CLASSES.fetch(dtype) { raise BundleError, "unknown dtype #{dtype.inspect}" }
+      count = shape.reduce(1, :*)
+      array = klass.from_binary(data, [count])
+      Torch.from_numo(array).reshape(shape).clone
+    end
+  end
+end

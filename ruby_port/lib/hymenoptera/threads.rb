@@ -1,0 +1,37 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  # One thread-count setting for both languages: HYMENOPTERA_THREADS (default: every core).
+  #
+  # torch.rb 0.12 has no set_num_threads. LibTorch's OpenMP pool reads OMP_NUM_THREADS when the
+  # library is loaded, so this must run before `require "torch"`.
+  module Threads
+    ENV_VAR = "HYMENOPTERA_THREADS"
+
+    module_function
+
+    def count
+      value = ENV.fetch(ENV_VAR, "")
+      return Etc.nprocessors if value.empty?
+      raise ArgumentError, "#{ENV_VAR}=#{value.inspect}: expected a whole number of threads, at least 1" unless value.match?(/\A[1-9]\d*\z/)
+
+      Integer(value, 10)
+    end
+
+    def configure!
+      if defined?(Torch::Tensor)
+        raise "Hymenoptera::Threads.configure! must run before torch is loaded"
+      end
+
+      ENV["OMP_NUM_THREADS"] = count.to_s
+    end
+
+    # The thread count LibTorch reports (parsed from Torch.parallel_info, since torch.rb 0.12
+    # exposes no get_num_threads).
+    def in_force
+      Torch.parallel_info[/at::get_num_threads\(\)\s*:\s*(\d+)/, 1]&.to_i
+    end
+  end
+end
+
+require "etc"
