@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "etc"
+
 module Hymenoptera
   # One thread-count setting for both languages: HYMENOPTERA_THREADS (default: every core).
   #
@@ -25,13 +27,5 @@ module Hymenoptera
 
       ENV["OMP_NUM_THREADS"] = count.to_s
     end
-
-    # The thread count LibTorch reports (parsed from Torch.parallel_info, since torch.rb 0.12
-    # exposes no get_num_threads).
-    def in_force
-      Torch.parallel_info[/at::get_num_threads\(\)\s*:\s*(\d+)/, 1]&.to_i
-    end
   end
 end
-
-require "etc"

@@ -1,0 +1,136 @@
+"""The one comparison used by every parity test.
+
+A mismatch message says what differs (quantity), where (strategy, epoch or step, key), how many
+elements differ and by how much (greatest absolute and relative difference, and at which index).
+Every comparison is also recorded for the report.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+
+from parity.tolerances import Tolerance
+
+
+@dataclass
+class Comparison:
+    quantity: str
+    where: dict
+    tolerance: Tolerance
+    numel: int = 0
+    mismatched: int = 0
+    max_abs: float = 0.0
+    max_abs_index: tuple = ()
+    max_rel: float = 0.0
+    max_rel_index: tuple = ()
+    ruby_at_max: float | None = None
+    python_at_max: float | None = None
+    problem: str | None = None  # a structural difference: missing key, shape, dtype
+    notes: list = field(default_factory=list)
+
+    @property
+    def passed(self):
+        return self.problem is None and self.mismatched == 0
+
+    def location(self):
+        return ", ".join(f"{k}={v}" for k, v in self.where.items() if v is not None)
+
+    def message(self):
+        return "; ".join([self._difference(), *self.notes])
+
+    def _difference(self):
+        head = f"{self.quantity} differs" + (f" [{self.location()}]" if self.where else "")
+        if self.problem:
+            return f"{head}: {self.problem}"
+        share = 100.0 * self.mismatched / max(self.numel, 1)
+        return (
+            f"{head}: {self.mismatched} of {self.numel} elements mismatched ({share:.3g}%); "
+            f"greatest absolute difference {self.max_abs:.6g} at index {_index(self.max_abs_index)} "
+            f"(ruby {self.ruby_at_max!r}, python {self.python_at_max!r}); "
+            f"greatest relative difference {self.max_rel:.6g} at index {_index(self.max_rel_index)}; "
+            f"allowed: {self.tolerance.describe()}"
+        )
+
+
+def _index(index):
+    return "(" + ", ".join(str(i) for i in index) + ")" if index else "()"
+
+
+def _unravel(flat_index, shape):
+    index = []
+    for size in reversed(shape):
+        index.append(flat_index % size)
+        flat_index //= size
+    return tuple(reversed(index))
+
+
+def measure(ruby, python, *, quantity, tolerance, **where):
+    """Compare two tensors (or numbers); never raises for a difference, returns a Comparison."""
+    result = Comparison(quantity=quantity, where=where, tolerance=tolerance)
+    ruby, python = torch.as_tensor(ruby), torch.as_tensor(python)
+    if ruby.shape != python.shape:
+        result.problem = f"shape {tuple(ruby.shape)} in ruby, {tuple(python.shape)} in python"
+        return result
+    if ruby.dtype != python.dtype:
+        result.problem = f"dtype {ruby.dtype} in ruby, {python.dtype} in python"
+        return result
+    result.numel = python.numel()
+    if result.numel == 0:
+        return result
+    if tolerance.exact:
+        # bit-identical: compare the bytes, so that -0.0/+0.0 and NaN payloads count too
+        same = ruby.contiguous().view(-1).numpy().view("u1").reshape(result.numel, -1) == \
+            python.contiguous().view(-1).numpy().view("u1").reshape(result.numel, -1)
+        differs = torch.from_numpy(~same.all(axis=1))
+    else:
+        differs = ~torch.isclose(ruby.double(), python.double(), atol=tolerance.atol, rtol=tolerance.rtol,
+                                 equal_nan=True)
+    result.mismatched = int(differs.sum())
+    diff = (ruby.double() - python.double()).abs().view(-1)
+    diff = torch.where(torch.isnan(diff), torch.full_like(diff, float("inf")), diff)
+    rel = diff / python.double().abs().view(-1).clamp_min(torch.finfo(torch.float64).tiny)
+    rel = torch.where(diff == 0, torch.zeros_like(rel), rel)
+    abs_at = int(diff.argmax())
+    rel_at = int(rel.argmax())
+    result.max_abs, result.max_rel = float(diff[abs_at]), float(rel[rel_at])
+    result.max_abs_index = _unravel(abs_at, python.shape)
+    result.max_rel_index = _unravel(rel_at, python.shape)
+    result.ruby_at_max = ruby.reshape(-1)[abs_at].item()
+    result.python_at_max = python.reshape(-1)[abs_at].item()
+    return result
+
+
+def measure_dict(ruby, python, *, quantity, tolerance, **where):
+    """Compare two name -> tensor mappings key by key; one Comparison per key, missing keys included."""
+    results = []
+    for key in python:
+        if key not in ruby:
+            missing = Comparison(quantity=quantity, where={**where, "key": key}, tolerance=tolerance)
+            missing.problem = "key missing on the ruby side"
+            results.append(missing)
+            continue
+        results.append(measure(ruby[key], python[key], quantity=quantity, tolerance=tolerance, **where, key=key))
+    for key in ruby:
+        if key not in python:
+            extra = Comparison(quantity=quantity, where={**where, "key": key}, tolerance=tolerance)
+            extra.problem = "key present only on the ruby side"
+            results.append(extra)
+    return results
+
+
+class ParityError(AssertionError):
+    pass
+
+
+def check(comparisons, recorder=None):
+    """Record the comparisons and fail with every mismatch, first (in the given order) first."""
+    if not isinstance(comparisons, list):
+        comparisons = [comparisons]
+    if recorder is not None:
+        recorder.extend(comparisons)
+    failures = [c for c in comparisons if not c.passed]
+    if failures:
+        shown = failures[:10]
+        more = f"\n… and {len(failures) - len(shown)} more" if len(failures) > len(shown) else ""
+        raise ParityError("\n".join(c.message() for c in shown) + more)
+    return comparisons

@@ -1,0 +1,103 @@
+"""Session set-up for the parity suite.
+
+Builds the fixtures when missing or stale, runs the Python and the Ruby replay once each, for real,
+with one thread setting, and collects every comparison for the report written at the end.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parity import report
+from parity.ruby import ROOT, run_ruby
+from parity.runs import Run, same_stack
+from reference_py import runtime_info, threads
+
+PYTHON_RUNTIME = runtime_info.describe(threads.configure())
+SIDES = {"python": PYTHON_RUNTIME}
+COMPARISONS = []
+STRATEGIES = ["finetune", "feature_extractor", "backbone_lr", "scratch"]
+FIXTURES = ROOT / "fixtures"
+RUNS = ROOT / "runs" / "parity"
+
+
+@pytest.fixture(scope="session")
+def sides():
+    """Each side's runtime description; the Ruby side's is added once it has run."""
+    return SIDES
+
+
+@pytest.fixture(scope="session")
+def recorder():
+    return COMPARISONS
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():
+    from reference_py.export_fixtures import ensure_fixtures
+
+    ensure_fixtures(FIXTURES)
+    return FIXTURES
+
+
+def run_python_replay(fixtures, out, *strategies):
+    command = [sys.executable, str(ROOT / "reference_py" / "replay.py"), "--fixtures", str(fixtures), "--out", str(out)]
+    if strategies:
+        command += ["--strategy", *strategies]
+    completed = subprocess.run(command, cwd=ROOT, env=threads.subprocess_env(), capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise AssertionError(f"the Python replay failed (exit {completed.returncode}):\n{completed.stderr[-8000:]}")
+    return Run(out)
+
+
+def run_ruby_replay(fixtures, out, *strategies, port_root=None):
+    args = ["--fixtures", fixtures, "--out", out]
+    if strategies:
+        args += ["--strategy", *strategies]
+    run_ruby("replay", *args, port_root=port_root)
+    return Run(out)
+
+
+@pytest.fixture(scope="session")
+def python_run(fixtures_dir):
+    return run_python_replay(fixtures_dir, RUNS / "python")
+
+
+@pytest.fixture(scope="session")
+def ruby_run(fixtures_dir):
+    run = run_ruby_replay(fixtures_dir, RUNS / "ruby")
+    SIDES["ruby"] = {k: v for k, v in run.info.items() if k not in ("strategies", "weights", "fixtures_manifest_sha256")}
+    return run
+
+
+@pytest.fixture(scope="session")
+def replay_runs(python_run, ruby_run):
+    return python_run, ruby_run
+
+
+@pytest.fixture(scope="session")
+def bit_identical_expected(replay_runs):
+    python_run, ruby_run = replay_runs
+    return same_stack(python_run.info, ruby_run.info)
+
+
+@pytest.fixture(params=STRATEGIES)
+def strategy(request):
+    return request.param
+
+
+def pytest_sessionfinish(session):
+    if COMPARISONS or len(SIDES) > 1:
+        report.write(ROOT / "parity" / "report", COMPARISONS, SIDES)
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.section("parity environment")
+    for name, info in SIDES.items():
+        terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in info.items() if k != "side"))
+    if COMPARISONS:
+        failed = sum(not c.passed for c in COMPARISONS)
+        terminalreporter.write_line(
+            f"{len(COMPARISONS)} comparisons, {failed} outside tolerance; report: parity/report/index.md")

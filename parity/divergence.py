@@ -1,0 +1,16 @@
+"""Where a forward pass first departs: the first module, in forward order, whose output differs."""
+
+from parity.compare import measure
+from parity.runs import FORWARD_ORDER
+
+
+def first_divergence(ruby_trace, python_trace, tolerance):
+    """A sentence naming the first differing module of two traces (name -> output), or saying none does."""
+    for name in FORWARD_ORDER:
+        if name not in python_trace or name not in ruby_trace:
+            side = "ruby" if name not in ruby_trace else "python"
+            return f"first divergence: the {side} trace has no output for module {name}"
+        comparison = measure(ruby_trace[name], python_trace[name], quantity=f"output of {name}", tolerance=tolerance)
+        if not comparison.passed:
+            return f"first divergence in forward order: module {name} ({comparison.message()})"
+    return "first divergence: every traced module output agrees, so the difference arises after the forward pass"

@@ -1,0 +1,140 @@
+"""parity/report/: a Markdown summary of every comparison, the known divergences, both sides'
+versions, and PNG figures that overlay the Python and Ruby curves."""
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+from reference_py import atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+REPLAY_RUNS = ROOT / "runs" / "parity"
+FREE_RUNS = ROOT / "runs" / "parity" / "free"
+
+
+def _grouped(comparisons):
+    groups = OrderedDict()
+    for c in comparisons:
+        key = (c.quantity, c.where.get("strategy", "") or "")
+        groups.setdefault(key, []).append(c)
+    return groups
+
+
+def _fmt(value):
+    return "0" if value == 0 else f"{value:.3g}"
+
+
+def summary_table(comparisons):
+    lines = ["| quantity | strategy | compared | greatest abs. difference | greatest rel. difference | tolerance | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for (quantity, strategy), group in _grouped(comparisons).items():
+        failed = [c for c in group if not c.passed]
+        worst = max(group, key=lambda c: c.max_abs)
+        verdict = "agree" if not failed else f"**differ** ({len(failed)} of {len(group)})"
+        if any(c.problem for c in failed):
+            verdict += ": " + next(c.problem for c in failed if c.problem)
+        lines.append(f"| {quantity} | {strategy or '–'} | {len(group)} | {_fmt(worst.max_abs)} | "
+                     f"{_fmt(max(c.max_rel for c in group))} | {worst.tolerance.describe()} | {verdict} |")
+    return lines
+
+
+def first_failures(comparisons, limit=20):
+    return [f"- {c.message()}" for c in comparisons if not c.passed][:limit]
+
+
+def _load_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _plot_pairs(path, title, panels):
+    """panels: [(panel title, {"python": (x, y), "ruby": (x, y)})]; writes one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for axis, (panel, series) in zip(axes[0], panels):
+        for side, style in (("python", dict(color="tab:blue", linewidth=2.5, alpha=0.6)),
+                            ("ruby", dict(color="tab:red", linestyle="--", marker=".", linewidth=1.2))):
+            if side in series:
+                axis.plot(*series[side], label=side, **style)
+        axis.set_title(panel)
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=90)
+    plt.close(figure)
+
+
+def replay_figures(out):
+    written = []
+    python_dir, ruby_dir = REPLAY_RUNS / "python", REPLAY_RUNS / "ruby"
+    if not (python_dir / "run.json").exists() or not (ruby_dir / "run.json").exists():
+        return written
+    from reference_py.tensor_io import read_bundle
+
+    for strategy in _load_json(python_dir / "run.json").get("strategies", []):
+        try:
+            losses = {side: next(iter(read_bundle(d / strategy / "step_losses").values())).reshape(-1).tolist()
+                      for side, d in (("python", python_dir), ("ruby", ruby_dir))}
+            summaries = {side: _load_json(d / strategy / "summary.json") for side, d in
+                         (("python", python_dir), ("ruby", ruby_dir))}
+        except Exception:  # a side that did not write this strategy: the tables say so
+            continue
+        panels = [("loss per step", {s: (list(range(len(v))), v) for s, v in losses.items()})]
+        for metric in ("val_loss", "val_acc"):
+            panels.append((f"{metric} per epoch", {
+                s: ([e["epoch"] for e in summary["epochs"]], [e[metric] for e in summary["epochs"]])
+                for s, summary in summaries.items() if summary}))
+        name = f"replay_{strategy}.png"
+        _plot_pairs(out / name, f"replay, {strategy}: python vs ruby", panels)
+        written.append(name)
+    return written
+
+
+def free_running_figures(out):
+    written = []
+    for strategy_dir in sorted((FREE_RUNS / "python").glob("*/curves.json")):
+        strategy = strategy_dir.parent.name
+        curves = {side: _load_json(FREE_RUNS / side / strategy / "curves.json") for side in ("python", "ruby")}
+        if not all(curves.values()):
+            continue
+        panels = []
+        for metric in ("train_loss", "val_loss", "train_acc", "val_acc"):
+            panels.append((metric, {s: ([e["epoch"] for e in c["epochs"]], [e[metric] for e in c["epochs"]])
+                                    for s, c in curves.items()}))
+        name = f"free_running_{strategy}.png"
+        _plot_pairs(out / name, f"free-running training, {strategy}: each side's own pipeline", panels)
+        written.append(name)
+    return written
+
+
+def write(out, comparisons, sides, known=(), notes=()):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = replay_figures(out) + free_running_figures(out)
+    failed = sum(not c.passed for c in comparisons)
+    lines = ["# Parity report: Ruby port vs Python reference", "",
+             f"{len(comparisons)} comparisons, {failed} outside tolerance.", "", "## Both sides", ""]
+    for side, info in sides.items():
+        lines.append(f"- **{side}**: " + ", ".join(f"{k} {v}" for k, v in info.items() if k != "side"))
+    lines += ["", "## Comparisons", ""] + summary_table(comparisons)
+    if failed:
+        lines += ["", "## Mismatches (first 20)", ""] + first_failures(comparisons)
+    lines += ["", "## Known divergences", ""]
+    if known:
+        lines += ["| divergence | measured | reason |", "|---|---|---|"]
+        lines += [f"| {k['name']} | {k['measured']} | {k['reason']} |" for k in known]
+    else:
+        lines.append("None recorded in this run.")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
+    atomic.write_text(out / "index.md", "\n".join(lines) + "\n")

@@ -1,0 +1,45 @@
+"""Reading a replay run directory (the layout in fixtures/README.md), the same for either side."""
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from reference_py.tensor_io import read_bundle
+
+FORWARD_ORDER = [
+    "conv1", "bn1", "relu", "maxpool",
+    "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1",
+    "avgpool", "flatten", "fc",
+]
+
+
+class Run:
+    def __init__(self, path):
+        self.path = Path(path)
+        self._bundles = {}
+
+    @cached_property
+    def info(self):
+        return json.loads((self.path / "run.json").read_text())
+
+    def summary(self, strategy):
+        return json.loads((self.path / strategy / "summary.json").read_text())
+
+    def bundle(self, strategy, name):
+        key = (strategy, name)
+        if key not in self._bundles:
+            self._bundles[key] = read_bundle(self.path / strategy / name)
+        return self._bundles[key]
+
+    def epochs(self, strategy):
+        return [entry["epoch"] for entry in self.summary(strategy)["epochs"]]
+
+
+def same_stack(python_info, ruby_info):
+    """True when both sides ran the same LibTorch file with the same thread count."""
+    return (
+        python_info.get("libtorch_library") is not None
+        and python_info.get("libtorch_library") == ruby_info.get("libtorch_library")
+        and python_info.get("libtorch") == ruby_info.get("libtorch")
+        and python_info.get("threads") == ruby_info.get("threads")
+    )
