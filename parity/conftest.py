@@ -2,8 +2,15 @@
 
 Builds the fixtures when missing or stale, runs the Python and the Ruby replay once each, for real,
 with one thread setting, and collects every comparison for the report written at the end.
+
+Environment (used by the fault-injection tests, which run this suite against a broken copy):
+  PARITY_RUBY_PORT   a copy of ruby_port/ to test instead of ruby_port/
+  PARITY_RUNS        where the replays write (default runs/parity)
+  PARITY_STRATEGIES  comma-separated strategies to replay and compare (default: all four)
+  PARITY_REPORT      where the report goes (default parity/report)
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +25,11 @@ from reference_py import runtime_info, threads
 PYTHON_RUNTIME = runtime_info.describe(threads.configure())
 SIDES = {"python": PYTHON_RUNTIME}
 COMPARISONS = []
-STRATEGIES = ["finetune", "feature_extractor", "backbone_lr", "scratch"]
+ALL_STRATEGIES = ["finetune", "feature_extractor", "backbone_lr", "scratch"]
+STRATEGIES = [s for s in os.environ.get("PARITY_STRATEGIES", "").split(",") if s] or ALL_STRATEGIES
 FIXTURES = ROOT / "fixtures"
-RUNS = ROOT / "runs" / "parity"
+RUNS = Path(os.environ.get("PARITY_RUNS") or ROOT / "runs" / "parity")
+REPORT = Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report")
 
 
 @pytest.fixture(scope="session")
@@ -42,32 +51,28 @@ def fixtures_dir():
     return FIXTURES
 
 
-def run_python_replay(fixtures, out, *strategies):
-    command = [sys.executable, str(ROOT / "reference_py" / "replay.py"), "--fixtures", str(fixtures), "--out", str(out)]
-    if strategies:
-        command += ["--strategy", *strategies]
+def run_python_replay(fixtures, out, strategies):
+    command = [sys.executable, str(ROOT / "reference_py" / "replay.py"), "--fixtures", str(fixtures), "--out", str(out),
+               "--strategy", *strategies]
     completed = subprocess.run(command, cwd=ROOT, env=threads.subprocess_env(), capture_output=True, text=True)
     if completed.returncode != 0:
         raise AssertionError(f"the Python replay failed (exit {completed.returncode}):\n{completed.stderr[-8000:]}")
     return Run(out)
 
 
-def run_ruby_replay(fixtures, out, *strategies, port_root=None):
-    args = ["--fixtures", fixtures, "--out", out]
-    if strategies:
-        args += ["--strategy", *strategies]
-    run_ruby("replay", *args, port_root=port_root)
+def run_ruby_replay(fixtures, out, strategies):
+    run_ruby("replay", "--fixtures", fixtures, "--out", out, "--strategy", *strategies)
     return Run(out)
 
 
 @pytest.fixture(scope="session")
 def python_run(fixtures_dir):
-    return run_python_replay(fixtures_dir, RUNS / "python")
+    return run_python_replay(fixtures_dir, RUNS / "python", STRATEGIES)
 
 
 @pytest.fixture(scope="session")
 def ruby_run(fixtures_dir):
-    run = run_ruby_replay(fixtures_dir, RUNS / "ruby")
+    run = run_ruby_replay(fixtures_dir, RUNS / "ruby", STRATEGIES)
     SIDES["ruby"] = {k: v for k, v in run.info.items() if k not in ("strategies", "weights", "fixtures_manifest_sha256")}
     return run
 
@@ -83,14 +88,14 @@ def bit_identical_expected(replay_runs):
     return same_stack(python_run.info, ruby_run.info)
 
 
-@pytest.fixture(params=STRATEGIES)
-def strategy(request):
-    return request.param
+def pytest_generate_tests(metafunc):
+    if "strategy" in metafunc.fixturenames:
+        metafunc.parametrize("strategy", STRATEGIES)
 
 
 def pytest_sessionfinish(session):
     if COMPARISONS or len(SIDES) > 1:
-        report.write(ROOT / "parity" / "report", COMPARISONS, SIDES)
+        report.write(REPORT, COMPARISONS, SIDES, RUNS)
 
 
 def pytest_terminal_summary(terminalreporter):

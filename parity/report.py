@@ -7,9 +7,6 @@ from pathlib import Path
 
 from reference_py import atomic
 
-ROOT = Path(__file__).resolve().parents[1]
-REPLAY_RUNS = ROOT / "runs" / "parity"
-FREE_RUNS = ROOT / "runs" / "parity" / "free"
 
 
 def _grouped(comparisons):
@@ -72,9 +69,9 @@ def _plot_pairs(path, title, panels):
     plt.close(figure)
 
 
-def replay_figures(out):
+def replay_figures(out, runs):
     written = []
-    python_dir, ruby_dir = REPLAY_RUNS / "python", REPLAY_RUNS / "ruby"
+    python_dir, ruby_dir = runs / "python", runs / "ruby"
     if not (python_dir / "run.json").exists() or not (ruby_dir / "run.json").exists():
         return written
     from reference_py.tensor_io import read_bundle
@@ -98,11 +95,11 @@ def replay_figures(out):
     return written
 
 
-def free_running_figures(out):
+def free_running_figures(out, runs):
     written = []
-    for strategy_dir in sorted((FREE_RUNS / "python").glob("*/curves.json")):
+    for strategy_dir in sorted((runs / "free" / "python").glob("*/curves.json")):
         strategy = strategy_dir.parent.name
-        curves = {side: _load_json(FREE_RUNS / side / strategy / "curves.json") for side in ("python", "ruby")}
+        curves = {side: _load_json(runs / "free" / side / strategy / "curves.json") for side in ("python", "ruby")}
         if not all(curves.values()):
             continue
         panels = []
@@ -115,10 +112,10 @@ def free_running_figures(out):
     return written
 
 
-def write(out, comparisons, sides, known=(), notes=()):
-    out = Path(out)
+def write(out, comparisons, sides, runs, known=(), notes=()):
+    out, runs = Path(out), Path(runs)
     out.mkdir(parents=True, exist_ok=True)
-    figures = replay_figures(out) + free_running_figures(out)
+    figures = replay_figures(out, runs) + free_running_figures(out, runs)
     failed = sum(not c.passed for c in comparisons)
     lines = ["# Parity report: Ruby port vs Python reference", "",
              f"{len(comparisons)} comparisons, {failed} outside tolerance.", "", "## Both sides", ""]

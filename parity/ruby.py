@@ -19,9 +19,14 @@ def ruby_env():
     return env
 
 
-def run_ruby(script, *args, timeout=1800, cwd=ROOT, port_root=None):
-    """Run ruby_port/bin/SCRIPT (or the same script in a copy of the port); its stderr goes into the failure."""
-    port = Path(port_root) if port_root else ROOT / "ruby_port"
+def port_root():
+    """The Ruby port under test: ruby_port/, or a copy named by PARITY_RUBY_PORT (the fault tests use one)."""
+    return Path(os.environ.get("PARITY_RUBY_PORT") or ROOT / "ruby_port")
+
+
+def run_ruby(script, *args, timeout=1800, cwd=ROOT):
+    """Run the port's bin/SCRIPT for real; its stderr goes into the failure."""
+    port = port_root()
     command = ["ruby", str(port / "bin" / script), *map(str, args)]
     completed = subprocess.run(command, cwd=cwd, env=ruby_env(), capture_output=True, text=True, timeout=timeout)
     if completed.returncode != 0:

@@ -1,0 +1,67 @@
+"""The suite catches a broken port: each test breaks a copy of ruby_port/ on purpose, runs the parity
+suite against the copy (as a subprocess, the way a maintainer would), and asserts that it fails and
+names the quantity that the fault changes."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from parity.ruby import ROOT
+from reference_py import threads
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    file: str          # inside ruby_port/
+    pattern: str       # a regular expression that must match exactly once
+    replacement: str
+    tests: str         # which parity tests to run against the broken copy
+    strategy: str
+    expected: str      # the quantity the failure must name
+
+
+FAULTS = [
+    Fault("another momentum", "lib/hymenoptera/strategies.rb", r"momentum: momentum\b",
+          "momentum: momentum * 0.5", "parity/test_replay.py", "finetune",
+          "training loss per step [epoch, step] differs [strategy=finetune]"),
+    Fault("a missing model.eval", "lib/hymenoptera/replay.rb", r"\bmodel\.eval\b",
+          "model.train", "parity/test_replay.py", "feature_extractor",
+          "eval logits differs [strategy=feature_extractor]"),
+    Fault("another normalisation constant", "lib/hymenoptera/data.rb", r"0\.229",
+          "0.239", "parity/test_preprocessing.py", "finetune",
+          "preprocessing: normalize (pixel levels) differs"),
+]
+
+
+def break_copy(fault, destination):
+    port = destination / "ruby_port"
+    shutil.copytree(ROOT / "ruby_port", port, ignore=shutil.ignore_patterns("test"))
+    target = port / fault.file
+    source = target.read_text()
+    matches = re.findall(fault.pattern, source)
+    assert len(matches) == 1, (
+        f"fault '{fault.name}' cannot be applied: /{fault.pattern}/ matches {len(matches)} times in "
+        f"ruby_port/{fault.file} (expected once); update FAULTS to the port's current code")
+    target.write_text(re.sub(fault.pattern, fault.replacement, source))
+    return port
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_suite_fails_naming_the_right_quantity(fault, fixtures_dir, tmp_path):
+    port = break_copy(fault, tmp_path)
+    env = threads.subprocess_env()
+    env.update(PARITY_RUBY_PORT=str(port), PARITY_RUNS=str(tmp_path / "runs"),
+               PARITY_STRATEGIES=fault.strategy, PARITY_REPORT=str(tmp_path / "report"))
+    completed = subprocess.run([sys.executable, "-m", "pytest", fault.tests, "-q", "-x", "-p", "no:cacheprovider"],
+                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1, f"the suite did not fail on '{fault.name}' (exit {completed.returncode}):\n{output[-4000:]}"
+    assert fault.expected in output, (
+        f"the suite failed on '{fault.name}' but did not name '{fault.expected}':\n{output[-4000:]}")
