@@ -9,12 +9,17 @@ import os
 ENV_VAR = "HYMENOPTERA_THREADS"
 
 
+class ThreadSettingError(ValueError):
+    """HYMENOPTERA_THREADS holds something other than a whole number of at least 1."""
+
+
 def thread_count():
     value = os.environ.get(ENV_VAR, "")
     if not value:
         return os.cpu_count() or 1
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{ENV_VAR}={value!r}: expected a whole number of threads, at least 1")
+        raise ThreadSettingError(f"{ENV_VAR}={value!r}: expected a whole number of threads, at least 1; "
+                                 f"set it to 1 or {os.cpu_count() or 1}, or unset it to use every core")
     return int(value)
 
 

@@ -1,0 +1,136 @@
+"""The tutorial's data: ImageFolder over train/ and val/, its transforms, DataLoaders of 4.
+
+A data dir is hymenoptera_data's layout: train/{ants,bees}/*.jpg and val/{ants,bees}/*.jpg. Without
+--data-dir the generated stand-in (reference_py/standin_data.py) is used, generated when missing.
+"""
+
+import hashlib
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, RandomSampler
+from torchvision import datasets, transforms
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from reference_py import standin_data
+from reference_py.errors import UserError
+from reference_py.weights import file_sha256
+
+SPLITS = ("train", "val")
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+LAYOUT_HINT = ("a data dir holds train/ and val/, each with one folder of images per class "
+               "(hymenoptera_data: train/ants, train/bees, val/ants, val/bees)")
+
+data_transforms = {
+    "train": transforms.Compose([
+        transforms.RandomResizedCrop(224),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ]),
+    "val": transforms.Compose([
+        transforms.Resize(256),
+        transforms.CenterCrop(224),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ]),
+}
+
+
+def rgb_loader(path):
+    """Decode an image completely and convert it to RGB (grayscale, CMYK and palette images too)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise UserError(f"{path}: not a readable image ({error}); replace or delete the file") from None
+
+
+def image_files(folder):
+    """The files ImageFolder takes from a class folder, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
+
+
+def check_layout(data_dir):
+    """The class names, once train/ and val/ each hold the same class folders, none of them empty."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"data dir {data_dir} not found; pass --data-dir a folder in hymenoptera_data's layout "
+                        f"(python reference_py/download.py fetches it), or leave --data-dir out to use the stand-in")
+    class_names = {}
+    for split in SPLITS:
+        folder = data_dir / split
+        if not folder.is_dir():
+            raise UserError(f"{folder} not found: {LAYOUT_HINT}")
+        class_names[split] = sorted(d.name for d in folder.iterdir() if d.is_dir())
+        if not class_names[split]:
+            raise UserError(f"{folder} has no class folders: {LAYOUT_HINT}")
+        for name in class_names[split]:
+            if not image_files(folder / name):
+                raise UserError(f"{folder / name} has no images ({' '.join(IMG_EXTENSIONS)}); "
+                                f"add images to it or remove the folder")
+    if class_names["train"] != class_names["val"]:
+        raise UserError(f"{data_dir}: train/ has classes {class_names['train']} but val/ has {class_names['val']}; "
+                        f"give both the same class folders")
+    if len(class_names["train"]) < 2:
+        raise UserError(f"{data_dir}: only one class ({class_names['train'][0]}); a classifier needs two or more")
+    return class_names["train"]
+
+
+def check_images(data_dir):
+    """Decode every image once, so that a corrupt file stops us before training, not in the middle."""
+    for split in SPLITS:
+        for path in image_files(Path(data_dir) / split):
+            rgb_loader(path)
+
+
+def resolve_data_dir(data_dir=None):
+    """(data dir, whether it is the generated stand-in); no --data-dir means the stand-in."""
+    if data_dir is None:
+        return standin_data.ensure_standin(), True
+    return Path(data_dir), standin_data.read_marker(data_dir) is not None
+
+
+def image_datasets(data_dir):
+    check_layout(data_dir)
+    check_images(data_dir)
+    return {split: datasets.ImageFolder(Path(data_dir) / split, data_transforms[split], loader=rgb_loader)
+            for split in SPLITS}
+
+
+class RecordingSampler(RandomSampler):
+    """The RandomSampler that DataLoader(shuffle=True, generator=...) builds, remembering each epoch's order."""
+
+    def __init__(self, data_source, generator):
+        super().__init__(data_source, generator=generator)
+        self.orders = []
+
+    def __iter__(self):
+        order = [int(index) for index in super().__iter__()]
+        self.orders.append(order)
+        return iter(order)
+
+
+def make_dataloader(dataset, batch_size, seed):
+    sampler = RecordingSampler(dataset, torch.Generator().manual_seed(seed))
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0)
+
+
+def load_data(data_dir, batch_size=4, seed=0):
+    """The tutorial's image_datasets, dataloaders (shuffled, seeded), dataset_sizes and class_names."""
+    image_sets = image_datasets(data_dir)
+    dataloaders = {split: make_dataloader(image_sets[split], batch_size, seed + k) for k, split in enumerate(SPLITS)}
+    dataset_sizes = {split: len(image_sets[split]) for split in SPLITS}
+    return image_sets, dataloaders, dataset_sizes, image_sets["train"].classes
+
+
+def fingerprint(data_dir):
+    """sha256 over every image's relative path and content: changes when any image does."""
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        for path in image_files(Path(data_dir) / split):
+            digest.update(f"{path.relative_to(data_dir).as_posix()}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()

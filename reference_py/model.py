@@ -1,0 +1,54 @@
+"""ResNet-18 with a new two-class head, and its forward pass written out module by module."""
+
+import torch
+import torchvision
+from torch import nn
+
+FORWARD_ORDER = (
+    "conv1", "bn1", "relu", "maxpool",
+    "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1",
+    "avgpool", "flatten", "fc",
+)
+HEAD = "fc"
+
+
+def resnet18_with_head(backbone_state=None, num_classes=2):
+    """torchvision's ResNet-18, loaded with `backbone_state` (1000-class) if given, fc replaced by Linear(512, n)."""
+    model = torchvision.models.resnet18(weights=None)
+    if backbone_state is not None:
+        model.load_state_dict(backbone_state)
+    num_ftrs = model.fc.in_features
+    model.fc = nn.Linear(num_ftrs, num_classes)
+    return model
+
+
+def seeded_head(seed, in_features=512, num_classes=2):
+    """The new fc layer, initialised from `seed` (what the fixtures' `initial` holds)."""
+    torch.manual_seed(seed)
+    return nn.Linear(in_features, num_classes)
+
+
+def forward_trace(model, x):
+    """The output of every module in FORWARD_ORDER, computing ResNet.forward step by step."""
+    trace = {}
+    for name in ("conv1", "bn1", "relu", "maxpool"):
+        x = getattr(model, name)(x)
+        trace[name] = x
+    for layer_name in ("layer1", "layer2", "layer3", "layer4"):
+        for index, block in enumerate(getattr(model, layer_name)):
+            x = block(x)
+            trace[f"{layer_name}.{index}"] = x
+    x = model.avgpool(x)
+    trace["avgpool"] = x
+    x = torch.flatten(x, 1)
+    trace["flatten"] = x
+    x = model.fc(x)
+    trace["fc"] = x
+    return trace
+
+
+def param_counts(model):
+    """Scalar parameters that train, that are frozen, and in all (as torchsummary shows them)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "frozen": total - trainable, "total": total}

@@ -1,0 +1,128 @@
+"""Write net.pth: torchvision's ImageNet ResNet-18 as a plain dict of tensors, or a seeded stand-in.
+
+Sources, in order: --weights FILE (a checkpoint you downloaded), the torch hub cache
+(TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth), else a deterministic stand-in that is NOT
+ImageNet-trained. net.pth.json beside it records which one it is.
+
+    python reference_py/pretrained.py [--out net.pth] [--weights FILE] [--seed 0]
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a script: make `reference_py` importable from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch
+import torchvision
+from torch import nn
+
+from reference_py import atomic, threads
+from reference_py.errors import run_cli
+from reference_py.weights import file_sha256, provenance_path, read_state_dict, save_state_dict, validate
+
+IMAGENET_URL = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+HUB_FILE = Path(IMAGENET_URL).name  # resnet18-f37072fd.pth
+CALIBRATION_BATCHES = 2
+CALIBRATION_SHAPE = (8, 3, 112, 112)
+
+
+def hub_checkpoint():
+    """Where torchvision keeps the downloaded checkpoint (honours TORCH_HOME)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / HUB_FILE
+
+
+def calibrate_batch_norm(model, generator):
+    """Give the BatchNorm layers running statistics of real activations (of seeded noise images)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for norm in norms:
+        norm.momentum = None  # a cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(CALIBRATION_BATCHES):
+            model(torch.randn(CALIBRATION_SHAPE, generator=generator))
+    for norm in norms:
+        norm.momentum = 0.1
+
+
+def standin_state_dict(seed):
+    """A deterministic ResNet-18 state dict: torchvision's initialisation, calibrated BatchNorm statistics."""
+    torch.manual_seed(seed)
+    model = torchvision.models.resnet18(weights=None)
+    calibrate_batch_norm(model, torch.Generator().manual_seed(seed))
+    return model.state_dict()
+
+
+def plain_state_dict(state_dict):
+    """The full ResNet-18 state dict, num_batches_tracked filled in where a checkpoint lacks it."""
+    model = torchvision.models.resnet18(weights=None)
+    model.load_state_dict(state_dict)
+    return model.state_dict()
+
+
+def read_checkpoint(path, fix):
+    state_dict = read_state_dict(path, fix)
+    validate(state_dict, path, fix)
+    return state_dict, "imagenet", str(path), file_sha256(path)
+
+
+def choose_source(weights_file, seed):
+    """(state dict, provenance, source, source sha256) from the first source that exists."""
+    if weights_file is not None:
+        return read_checkpoint(Path(weights_file), f"pass --weights the ResNet-18 checkpoint from {IMAGENET_URL}")
+    hub = hub_checkpoint()
+    if hub.is_file():
+        return read_checkpoint(hub, f"delete it, or pass --weights the ResNet-18 checkpoint from {IMAGENET_URL}")
+    print(f"pretrained: STAND-IN weights (seed {seed}), NOT ImageNet: no --weights file and no {hub}; "
+          f"for the real ones download {IMAGENET_URL} and pass --weights FILE", file=sys.stderr)
+    return standin_state_dict(seed), "stand-in", f"seed {seed}", None
+
+
+def write_net(out, state_dict, provenance, source, source_sha256=None):
+    """net.pth and net.pth.json."""
+    save_state_dict(out, plain_state_dict(state_dict))
+    record = {
+        "provenance": provenance,
+        "source": source,
+        "source_sha256": source_sha256,
+        "sha256": file_sha256(out),
+        "torch_version": torch.__version__,
+    }
+    atomic.write_text(provenance_path(out), json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def make_net(out, weights_file=None, seed=0):
+    state_dict, provenance, source, source_sha256 = choose_source(weights_file, seed)
+    record = write_net(out, state_dict, provenance, source, source_sha256)
+    print(f"pretrained: wrote {out}: {provenance} weights from {source} (sha256 {record['sha256'][:12]})",
+          file=sys.stderr)
+    return record
+
+
+def ensure_net(path, seed=0):
+    """Create net.pth with make_net's logic when it is missing (used by the steps that need weights)."""
+    path = Path(path)
+    if not path.exists():
+        make_net(path, seed=seed)
+    return path
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="net.pth", help="where to write the weights (default: ./net.pth)")
+    parser.add_argument("--weights", help="a ResNet-18 ImageNet checkpoint you downloaded (resnet18-f37072fd.pth)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the stand-in weights")
+    return parser
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    threads.configure()
+    make_net(Path(args.out), args.weights, args.seed)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,170 @@
+"""Train ResNet-18 on ants vs bees, as PyTorch's "Transfer Learning for Computer Vision" tutorial does.
+
+    python reference_py/train.py --strategy finetune --epochs 25 --lr 0.001 --momentum 0.9 \
+        --data-dir DIR --weights net.pth --seed 0 --out-dir runs/train/python
+
+Writes OUT_DIR/STRATEGY/: curves.json, curves.png, train_grid.png, predictions.png, best.pth.
+"""
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+if not __package__:  # run as a script: make `reference_py` importable from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from reference_py import atomic, threads, visualize
+from reference_py.data import load_data, resolve_data_dir
+from reference_py.errors import run_cli
+from reference_py.pretrained import ensure_net
+from reference_py.strategies import STRATEGIES, build_model, make_optimizer, make_scheduler, uses_pretrained
+from reference_py.weights import announce, load_weights, save_state_dict
+
+DEFAULT_WEIGHTS = Path("net.pth")
+
+
+def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=25, progress=True):
+    """The tutorial's loop: train then val each epoch, StepLR after training, keep the best val weights.
+
+    Returns the model holding the best weights and the history (per-epoch metrics, best epoch).
+    """
+    since = time.time()
+    dataset_sizes = {phase: len(dataloaders[phase].dataset) for phase in ("train", "val")}
+    best_model_wts = copy.deepcopy(model.state_dict())
+    best_acc = 0.0
+    best_epoch = None
+    epochs = []
+
+    for epoch in range(num_epochs):
+        print(f"Epoch {epoch}/{num_epochs - 1}")
+        print("-" * 10)
+        record = {"epoch": epoch, "lr": [group["lr"] for group in optimizer.param_groups]}
+
+        for phase in ["train", "val"]:
+            if phase == "train":
+                model.train()
+            else:
+                model.eval()
+
+            running_loss = 0.0
+            running_corrects = 0
+            batches = dataloaders[phase]
+            if phase == "train":
+                batches = tqdm(batches, desc=f"epoch {epoch}", file=sys.stderr, leave=False, disable=not progress)
+            for inputs, labels in batches:
+                optimizer.zero_grad()
+                with torch.set_grad_enabled(phase == "train"):
+                    outputs = model(inputs)
+                    _, preds = torch.max(outputs, 1)
+                    loss = criterion(outputs, labels)
+                    if phase == "train":
+                        loss.backward()
+                        optimizer.step()
+                running_loss += loss.item() * inputs.size(0)
+                running_corrects += int(torch.sum(preds == labels.data))
+            if phase == "train":
+                scheduler.step()
+
+            epoch_loss = running_loss / dataset_sizes[phase]
+            epoch_acc = running_corrects / dataset_sizes[phase]
+            print(f"{phase} Loss: {epoch_loss:.4f} Acc: {epoch_acc:.4f}")
+            record[f"{phase}_loss"] = epoch_loss
+            record[f"{phase}_acc"] = epoch_acc
+
+            if phase == "val" and epoch_acc > best_acc:
+                best_acc = epoch_acc
+                best_epoch = epoch
+                best_model_wts = copy.deepcopy(model.state_dict())
+        epochs.append(record)
+        print()
+
+    time_elapsed = time.time() - since
+    print(f"Training complete in {time_elapsed // 60:.0f}m {time_elapsed % 60:.0f}s")
+    print(f"Best val Acc: {best_acc:4f}")
+
+    model.load_state_dict(best_model_wts)
+    return model, {"epochs": epochs, "best_epoch": best_epoch, "best_acc": best_acc, "seconds": time_elapsed}
+
+
+def load_backbone(strategy, weights_arg):
+    """The pretrained weights the strategy starts from (None for scratch); ./net.pth is made when missing."""
+    if not uses_pretrained(strategy):
+        return None
+    path = Path(weights_arg) if weights_arg is not None else ensure_net(DEFAULT_WEIGHTS)
+    weights = load_weights(path)
+    announce(weights)
+    return weights
+
+
+def curves(args, weights, data_dir, standin, thread_count, history, data_order):
+    return {
+        "side": "python",
+        "strategy": args.strategy,
+        "weights": weights.summary() if weights else {"provenance": "none", "sha256": None, "path": None},
+        "data": {"dir": str(data_dir), "standin": standin},
+        "seed": args.seed,
+        "threads": thread_count,
+        "epochs": history["epochs"],
+        "best_epoch": history["best_epoch"],
+        "best_acc": history["best_acc"],
+        "data_order": {"train": data_order},
+        "seconds": history["seconds"],
+    }
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--strategy", choices=STRATEGIES, default="finetune")
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--lr", type=float, default=0.001, help="learning rate (finetune, feature_extractor, scratch)")
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--backbone-lr", type=float, default=1e-4, help="backbone_lr: the backbone's learning rate")
+    parser.add_argument("--head-lr", type=float, default=1e-3, help="backbone_lr: fc's learning rate")
+    parser.add_argument("--step-size", type=int, default=7, help="StepLR: decay the learning rate every N epochs")
+    parser.add_argument("--gamma", type=float, default=0.1, help="StepLR: by this factor")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
+    parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", default="runs/train/python")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return parser
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    thread_count = threads.configure()
+    weights = load_backbone(args.strategy, args.weights)
+    data_dir, standin = resolve_data_dir(args.data_dir)
+    _, dataloaders, dataset_sizes, class_names = load_data(data_dir, args.batch_size, args.seed)
+    print(f"data: {data_dir} ({'generated stand-in' if standin else 'images'}; "
+          f"{dataset_sizes['train']} train, {dataset_sizes['val']} val; classes {class_names})", file=sys.stderr)
+
+    torch.manual_seed(args.seed)
+    model = build_model(args.strategy, weights.state_dict if weights else None, len(class_names))
+    criterion = nn.CrossEntropyLoss()
+    optimizer = make_optimizer(args.strategy, model, args.lr, args.momentum, args.backbone_lr, args.head_lr)
+    scheduler = make_scheduler(optimizer, args.step_size, args.gamma)
+    model, history = train_model(model, criterion, optimizer, scheduler, dataloaders, args.epochs,
+                                 progress=not args.no_progress)
+    data_order = list(dataloaders["train"].sampler.orders)
+
+    record = curves(args, weights, data_dir, standin, thread_count, history, data_order)
+    with atomic.atomic_dir(Path(args.out_dir) / args.strategy) as out:
+        (out / "curves.json").write_text(json.dumps(record, indent=1) + "\n")
+        save_state_dict(out / "best.pth", model.state_dict())
+        visualize.plot_curves(record["epochs"], out / "curves.png")
+        visualize.save_train_grid(dataloaders["train"], class_names, out / "train_grid.png")
+        visualize.visualize_model(model, dataloaders["val"], class_names, out / "predictions.png")
+    print(f"train: wrote {Path(args.out_dir) / args.strategy}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_cli(main)
