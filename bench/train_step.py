@@ -1,0 +1,61 @@
+"""Time the training step (finetune, feature_extractor) and the eval forward in Python.
+
+    python bench/train_step.py [--warmup 3] [--iters 10] [--modes finetune,feature_extractor,eval]
+
+The twin of bench/train_step.rb. Prints one JSON object: this side's runtime, and per mode the time
+of every timed iteration and of each of its phases, in ms. A benchmark, not a test: it asserts nothing.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, for bench and reference_py
+
+from bench import workload  # noqa: E402
+from reference_py import runtime_info, threads  # noqa: E402
+
+
+def time_mode(mode, warmup, iters):
+    import torch
+    inputs, labels = workload.batch()
+    model, optimizer = workload.build(mode)
+    criterion = torch.nn.CrossEntropyLoss()
+    for _ in range(warmup):
+        workload.run(mode, model, optimizer, criterion, inputs, labels, lambda phase: None)
+    totals, phases = [], {phase: [] for phase in workload.phases(mode)}
+    for _ in range(iters):
+        start = last = time.perf_counter()
+
+        def mark(phase):
+            nonlocal last
+            now = time.perf_counter()
+            phases[phase].append((now - last) * 1e3)
+            last = now
+
+        workload.run(mode, model, optimizer, criterion, inputs, labels, mark)
+        totals.append((last - start) * 1e3)
+    return {"total_ms": totals, "phases_ms": phases}
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per mode")
+    parser.add_argument("--iters", type=int, default=10, help="timed iterations per mode")
+    parser.add_argument("--modes", default=",".join(workload.MODES), help="comma-separated subset of the modes")
+    return parser
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    count = threads.configure()
+    modes = {mode: time_mode(mode, args.warmup, args.iters) for mode in args.modes.split(",")}
+    json.dump({"side": "python", "source": workload.SOURCE, "runtime": runtime_info.describe(count), "modes": modes},
+              sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
