@@ -34,7 +34,7 @@ module Hymenoptera
       offset = 0
       tensors.each do |name, tensor|
         dtype = DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
-        data = tensor.detach.contiguous.numo.to_binary
+        data = tensor.detach.contiguous.reshape([-1]).numo.to_binary # flat: torch.rb cannot numo a 0-d tensor
         entries << {
           name: name, dtype: dtype, shape: tensor.shape, offset: offset,
           nbytes: data.bytesize, sha256: Digest::SHA256.hexdigest(data)

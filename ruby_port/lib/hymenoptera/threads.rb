@@ -10,12 +10,18 @@ module Hymenoptera
   module Threads
     ENV_VAR = "HYMENOPTERA_THREADS"
 
+    # HYMENOPTERA_THREADS holds something other than a whole number of at least 1.
+    class SettingError < ArgumentError; end
+
     module_function
 
     def count
       value = ENV.fetch(ENV_VAR, "")
       return Etc.nprocessors if value.empty?
-      raise ArgumentError, "#{ENV_VAR}=#{value.inspect}: expected a whole number of threads, at least 1" unless value.match?(/\A[1-9]\d*\z/)
+      unless value.match?(/\A[1-9]\d*\z/)
+        raise SettingError, "#{ENV_VAR}=#{value.inspect}: expected a whole number of threads, at least 1; " \
+                            "set it to 1 or #{Etc.nprocessors}, or unset it to use every core"
+      end
 
       Integer(value, 10)
     end

@@ -1,0 +1,40 @@
+# frozen_string_literal: true
+
+# The Ruby port of PyTorch's "Transfer Learning for Computer Vision" tutorial (ResNet-18, ants vs
+# bees) on torch.rb and torchvision-ruby. Entry points call Hymenoptera::Threads.configure! before
+# requiring this file: LibTorch reads its thread count when it loads.
+unless defined?(Torch::Tensor) || ENV.key?("OMP_NUM_THREADS")
+  raise "call Hymenoptera::Threads.configure! before requiring hymenoptera (it loads LibTorch)"
+end
+
+require "digest"
+require "json"
+require "optparse"
+require "torch"
+require "torchvision"
+
+require_relative "hymenoptera/errors"
+require_relative "hymenoptera/threads"
+require_relative "hymenoptera/atomic"
+require_relative "hymenoptera/tensor_io"
+require_relative "hymenoptera/runtime_info"
+require_relative "hymenoptera/python_reference"
+require_relative "hymenoptera/progress_bar"
+require_relative "hymenoptera/batch_norm2d"
+require_relative "hymenoptera/step_lr"
+require_relative "hymenoptera/state_dict"
+require_relative "hymenoptera/random_sampler"
+require_relative "hymenoptera/data_loader"
+require_relative "hymenoptera/rgb_loader"
+require_relative "hymenoptera/image_folder"
+require_relative "hymenoptera/image_file"
+require_relative "hymenoptera/transforms/resize"
+require_relative "hymenoptera/transforms/center_crop"
+require_relative "hymenoptera/model"
+require_relative "hymenoptera/strategies"
+require_relative "hymenoptera/weights"
+require_relative "hymenoptera/data"
+require_relative "hymenoptera/visualize"
+require_relative "hymenoptera/train"
+require_relative "hymenoptera/replay"
+require_relative "hymenoptera/preprocess"

@@ -1,0 +1,133 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  # The tutorial's data: ImageFolder over train/ and val/, its transforms, DataLoaders of 4
+  # (mirrors reference_py/data.py). A data dir is hymenoptera_data's layout: train/{ants,bees}/*.jpg
+  # and val/{ants,bees}/*.jpg. Without --data-dir the generated stand-in is used (made by
+  # reference_py/standin_data.py when missing).
+  module Data
+    SPLITS = %w[train val].freeze
+    MEAN = [0.485, 0.456, 0.406].freeze
+    STD = [0.229, 0.224, 0.225].freeze
+    IMG_EXTENSIONS = TorchVision::Datasets::ImageFolder::IMG_EXTENSIONS
+    STANDIN_DIR = File.join(PythonReference::ROOT, "data", "hymenoptera_standin")
+    STANDIN_MARKER = "STANDIN.json"
+    LAYOUT_HINT = "a data dir holds train/ and val/, each with one folder of images per class " \
+                  "(hymenoptera_data: train/ants, train/bees, val/ants, val/bees)"
+
+    module_function
+
+    # Resize and CenterCrop are the port's corrections of torchvision-ruby's (see their files).
+    def data_transforms
+      t = TorchVision::Transforms
+      {
+        "train" => t::Compose.new([
+          t::RandomResizedCrop.new(224),
+          t::RandomHorizontalFlip.new,
+          t::ToTensor.new,
+          t::Normalize.new(MEAN, STD)
+        ]),
+        "val" => t::Compose.new([
+          Transforms::Resize.new(256),
+          Transforms::CenterCrop.new(224),
+          t::ToTensor.new,
+          t::Normalize.new(MEAN, STD)
+        ])
+      }
+    end
+
+    # Decode an image completely and convert it to RGB (grayscale, CMYK and palette images too).
+    def rgb_loader(path)
+      image = RGBLoader.load(path)
+      image.avg # decodes every pixel: a truncated file fails here, not in the middle of training
+      image
+    rescue Vips::Error => e
+      raise UserError, "#{path}: not a readable image (#{Errors.one_line(e.message)}); replace or delete the file"
+    end
+
+    # The files ImageFolder takes from a class folder, sorted.
+    def image_files(folder)
+      Dir.glob("**/*", base: folder).sort
+         .map { |name| File.join(folder, name) }
+         .select { |path| File.file?(path) && path.downcase.end_with?(*IMG_EXTENSIONS) }
+    end
+
+    # The class names, once train/ and val/ each hold the same class folders, none of them empty.
+    def check_layout(data_dir)
+      unless File.directory?(data_dir)
+        raise UserError, "data dir #{data_dir} not found; pass --data-dir a folder in hymenoptera_data's layout " \
+                         "(python reference_py/download.py fetches it), or leave --data-dir out to use the stand-in"
+      end
+      class_names = SPLITS.to_h do |split|
+        folder = File.join(data_dir, split)
+        raise UserError, "#{folder} not found: #{LAYOUT_HINT}" unless File.directory?(folder)
+
+        names = Dir.children(folder).select { |name| File.directory?(File.join(folder, name)) }.sort
+        raise UserError, "#{folder} has no class folders: #{LAYOUT_HINT}" if names.empty?
+
+        names.each do |name|
+          next if image_files(File.join(folder, name)).any?
+
+          raise UserError, "#{File.join(folder, name)} has no images (#{IMG_EXTENSIONS.join(" ")}); " \
+                           "add images to it or remove the folder"
+        end
+        [split, names]
+      end
+      if class_names["train"] != class_names["val"]
+        raise UserError, "#{data_dir}: train/ has classes #{class_names["train"]} but val/ has " \
+                         "#{class_names["val"]}; give both the same class folders"
+      end
+      if class_names["train"].size < 2
+        raise UserError, "#{data_dir}: only one class (#{class_names["train"][0]}); a classifier needs two or more"
+      end
+      class_names["train"]
+    end
+
+    # Decode every image once, so that a corrupt file stops us before training, not in the middle.
+    def check_images(data_dir)
+      SPLITS.each do |split|
+        image_files(File.join(data_dir, split)).each { |path| rgb_loader(path) }
+      end
+    end
+
+    def standin?(data_dir)
+      marker = JSON.parse(File.read(File.join(data_dir, STANDIN_MARKER)))
+      marker.is_a?(Hash) && marker["standin"] == true
+    rescue SystemCallError, JSON::ParserError
+      false
+    end
+
+    # [data dir, whether it is the generated stand-in]; no --data-dir means the stand-in, which
+    # reference_py/standin_data.py generates (or regenerates when stale).
+    def resolve_data_dir(data_dir = nil)
+      return [data_dir, standin?(data_dir)] if data_dir
+
+      PythonReference.run_python("from reference_py.standin_data import ensure_standin; ensure_standin()")
+      [STANDIN_DIR, true]
+    end
+
+    def image_datasets(data_dir)
+      check_layout(data_dir)
+      check_images(data_dir)
+      SPLITS.to_h do |split|
+        [split, ImageFolder.new(File.join(data_dir, split), transform: data_transforms[split], loader: method(:rgb_loader))]
+      end
+    end
+
+    # DataLoader(dataset, batch_size, sampler=RandomSampler(generator=Generator().manual_seed(seed)))
+    def make_dataloader(dataset, batch_size, seed)
+      sampler = RandomSampler.new(dataset.size, generator: Torch::Generator.new.manual_seed(seed))
+      DataLoader.new(dataset, batch_size: batch_size, sampler: sampler)
+    end
+
+    # The tutorial's image_datasets, dataloaders (shuffled, seeded), dataset_sizes and class_names.
+    def load_data(data_dir, batch_size: 4, seed: 0)
+      image_sets = image_datasets(data_dir)
+      dataloaders = SPLITS.each_with_index.to_h do |split, k|
+        [split, make_dataloader(image_sets[split], batch_size, seed + k)]
+      end
+      dataset_sizes = image_sets.transform_values(&:size)
+      [image_sets, dataloaders, dataset_sizes, image_sets["train"].classes]
+    end
+  end
+end

@@ -1,0 +1,36 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  # torch.utils.data.DataLoader(dataset, batch_size:, sampler:, num_workers: 0) as PyTorch 1.13
+  # draws its random numbers, so that a seed gives Python's order and Python's crops: each pass first
+  # draws a base seed from the loader's generator (the global one when nil), then takes the sampler's
+  # order. torch.rb's DataLoader takes no sampler or generator and shuffles with the global generator.
+  class DataLoader
+    include Enumerable
+
+    attr_reader :dataset, :batch_size, :sampler
+
+    def initialize(dataset, batch_size: 1, sampler: nil, generator: nil)
+      @dataset = dataset
+      @batch_size = batch_size
+      @sampler = sampler || (0...dataset.size)
+      @generator = generator
+    end
+
+    # Yields [inputs, labels]: the samples' tensors stacked, the labels as int64.
+    def each
+      return to_enum(:each) unless block_given?
+
+      _base_seed = RandomSampler.draw_int64(@generator)
+      @sampler.each_slice(@batch_size) do |indices|
+        samples = indices.map { |index| @dataset[index] }
+        yield Torch.stack(samples.map(&:first), 0), Torch.tensor(samples.map(&:last), dtype: :int64)
+      end
+    end
+
+    def size
+      (@dataset.size / @batch_size.to_f).ceil
+    end
+    alias_method :length, :size
+  end
+end

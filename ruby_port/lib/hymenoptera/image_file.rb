@@ -1,0 +1,22 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  # Tensor images to PNG files. torchvision-ruby 0.3.0's save_image swaps width and height
+  # (Utils.image_from_array reads shape [H, W, C] as width, height), so non-square grids come out
+  # scrambled; this does the same rounding as torchvision's save_image with the axes right.
+  module ImageFile
+    module_function
+
+    # A [C, H, W] float tensor in [0, 1] as an 8-bit libvips image.
+    def to_vips(tensor)
+      array = tensor.detach.mul(255).add!(0.5).clamp!(0, 255).permute(1, 2, 0).to(:uint8).contiguous
+      height, width, bands = array.shape
+      Vips::Image.new_from_memory_copy(array.numo.to_binary, width, height, bands, :uchar)
+    end
+
+    def write_png(image, path)
+      image = to_vips(image) if Torch.tensor?(image)
+      Atomic.write(path, image.write_to_buffer(".png"))
+    end
+  end
+end

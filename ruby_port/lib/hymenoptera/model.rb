@@ -1,0 +1,57 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  # ResNet-18 with a new two-class head, and its forward pass written out module by module
+  # (mirrors reference_py/model.py).
+  module Model
+    FORWARD_ORDER = %w[
+      conv1 bn1 relu maxpool
+      layer1.0 layer1.1 layer2.0 layer2.1 layer3.0 layer3.1 layer4.0 layer4.1
+      avgpool flatten fc
+    ].freeze
+    HEAD = "fc"
+
+    module_function
+
+    # torchvision-ruby's ResNet-18 (1000 classes), with BatchNorm counting batches as PyTorch's does.
+    def resnet18
+      TorchVision::Models::ResNet18.new(norm_layer: BatchNorm2d)
+    end
+
+    # ResNet-18, loaded with backbone_state (1000-class) if given, fc replaced by Linear(512, n).
+    def resnet18_with_head(backbone_state = nil, num_classes: 2)
+      model = resnet18
+      model.load_state_dict(backbone_state) if backbone_state
+      num_ftrs = model.fc.in_features
+      model.fc = Torch::NN::Linear.new(num_ftrs, num_classes)
+      model
+    end
+
+    # The new fc layer, initialised from seed (what the fixtures' `initial` holds).
+    def seeded_head(seed, in_features: 512, num_classes: 2)
+      Torch.manual_seed(seed)
+      Torch::NN::Linear.new(in_features, num_classes)
+    end
+
+    # The output of every module in FORWARD_ORDER, computing ResNet#forward step by step. As in
+    # Python, outputs are not copied: the in-place ReLU also overwrites the tensor recorded for bn1.
+    def forward_trace(model, x)
+      FORWARD_ORDER.to_h do |name|
+        x = name == "flatten" ? Torch.flatten(x, 1) : submodule(model, name).call(x)
+        [name, x]
+      end
+    end
+
+    # model.layer1[0] for "layer1.0".
+    def submodule(model, path)
+      path.split(".").reduce(model) { |mod, name| mod.named_children.fetch(name) }
+    end
+
+    # Scalar parameters that train, that are frozen, and in all.
+    def param_counts(model)
+      trainable = model.parameters.select(&:requires_grad).sum(&:numel)
+      total = model.parameters.sum(&:numel)
+      {trainable: trainable, frozen: total - trainable, total: total}
+    end
+  end
+end

@@ -1,0 +1,185 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  # Train ResNet-18 on ants vs bees, as PyTorch's "Transfer Learning for Computer Vision" tutorial
+  # does (mirrors reference_py/train.py).
+  #
+  #   ruby ruby_port/bin/train --strategy finetune --epochs 25 --lr 0.001 --momentum 0.9 \
+  #       --data-dir DIR --weights net.pth --seed 0 --out-dir runs/train/ruby
+  #
+  # Writes OUT_DIR/STRATEGY/: curves.json, train_grid.png, predictions.png, best.pth.
+  module Train
+    DEFAULT_WEIGHTS = "net.pth"
+    DEFAULTS = {
+      strategy: "finetune", epochs: 25, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3,
+      step_size: 7, gamma: 0.1, batch_size: 4, data_dir: nil, weights: nil, seed: 0,
+      out_dir: "runs/train/ruby", progress: true
+    }.freeze
+
+    module_function
+
+    # The tutorial's loop: train then val each epoch, StepLR after training, keep the best val weights.
+    # Returns the model holding the best weights and the history (per-epoch metrics, best epoch).
+    def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs: 25, progress: true)
+      since = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      dataset_sizes = %w[train val].to_h { |phase| [phase, dataloaders[phase].dataset.size] }
+      best_model_wts = StateDict.copy(model)
+      best_acc = 0.0
+      best_epoch = nil
+      epochs = []
+
+      num_epochs.times do |epoch|
+        puts "Epoch #{epoch}/#{num_epochs - 1}"
+        puts "-" * 10
+        record = {epoch: epoch, lr: optimizer.param_groups.map { |group| group[:lr] }}
+
+        %w[train val].each do |phase|
+          phase == "train" ? model.train : model.eval
+
+          running_loss = 0.0
+          running_corrects = 0
+          each_batch(dataloaders[phase], desc: "epoch #{epoch}", progress: progress && phase == "train") do |inputs, labels|
+            optimizer.zero_grad
+            loss, preds = Torch.grad_enabled(phase == "train") do
+              outputs = model.call(inputs)
+              _, preds = Torch.max(outputs, 1)
+              loss = criterion.call(outputs, labels)
+              if phase == "train"
+                loss.backward
+                optimizer.step
+              end
+              [loss, preds]
+            end
+            running_loss += loss.item * inputs.size(0)
+            running_corrects += Torch.sum(preds.eq(labels)).item
+          end
+          scheduler.step if phase == "train"
+
+          epoch_loss = running_loss / dataset_sizes[phase]
+          epoch_acc = running_corrects.to_f / dataset_sizes[phase]
+          puts format("%s Loss: %.4f Acc: %.4f", phase, epoch_loss, epoch_acc)
+          record[:"#{phase}_loss"] = epoch_loss
+          record[:"#{phase}_acc"] = epoch_acc
+
+          if phase == "val" && epoch_acc > best_acc
+            best_acc = epoch_acc
+            best_epoch = epoch
+            best_model_wts = StateDict.copy(model)
+          end
+        end
+        epochs << record
+        puts
+      end
+
+      time_elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - since
+      puts format("Training complete in %.0fm %.0fs", (time_elapsed / 60).floor, time_elapsed % 60)
+      puts format("Best val Acc: %4f", best_acc)
+
+      model.load_state_dict(best_model_wts)
+      [model, {epochs: epochs, best_epoch: best_epoch, best_acc: best_acc, seconds: time_elapsed}]
+    end
+
+    def each_batch(loader, desc:, progress:, &block)
+      return loader.each(&block) unless progress
+
+      ProgressBar.wrap(loader, desc: desc, &block)
+    end
+
+    # The pretrained weights the strategy starts from (nil for scratch); ./net.pth is made when missing.
+    def load_backbone(strategy, weights_arg)
+      return nil unless Strategies.uses_pretrained?(strategy)
+
+      path = weights_arg || DEFAULT_WEIGHTS
+      PythonReference.run("pretrained.py", "--out", path) if weights_arg.nil? && !File.exist?(path)
+      weights = Weights.load(path)
+      weights.announce
+      weights
+    end
+
+    def curves(options, weights, data_dir, standin, thread_count, history, data_order)
+      {
+        side: "ruby",
+        strategy: options[:strategy],
+        weights: weights ? weights.summary : {provenance: "none", sha256: nil, path: nil},
+        data: {dir: data_dir.to_s, standin: standin},
+        seed: options[:seed],
+        threads: thread_count,
+        epochs: history[:epochs],
+        best_epoch: history[:best_epoch],
+        best_acc: history[:best_acc],
+        data_order: {train: data_order},
+        seconds: history[:seconds]
+      }
+    end
+
+    def option_parser
+      OptionParser.new do |o|
+        o.banner = "usage: ruby ruby_port/bin/train [options]\n\n" \
+                   "Train ResNet-18 on ants vs bees, as PyTorch's transfer-learning tutorial does."
+        o.on("--strategy NAME", Strategies::STRATEGIES, "one of #{Strategies::STRATEGIES.join(", ")} (default finetune)")
+        o.on("--epochs N", Integer, "default 25")
+        o.on("--lr LR", Float, "learning rate (finetune, feature_extractor, scratch; default 0.001)")
+        o.on("--momentum M", Float, "default 0.9")
+        o.on("--backbone-lr LR", Float, "backbone_lr: the backbone's learning rate (default 1e-4)")
+        o.on("--head-lr LR", Float, "backbone_lr: fc's learning rate (default 1e-3)")
+        o.on("--step-size N", Integer, "StepLR: decay the learning rate every N epochs (default 7)")
+        o.on("--gamma G", Float, "StepLR: by this factor (default 0.1)")
+        o.on("--batch-size N", Integer, "default 4")
+        o.on("--data-dir DIR", "hymenoptera_data's layout (default: the generated stand-in)")
+        o.on("--weights FILE", "net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
+        o.on("--seed N", Integer, "default 0")
+        o.on("--out-dir DIR", "default runs/train/ruby")
+        o.on("--[no-]progress", "a progress bar on stderr (default: yes)")
+      end
+    end
+
+    def parse_args(argv)
+      parsed = {}
+      rest = option_parser.parse(argv, into: parsed)
+      raise UserError, "unexpected argument #{rest.first.inspect}; see ruby ruby_port/bin/train --help" if rest.any?
+
+      options = DEFAULTS.merge(parsed.transform_keys { |key| key.to_s.tr("-", "_").to_sym })
+      check_positive(options, :epochs, :batch_size, :step_size)
+      options
+    rescue OptionParser::ParseError => e
+      raise UserError, "#{e.message}; see ruby ruby_port/bin/train --help"
+    end
+
+    def check_positive(options, *keys)
+      keys.each do |key|
+        next if options[key].positive?
+
+        raise UserError, "--#{key.to_s.tr("_", "-")} #{options[key]}: expected a whole number of at least 1"
+      end
+    end
+
+    def main(argv)
+      options = parse_args(argv)
+      thread_count = RuntimeInfo.threads
+      weights = load_backbone(options[:strategy], options[:weights])
+      data_dir, standin = Data.resolve_data_dir(options[:data_dir])
+      _, dataloaders, dataset_sizes, class_names = Data.load_data(data_dir, batch_size: options[:batch_size], seed: options[:seed])
+      warn "data: #{data_dir} (#{standin ? "generated stand-in, NOT the real hymenoptera_data" : "images"}; " \
+           "#{dataset_sizes["train"]} train, #{dataset_sizes["val"]} val; classes #{class_names.join(", ")})"
+
+      Torch.manual_seed(options[:seed])
+      model = Strategies.build_model(options[:strategy], weights&.state_dict, num_classes: class_names.size)
+      criterion = Torch::NN::CrossEntropyLoss.new
+      optimizer = Strategies.make_optimizer(options[:strategy], model, **options.slice(:lr, :momentum, :backbone_lr, :head_lr))
+      scheduler = Strategies.make_scheduler(optimizer, **options.slice(:step_size, :gamma))
+      model, history = train_model(model, criterion, optimizer, scheduler, dataloaders,
+                                   num_epochs: options[:epochs], progress: options[:progress])
+      data_order = dataloaders["train"].sampler.orders.dup
+
+      record = curves(options, weights, data_dir, standin, thread_count, history, data_order)
+      target = File.join(options[:out_dir], options[:strategy])
+      Atomic.dir(target) do |out|
+        File.write(File.join(out, "curves.json"), JSON.pretty_generate(record) + "\n")
+        Weights.save_state_dict(File.join(out, "best.pth"), model.state_dict)
+        Visualize.save_train_grid(dataloaders["train"], class_names, File.join(out, "train_grid.png"))
+        Visualize.visualize_model(model, dataloaders["val"], class_names, File.join(out, "predictions.png"))
+      end
+      warn "train: wrote #{target}"
+    end
+  end
+end

@@ -1,0 +1,126 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  # net.pth: loading and checking the backbone's weights, and reading where they came from
+  # (mirrors reference_py/weights.py). net.pth is a plain dict of tensors (ResNet-18 with its
+  # 1000-class ImageNet fc); beside it, net.pth.json says whether it holds torchvision's ImageNet
+  # weights or the seeded stand-in.
+  class Weights
+    PROVENANCES = %w[imagenet stand-in].freeze
+    OPTIONAL_SUFFIX = "num_batches_tracked" # absent from torchvision's published checkpoint
+    DEFAULT_PATH = "net.pth"
+
+    attr_reader :state_dict, :provenance, :sha256, :path
+
+    def self.fix(path)
+      "re-create it with `python reference_py/pretrained.py --out #{path}`"
+    end
+
+    # Load net.pth, check it and its provenance.
+    def self.load(path)
+      state_dict = read_state_dict(path)
+      validate(state_dict, path)
+      record = read_provenance(path)
+      sha256 = Digest::SHA256.file(path).hexdigest
+      if record["sha256"] != sha256
+        raise UserError, "#{path} (sha256 #{sha256[0, 12]}) is not the file #{provenance_path(path)} describes " \
+                         "(sha256 #{record["sha256"].to_s[0, 12]}); #{fix(path)}"
+      end
+      new(complete(state_dict), record["provenance"], sha256, path)
+    end
+
+    # Name => shape of every entry of ResNet-18 (1000 classes), in state_dict order.
+    def self.expected_shapes
+      @expected_shapes ||= Model.resnet18.state_dict.transform_values(&:shape)
+    end
+
+    # Torch.save of a plain dict of tensors (Python's torch.load reads it), atomically.
+    def self.save_state_dict(path, state_dict)
+      Atomic.path(path) { |tmp| Torch.save(state_dict.to_h, tmp) }
+    end
+
+    # The state dict in ResNet-18's order, as a model loads it: Python's BatchNorm fills a missing
+    # num_batches_tracked with 0 when loading; torch.rb's strict load_state_dict calls it missing.
+    def self.complete(state_dict)
+      expected_shapes.keys.to_h { |key| [key, state_dict.fetch(key) { Torch.tensor(0, dtype: :int64) }] }
+    end
+
+    def self.provenance_path(path)
+      "#{path}.json"
+    end
+
+    # Torch.load of a checkpoint of tensors; any failure is the user's to fix.
+    def self.read_state_dict(path, what: "net.pth")
+      raise UserError, "#{what} not found at #{path}; #{fix(path)}" unless File.file?(path)
+
+      loaded = begin
+        Torch.load(path)
+      rescue StandardError => e
+        raise UserError, "#{path} is not a readable PyTorch checkpoint of tensors (#{Errors.one_line(e.message)}); #{fix(path)}"
+      end
+      unless loaded.is_a?(Hash) && loaded.values.all? { |v| v.is_a?(Torch::Tensor) }
+        raise UserError, "#{path} holds a #{loaded.class}, not a dict of tensors (a state dict); #{fix(path)}"
+      end
+
+      loaded
+    end
+
+    # Names and shapes against ResNet-18 with a 1000-class fc (num_batches_tracked may be absent).
+    def self.validate(state_dict, path)
+      shapes = expected_shapes
+      missing = shapes.keys.reject { |k| state_dict.key?(k) || k.end_with?(OPTIONAL_SUFFIX) }
+      unexpected = state_dict.keys.reject { |k| shapes.key?(k) }
+      wrong = state_dict.select { |k, v| shapes.key?(k) && v.shape != shapes[k] }
+                        .map { |k, v| "#{k} #{v.shape} (expected #{shapes[k]})" }
+      problems = []
+      problems << "#{missing.size} missing entries (first: #{missing.first(3).join(", ")})" if missing.any?
+      problems << "#{unexpected.size} unexpected entries (first: #{unexpected.first(3).join(", ")})" if unexpected.any?
+      problems << "wrong shapes: #{wrong.first(3).join("; ")}" if wrong.any?
+      return if problems.empty?
+
+      raise UserError, "#{path} is not a ResNet-18 state dict with a 1000-class fc: #{problems.join(", ")}; #{fix(path)}"
+    end
+
+    # net.pth.json, checked against the file it describes.
+    def self.read_provenance(path)
+      record_path = provenance_path(path)
+      record = begin
+        JSON.parse(File.read(record_path))
+      rescue Errno::ENOENT
+        raise UserError, "#{record_path} not found, so the origin of #{path} is unknown; #{fix(path)}"
+      rescue JSON::ParserError => e
+        raise UserError, "#{record_path} is not valid JSON (#{Errors.one_line(e.message)}); #{fix(path)}"
+      end
+      unless record.is_a?(Hash) && PROVENANCES.include?(record["provenance"])
+        raise UserError, "#{record_path}: provenance #{record.is_a?(Hash) ? record["provenance"].inspect : "missing"} " \
+                         "is not one of #{PROVENANCES.join(", ")}; #{fix(path)}"
+      end
+      record
+    end
+
+    def initialize(state_dict, provenance, sha256, path)
+      @state_dict = state_dict
+      @provenance = provenance
+      @sha256 = sha256
+      @path = path
+    end
+
+    def standin?
+      provenance == "stand-in"
+    end
+
+    def describe
+      "#{provenance} weights (sha256 #{sha256[0, 12]}) from #{path}"
+    end
+
+    # What curves.json and the fixtures' manifest record about the weights.
+    def summary
+      {provenance: provenance, sha256: sha256, path: path.to_s}
+    end
+
+    # Every step that uses the weights says which it got.
+    def announce(stream = $stderr)
+      stream.puts "weights: #{describe}"
+    end
+  end
+end
