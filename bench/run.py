@@ -1,0 +1,124 @@
+"""Run every benchmark, print one Markdown table, and write it to bench/results/latest.md.
+
+    python bench/run.py                     # about 4 minutes on 2 quiet cores
+    python bench/run.py --with-wall-times   # also time `pytest parity` and training in both languages (long)
+    python bench/run.py --quick             # smoke run: a few iterations, numbers not comparable
+
+Python and Ruby processes alternate over several rounds (bench/train_step.py and .rb, then the profiled
+floor bench/kernel_floor.py; bench/data_loading.py and .rb), all with one HYMENOPTERA_THREADS (default:
+every core). The raw numbers go to bench/results/latest.json beside the table.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[0] = str(ROOT)
+
+from bench import machine, table  # noqa: E402
+from reference_py import atomic, threads  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = [str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))]
+RUBY = ["bundle", "exec", "ruby"]
+
+
+def child(label, command, failures):
+    """Run one benchmark process; its JSON (last line of stdout), or {"error": ...} if it failed."""
+    env = {**threads.subprocess_env(), "BUNDLE_GEMFILE": str(ROOT / "Gemfile")}
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    print(f"  {label}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    failures.append(f"{label}: {reason}")
+    return {"error": reason}
+
+
+def step_rounds(args, failures):
+    runs = {"python": [], "ruby": [], "floor": []}
+    counts = ["--warmup", str(args.warmup), "--iters", str(args.iters)]
+    sides = {"python": PYTHON + ["bench/train_step.py"], "ruby": RUBY + ["bench/train_step.rb"],
+             "floor": PYTHON + ["bench/kernel_floor.py"]}
+    for r in range(args.rounds):
+        order = ["python", "ruby"] if r % 2 == 0 else ["ruby", "python"]
+        for side in order + ["floor"]:
+            runs[side].append(child(f"round {r + 1}/{args.rounds} {side} step", sides[side] + counts, failures))
+    return runs
+
+
+def data_rounds(args, data_dir, failures):
+    runs = {"python": [], "ruby": []}
+    options = ["--data-dir", str(data_dir), "--passes", str(args.passes)]
+    sides = {"python": PYTHON + ["bench/data_loading.py"], "ruby": RUBY + ["bench/data_loading.rb"]}
+    for r in range(args.data_rounds):
+        for side in (["python", "ruby"] if r % 2 == 0 else ["ruby", "python"]):
+            runs[side].append(child(f"round {r + 1}/{args.data_rounds} {side} data", sides[side] + options, failures))
+    return runs
+
+
+def wall_times():
+    print("  wall times: pytest parity, then training in Python and in Ruby (long)", file=sys.stderr, flush=True)
+    done = subprocess.run(PYTHON + ["bench/wall_times.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def default_data_dir():
+    from reference_py.standin_data import ensure_standin
+    return ensure_standin()
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved Python/Ruby step processes (default 5)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per mode and process")
+    parser.add_argument("--iters", type=int, default=15, help="timed iterations per mode and process")
+    parser.add_argument("--data-rounds", type=int, default=3, help="interleaved data-loading processes per side")
+    parser.add_argument("--passes", type=int, default=2, help="timed passes per split and data-loading process")
+    parser.add_argument("--data-dir", help="images for data loading (default: the stand-in, generated if missing)")
+    parser.add_argument("--with-wall-times", action="store_true",
+                        help="also time `pytest parity -q` and training on the embedded defaults in both languages")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 1 warm-up + 3 iterations, 1 pass")
+    parser.add_argument("--out", default=str(RESULTS / "latest.md"), help="where to write the table")
+    return parser
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    if args.quick:
+        args.rounds, args.warmup, args.iters, args.data_rounds, args.passes = 2, 1, 3, 1, 1
+    load_start = machine.load_average()
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    failures = []
+    results = {
+        "settings": {"threads": threads.thread_count(), "rounds": args.rounds, "warmup": args.warmup,
+                     "iters": args.iters, "data_rounds": args.data_rounds, "passes": args.passes,
+                     "data_dir": os.path.relpath(data_dir, ROOT), "quick": args.quick},
+        "steps": step_rounds(args, failures),
+        "data": data_rounds(args, data_dir, failures),
+        "walls": wall_times() if args.with_wall_times else None,
+    }
+    results["machine"] = {**machine.describe(), "load_average_start": load_start,
+                          "load_average_end": machine.load_average()}
+    results["finished"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    results["failures"] = failures
+    markdown = table.render(results)
+    print(markdown)
+    out = Path(args.out)
+    atomic.write_text(out.with_suffix(".json"), json.dumps(results, indent=1) + "\n")
+    atomic.write_text(out, markdown)
+    print(f"written to {os.path.relpath(out, Path.cwd())} (raw numbers: {out.with_suffix('.json').name})",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Wall time of the long runs: the whole parity suite, and training on the embedded defaults in each language.
+
+    python bench/wall_times.py [--only pytest_parity,train_python,train_ruby]
+
+Runs each command as the README gives it, from the repository root, with the virtual environment's bin/
+first on PATH (as after `. .venv/bin/activate`) and one HYMENOPTERA_THREADS for all. Prints one JSON object.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[0] = str(ROOT)
+
+from reference_py import threads  # noqa: E402
+
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
+COMMANDS = {  # name: (as the README writes it, what runs)
+    "pytest_parity": ("pytest parity -q", [PYTHON, "-m", "pytest", "parity", "-q"]),
+    "train_python": ("python reference_py/train.py", [PYTHON, "reference_py/train.py"]),
+    "train_ruby": ("rake train", ["bundle", "exec", "rake", "train"]),
+}
+TIMEOUT_S = 1800
+
+
+def environment():
+    env = threads.subprocess_env()
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(ROOT / ".venv")
+    env["BUNDLE_GEMFILE"] = str(ROOT / "Gemfile")
+    return env
+
+
+def missing(name):
+    """Why `name` cannot run yet, or None."""
+    if name == "pytest_parity" and not (ROOT / "parity").is_dir():
+        return "parity/ not there yet"
+    if name == "train_python" and not (ROOT / "reference_py" / "train.py").exists():
+        return "reference_py/train.py not there yet"
+    if name == "train_ruby" and not (ROOT / "Rakefile").exists():
+        return "no Rakefile (rake train) yet"
+    return None
+
+
+def time_command(name):
+    shown, command = COMMANDS[name]
+    result = {"command": shown}
+    if name == "pytest_parity":
+        result["fixtures_existed"] = (ROOT / "fixtures" / "manifest.json").exists()
+    reason = missing(name)
+    if reason:
+        return {**result, "ok": False, "note": reason}
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {**result, "ok": False, "seconds": time.perf_counter() - start, "note": f"timed out after {TIMEOUT_S} s"}
+    seconds = time.perf_counter() - start
+    tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
+    return {**result, "ok": done.returncode == 0, "seconds": seconds, "exit_code": done.returncode, "last_line": tail[0]}
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(COMMANDS), help="comma-separated subset of " + ", ".join(COMMANDS))
+    return parser
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    json.dump({name: time_command(name) for name in args.only.split(",")}, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
