@@ -7,6 +7,17 @@ import tempfile
 from pathlib import Path
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path, mode):
+    """mkstemp and mkdtemp make private (0600/0700) entries; give them the mode a plain open/mkdir would."""
+    os.chmod(path, mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(target):
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
@@ -14,6 +25,7 @@ def atomic_path(target):
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    _usual_mode(tmp, 0o666)
     try:
         yield Path(tmp)
         os.replace(tmp, target)
@@ -38,6 +50,7 @@ def atomic_dir(target):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _usual_mode(tmp, 0o777)
     try:
         yield tmp
         if target.exists():

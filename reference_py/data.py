@@ -45,6 +45,8 @@ def rgb_loader(path):
         with Image.open(path) as image:
             image.load()
             return image.convert("RGB")
+    except FileNotFoundError:
+        raise UserError(f"{path}: image not found; check the path") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise UserError(f"{path}: not a readable image ({error}); replace or delete the file") from None
 

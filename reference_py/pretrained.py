@@ -21,10 +21,12 @@ from torch import nn
 
 from reference_py import atomic, threads
 from reference_py.errors import run_cli
-from reference_py.weights import file_sha256, provenance_path, read_state_dict, save_state_dict, validate
+from reference_py.weights import (announce, file_sha256, load_weights, provenance_path, read_state_dict,
+                                  save_state_dict, validate)
 
 IMAGENET_URL = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
 HUB_FILE = Path(IMAGENET_URL).name  # resnet18-f37072fd.pth
+DEFAULT_PATH = Path("net.pth")
 CALIBRATION_BATCHES = 2
 CALIBRATION_SHAPE = (8, 3, 112, 112)
 
@@ -108,6 +110,14 @@ def ensure_net(path, seed=0):
     if not path.exists():
         make_net(path, seed=seed)
     return path
+
+
+def load_or_make(weights_arg, default=DEFAULT_PATH):
+    """The checked weights: --weights if given (it must exist), else `default`, made when missing. Announced."""
+    path = Path(weights_arg) if weights_arg is not None else ensure_net(default)
+    weights = load_weights(path)
+    announce(weights)
+    return weights
 
 
 def get_args_parser():

@@ -23,12 +23,9 @@ from tqdm import tqdm
 from reference_py import atomic, threads, visualize
 from reference_py.data import load_data, resolve_data_dir
 from reference_py.errors import run_cli
-from reference_py.pretrained import ensure_net
+from reference_py.pretrained import load_or_make
 from reference_py.strategies import STRATEGIES, build_model, make_optimizer, make_scheduler, uses_pretrained
-from reference_py.weights import announce, load_weights, save_state_dict
-
-DEFAULT_WEIGHTS = Path("net.pth")
-
+from reference_py.weights import save_state_dict
 
 def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=25, progress=True):
     """The tutorial's loop: train then val each epoch, StepLR after training, keep the best val weights.
@@ -95,12 +92,7 @@ def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=
 
 def load_backbone(strategy, weights_arg):
     """The pretrained weights the strategy starts from (None for scratch); ./net.pth is made when missing."""
-    if not uses_pretrained(strategy):
-        return None
-    path = Path(weights_arg) if weights_arg is not None else ensure_net(DEFAULT_WEIGHTS)
-    weights = load_weights(path)
-    announce(weights)
-    return weights
+    return load_or_make(weights_arg) if uses_pretrained(strategy) else None
 
 
 def curves(args, weights, data_dir, standin, thread_count, history, data_order):

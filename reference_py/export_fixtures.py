@@ -1,0 +1,229 @@
+"""Write fixtures/: what the replay protocol needs, decoded and transformed once, by Python.
+
+    python reference_py/export_fixtures.py [--out fixtures] [--data-dir DIR] [--weights net.pth] [--seed 0]
+
+The layout, the manifest and the protocol are described in fixtures/README.md. Deterministic: the
+same data, weights and seed give byte-identical files. ensure_fixtures() regenerates only when the
+fixtures are missing or stale.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a script: make `reference_py` importable from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch
+from torch.utils.data import Subset
+
+from reference_py import ROOT, atomic, runtime_info, threads
+from reference_py.data import fingerprint, image_datasets, make_dataloader, resolve_data_dir
+from reference_py.errors import UserError, run_cli
+from reference_py.model import resnet18_with_head, seeded_head
+from reference_py.pretrained import load_or_make
+from reference_py.strategies import STRATEGIES, uses_pretrained
+from reference_py.tensor_io import read_index, write_bundle
+from reference_py.weights import file_sha256
+
+GENERATOR_VERSION = 1
+FORMAT = "hymenoptera-fixtures/1"
+MANIFEST = "manifest.json"
+PROTOCOL = {
+    "epochs": 2,
+    "batch_size": 4,
+    "lr": 0.001,
+    "momentum": 0.9,
+    "backbone_lr": 1e-4,
+    "head_lr": 1e-3,
+    "step_size": 1,  # 1, not the tutorial's 7: the scheduler acts within the replay's 2 epochs
+    "gamma": 0.1,
+}
+EVAL_PER_CLASS = 8
+REPLAY_PER_CLASS = 12
+NUM_CLASSES = 2
+
+
+def strategy_seeds(seed, strategy):
+    """The seeds of one strategy's head initialisation, loader order and train transforms."""
+    base = seed + 10 * (STRATEGIES.index(strategy) + 1)
+    return {"init": base + 1, "loader": base + 2, "transforms": base + 3}
+
+
+def balanced_subset(dataset, per_class):
+    """The first `per_class` images of every class, in ImageFolder order (class by class)."""
+    indices = []
+    for class_index, class_name in enumerate(dataset.classes):
+        members = [i for i, target in enumerate(dataset.targets) if target == class_index][:per_class]
+        if len(members) < per_class:
+            raise UserError(f"{Path(dataset.root) / class_name} has {len(members)} images; the fixtures need at "
+                            f"least {per_class} per class: add images or pass a data dir with more")
+        indices += members
+    return indices
+
+
+def relative_paths(dataset, indices):
+    return [Path(dataset.samples[i][0]).relative_to(Path(dataset.root).parent).as_posix() for i in indices]
+
+
+def display_path(path):
+    """A path relative to the repository root when it lies inside it (so the manifest does not name a clone)."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def initial_state(strategy, seed):
+    """The head a strategy starts from; for scratch, the whole freshly initialised model."""
+    if uses_pretrained(strategy):
+        head = seeded_head(seed, num_classes=NUM_CLASSES)
+        return {"fc.weight": head.weight.detach(), "fc.bias": head.bias.detach()}
+    torch.manual_seed(seed)
+    return resnet18_with_head(None, NUM_CLASSES).state_dict()
+
+
+def export_eval(out, val_set, indices, class_names):
+    images = torch.stack([val_set[i][0] for i in indices])
+    labels = torch.tensor([val_set.targets[i] for i in indices], dtype=torch.int64)
+    write_bundle(out / "eval", {"images": images, "labels": labels},
+                 meta={"paths": relative_paths(val_set, indices), "class_names": class_names,
+                       "transforms": "Resize(256), CenterCrop(224), ToTensor(), Normalize(MEAN, STD)"})
+
+
+def export_strategy(folder, strategy, train_set, indices, seeds):
+    """initial and epoch_K: the loader's order and the images exactly as the train transforms made them."""
+    folder.mkdir(parents=True)
+    write_bundle(folder / "initial", initial_state(strategy, seeds["init"]), meta={"strategy": strategy})
+    loader = make_dataloader(Subset(train_set, indices), PROTOCOL["batch_size"], seeds["loader"])
+    torch.manual_seed(seeds["transforms"])
+    for epoch in range(PROTOCOL["epochs"]):
+        batches = list(loader)
+        write_bundle(folder / f"epoch_{epoch}", {
+            "order": torch.tensor(loader.sampler.orders[epoch], dtype=torch.int64),
+            "images": torch.cat([inputs for inputs, _ in batches]),
+            "labels": torch.cat([labels for _, labels in batches]),
+        }, meta={"strategy": strategy, "epoch": epoch,
+                 "transforms": "RandomResizedCrop(224), RandomHorizontalFlip(), ToTensor(), Normalize(MEAN, STD)"})
+
+
+def bundle_stems(out):
+    return sorted(p.with_suffix("") for p in Path(out).rglob("*.json") if p.name != MANIFEST and p.with_suffix(".bin").exists())
+
+
+def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_names, replay_paths, eval_paths):
+    stems = bundle_stems(out)
+    bundles = {stem.relative_to(out).as_posix(): [{k: t[k] for k in ("name", "dtype", "shape")}
+                                                  for t in read_index(stem)["tensors"]] for stem in stems}
+    files = {path.relative_to(out).as_posix(): file_sha256(path)
+             for stem in stems for path in (stem.with_suffix(".json"), stem.with_suffix(".bin"))}
+    info = runtime_info.describe(torch.get_num_threads())
+    return {
+        "format": FORMAT,
+        "generator_version": GENERATOR_VERSION,
+        "config": config,
+        "protocol": PROTOCOL,
+        "seeds": {"base": config["seed"],
+                  "strategies": {s: strategy_seeds(config["seed"], s) for s in config["strategies"]}},
+        "weights": {"provenance": weights.provenance, "sha256": weights.sha256},
+        "versions": {"python": info["python"], "torch": info["torch"], "torchvision": info["torchvision"],
+                     "libtorch": info["libtorch"]},
+        "data": {"dir": display_path(data_dir), "standin": standin, "sha256": data_sha256,
+                 "class_names": class_names},
+        "replay_subset": {"train": replay_paths, "val": eval_paths},
+        "bundles": bundles,
+        "files": files,
+    }
+
+
+def export(out, data_dir, weights, standin, config):
+    """Write every fixture file, the manifest last (it is removed first: no manifest means incomplete)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)
+    image_sets = image_datasets(data_dir)
+    train_set, val_set = image_sets["train"], image_sets["val"]
+    if len(train_set.classes) != NUM_CLASSES:
+        raise UserError(f"{data_dir} has classes {train_set.classes}; the replay protocol's fc is Linear(512, 2): "
+                        f"give it exactly two classes")
+    eval_indices = balanced_subset(val_set, config["eval_per_class"])
+    replay_indices = balanced_subset(train_set, config["replay_per_class"])
+
+    write_bundle(out / "weights", weights.state_dict, meta={"provenance": weights.provenance, "sha256": weights.sha256})
+    export_eval(out, val_set, eval_indices, train_set.classes)
+    with atomic.atomic_dir(out / "strategies") as folder:
+        for strategy in config["strategies"]:
+            export_strategy(folder / strategy, strategy, train_set, replay_indices,
+                            strategy_seeds(config["seed"], strategy))
+    manifest = build_manifest(out, config, weights, data_dir, standin, fingerprint(data_dir), train_set.classes,
+                              relative_paths(train_set, replay_indices), relative_paths(val_set, eval_indices))
+    atomic.write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def make_config(seed=0, strategies=STRATEGIES, eval_per_class=EVAL_PER_CLASS, replay_per_class=REPLAY_PER_CLASS):
+    return {"seed": seed, "strategies": list(strategies), "eval_per_class": eval_per_class,
+            "replay_per_class": replay_per_class}
+
+
+def read_manifest(out):
+    try:
+        return json.loads((Path(out) / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def stale_reason(out, manifest, config, weights, data_sha256):
+    """Why the fixtures in `out` must be regenerated, or None when they are up to date."""
+    if manifest is None:
+        return "no manifest"
+    if manifest.get("generator_version") != GENERATOR_VERSION:
+        return f"generator version {manifest.get('generator_version')} (now {GENERATOR_VERSION})"
+    if manifest.get("config") != config:
+        return "other settings"
+    if manifest.get("weights", {}).get("sha256") != weights.sha256:
+        return "the weights changed"
+    if manifest.get("data", {}).get("sha256") != data_sha256:
+        return "the images changed"
+    for name, sha256 in manifest.get("files", {}).items():
+        path = Path(out) / name
+        if not path.is_file() or file_sha256(path) != sha256:
+            return f"{name} is missing or changed"
+    return None
+
+
+def ensure_fixtures(out=ROOT / "fixtures", data_dir=None, weights_path=ROOT / "net.pth", **settings):
+    """Regenerate the fixtures only when missing or stale; returns the manifest."""
+    config = make_config(**settings)
+    data_dir, standin = resolve_data_dir(data_dir)
+    weights = load_or_make(None, default=weights_path)
+    reason = stale_reason(out, read_manifest(out), config, weights, fingerprint(data_dir))
+    if reason is None:
+        return read_manifest(out)
+    print(f"export_fixtures: regenerating {out} ({reason})", file=sys.stderr)
+    return export(out, data_dir, weights, standin, config)
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="fixtures")
+    parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
+    parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, default=list(STRATEGIES), dest="strategies")
+    parser.add_argument("--eval-per-class", type=int, default=EVAL_PER_CLASS)
+    parser.add_argument("--replay-per-class", type=int, default=REPLAY_PER_CLASS)
+    return parser
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    threads.configure()
+    weights = load_or_make(args.weights)
+    data_dir, standin = resolve_data_dir(args.data_dir)
+    config = make_config(args.seed, args.strategies, args.eval_per_class, args.replay_per_class)
+    export(args.out, data_dir, weights, standin, config)
+    print(f"export_fixtures: wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_cli(main)

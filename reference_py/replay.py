@@ -1,0 +1,200 @@
+"""The replay protocol of fixtures/README.md: train each strategy on the fixtures' exact batches.
+
+    python reference_py/replay.py [--fixtures fixtures] [--out runs/python] [--strategy NAME ...]
+
+No image decoding and no randomness: every input comes from the fixtures. Writes the run directory
+(run.json, STRATEGY/summary.json and bundles) into a temporary folder renamed into place when complete.
+The Ruby twin is ruby_port/lib/hymenoptera/replay.rb.
+"""
+
+import argparse
+import copy
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a script: make `reference_py` importable from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch
+from torch import nn
+
+from reference_py import atomic, runtime_info, threads
+from reference_py.errors import UserError, run_cli
+from reference_py.model import FORWARD_ORDER, forward_trace, param_counts, resnet18_with_head
+from reference_py.strategies import STRATEGIES, make_optimizer, make_scheduler, prepare, uses_pretrained
+from reference_py.tensor_io import BundleError, read_bundle, write_bundle
+
+FIX = "regenerate them with `python reference_py/export_fixtures.py --out {fixtures}`"
+
+
+def read_manifest(fixtures):
+    path = Path(fixtures) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: no fixtures there; {FIX.format(fixtures=fixtures)}") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON ({error}); {FIX.format(fixtures=fixtures)}") from None
+    missing = [key for key in ("protocol", "config", "weights") if key not in manifest]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}; {FIX.format(fixtures=fixtures)}")
+    return manifest
+
+
+def read_fixture(fixtures, name):
+    try:
+        return read_bundle(Path(fixtures) / name)
+    except BundleError as error:
+        raise UserError(f"{error}; {FIX.format(fixtures=fixtures)}") from None
+
+
+def build_replay_model(strategy, weights, initial):
+    """Step 1: ResNet-18 with the fixtures' weights (scratch: `initial` whole) and `initial`'s fc."""
+    if uses_pretrained(strategy):
+        model = resnet18_with_head(weights, num_classes=initial["fc.weight"].shape[0])
+        model.fc.load_state_dict({"weight": initial["fc.weight"], "bias": initial["fc.bias"]})
+    else:
+        model = resnet18_with_head(None, num_classes=initial["fc.weight"].shape[0])
+        model.load_state_dict(initial)
+    return prepare(strategy, model)
+
+
+def evaluate(model, criterion, images, labels, batch_size):
+    """Eval mode, no grad, batch by batch in order: (logits, mean loss, accuracy)."""
+    model.eval()
+    logits = []
+    running_loss = 0.0
+    running_corrects = 0
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            inputs, targets = images[start:start + batch_size], labels[start:start + batch_size]
+            outputs = model(inputs)
+            _, preds = torch.max(outputs, 1)
+            loss = criterion(outputs, targets)
+            running_loss += loss.item() * inputs.size(0)
+            running_corrects += int(torch.sum(preds == targets))
+            logits.append(outputs)
+    return torch.cat(logits), running_loss / len(images), running_corrects / len(images)
+
+
+def trace(model, inputs):
+    """Step 3: every module's output, in FORWARD_ORDER, under no grad."""
+    with torch.no_grad():
+        outputs = forward_trace(model, inputs)
+    return {name: outputs[name] for name in FORWARD_ORDER}
+
+
+def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out):
+    batch_size = protocol["batch_size"]
+    initial = read_fixture(fixtures, f"strategies/{strategy}/initial")
+    epochs = [read_fixture(fixtures, f"strategies/{strategy}/epoch_{k}") for k in range(protocol["epochs"])]
+    images, labels = evaluation["images"], evaluation["labels"]
+    model = build_replay_model(strategy, weights, initial)
+    criterion = nn.CrossEntropyLoss()
+
+    eval_logits, _, _ = evaluate(model, criterion, images, labels, batch_size)
+    write_bundle(out / "eval_logits", {"logits": eval_logits})
+    _, eval_predictions = torch.max(eval_logits, 1)
+
+    model.eval()
+    write_bundle(out / "trace_eval", trace(model, images[:batch_size]))
+    train_copy = copy.deepcopy(model)
+    train_copy.train()
+    write_bundle(out / "trace_train", trace(train_copy, epochs[0]["images"][:batch_size]))
+
+    optimizer = make_optimizer(strategy, model, protocol["lr"], protocol["momentum"],
+                               protocol["backbone_lr"], protocol["head_lr"])
+    scheduler = make_scheduler(optimizer, protocol["step_size"], protocol["gamma"])
+
+    best_model_wts = copy.deepcopy(model.state_dict())
+    best_acc = 0.0
+    best_epoch = None
+    history = []
+    step_losses = []
+    grads_step1 = None
+    for epoch, batches in enumerate(epochs):
+        lr = [group["lr"] for group in optimizer.param_groups]
+        model.train()
+        running_loss = 0.0
+        running_corrects = 0
+        losses = []
+        for start in range(0, len(batches["images"]), batch_size):
+            inputs = batches["images"][start:start + batch_size]
+            targets = batches["labels"][start:start + batch_size]
+            optimizer.zero_grad()
+            outputs = model(inputs)
+            _, preds = torch.max(outputs, 1)
+            loss = criterion(outputs, targets)
+            loss.backward()
+            if grads_step1 is None:
+                grads_step1 = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+            optimizer.step()
+            losses.append(loss.item())
+            running_loss += loss.item() * inputs.size(0)
+            running_corrects += int(torch.sum(preds == targets))
+        scheduler.step()
+        step_losses.append(losses)
+
+        _, val_loss, val_acc = evaluate(model, criterion, images, labels, batch_size)
+        count = len(batches["images"])
+        history.append({"epoch": epoch, "lr": lr, "train_loss": running_loss / count,
+                        "train_acc": running_corrects / count, "val_loss": val_loss, "val_acc": val_acc})
+        print(f"replay {strategy} epoch {epoch}: train loss {running_loss / count:.4f} acc "
+              f"{running_corrects / count:.4f}, val loss {val_loss:.4f} acc {val_acc:.4f}", file=sys.stderr)
+        if val_acc > best_acc:
+            best_acc = val_acc
+            best_epoch = epoch
+            best_model_wts = copy.deepcopy(model.state_dict())
+        write_bundle(out / f"state_epoch_{epoch}", model.state_dict())
+
+    model.load_state_dict(best_model_wts)
+    write_bundle(out / "state_best", model.state_dict())
+    write_bundle(out / "step_losses", {"step_losses": torch.tensor(step_losses, dtype=torch.float32)})
+    write_bundle(out / "grads_step1", grads_step1)
+    summary = {"strategy": strategy, "epochs": history, "best_epoch": best_epoch, "best_acc": best_acc,
+               "eval_predictions": eval_predictions.tolist(), "param_counts": param_counts(model)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fixtures", default="fixtures")
+    parser.add_argument("--out", default="runs/python")
+    parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, dest="strategies",
+                        help="strategies to replay (default: every one in the fixtures)")
+    return parser
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    thread_count = threads.configure()
+    fixtures = Path(args.fixtures)
+    manifest = read_manifest(fixtures)
+    strategies = args.strategies or manifest["config"]["strategies"]
+    missing = [s for s in strategies if s not in manifest["config"]["strategies"]]
+    if missing:
+        raise UserError(f"{fixtures} has no fixtures for {', '.join(missing)} (it has "
+                        f"{', '.join(manifest['config']['strategies'])}); {FIX.format(fixtures=fixtures)}")
+    print(f"weights: {manifest['weights']['provenance']} weights (sha256 {manifest['weights']['sha256'][:12]}) "
+          f"from {fixtures / 'weights.json'}", file=sys.stderr)
+    weights = read_fixture(fixtures, "weights")
+    evaluation = read_fixture(fixtures, "eval")
+
+    with atomic.atomic_dir(args.out) as out:
+        for strategy in strategies:
+            (out / strategy).mkdir()
+            replay_strategy(strategy, fixtures, manifest["protocol"], weights, evaluation, out / strategy)
+        run = runtime_info.describe(thread_count)
+        run.update({
+            "fixtures_manifest_sha256": hashlib.sha256((fixtures / "manifest.json").read_bytes()).hexdigest(),
+            "strategies": strategies,
+            "weights": {"provenance": manifest["weights"]["provenance"], "sha256": manifest["weights"]["sha256"]},
+        })
+        (out / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+    print(f"replay: wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,66 @@
+"""The generated stand-in set: layout, determinism, sizes, image modes, its marker and regeneration."""
+
+import json
+
+from PIL import Image
+
+from reference_py import standin_data
+from reference_py.data import check_layout, image_files
+from reference_py.tests.helpers import tree_bytes
+
+COUNTS = {"train": 5, "val": 4}
+
+
+def test_layout_and_marker(tiny_data):
+    assert check_layout(tiny_data) == ["ants", "bees"]
+    for split, count in (("train", 4), ("val", 4)):
+        for class_name in ("ants", "bees"):
+            assert len(image_files(tiny_data / split / class_name)) == count
+    marker = json.loads((tiny_data / standin_data.MARKER).read_text())
+    assert marker["standin"] is True and "NOT the real" in marker["note"]
+    assert (marker["seed"], marker["generator_version"]) == (1, standin_data.GENERATOR_VERSION)
+
+
+def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
+    first = standin_data.generate(tmp_path / "a", seed=4, counts=COUNTS)
+    again = standin_data.generate(tmp_path / "b", seed=4, counts=COUNTS)
+    other = standin_data.generate(tmp_path / "c", seed=5, counts=COUNTS)
+    assert tree_bytes(first) == tree_bytes(again)
+    first_bytes, other_bytes = tree_bytes(first), tree_bytes(other)
+    assert first_bytes.keys() == other_bytes.keys()
+    assert all(first_bytes[k] != other_bytes[k] for k in first_bytes if k != standin_data.MARKER)
+
+
+def test_photo_like_sizes_and_a_few_non_rgb_images(tiny_data):
+    modes, sizes = {}, set()
+    for path in sorted(tiny_data.rglob("*_*.*")):
+        with Image.open(path) as image:
+            modes[path.relative_to(tiny_data).as_posix()] = (image.format, image.mode)
+            sizes.add(image.size)
+            assert all(200 <= side <= 500 for side in image.size)
+    assert len(sizes) == len(modes)  # every image has its own size and aspect ratio
+    assert any(w != h for w, h in sizes)
+    assert modes["train/ants/ant_001.jpg"] == ("JPEG", "L")
+    assert modes["val/bees/bee_002.jpg"] == ("JPEG", "CMYK")
+    assert modes["train/bees/bee_003.png"] == ("PNG", "P")
+    rgb = [name for name, (_, mode) in modes.items() if mode == "RGB"]
+    assert len(rgb) == len(modes) - 3 * 4  # three non-RGB images in each of the four folders
+
+
+def test_ensure_regenerates_only_when_out_of_date(tmp_path):
+    root = standin_data.ensure_standin(tmp_path / "set", seed=2, counts=COUNTS)
+    image = root / "train" / "ants" / "ant_000.jpg"
+    before = image.stat().st_mtime_ns
+    standin_data.ensure_standin(root, seed=2, counts=COUNTS)
+    assert image.stat().st_mtime_ns == before  # up to date: untouched
+
+    marker = json.loads((root / standin_data.MARKER).read_text())
+    marker["generator_version"] = standin_data.GENERATOR_VERSION - 1
+    (root / standin_data.MARKER).write_text(json.dumps(marker))
+    standin_data.ensure_standin(root, seed=2, counts=COUNTS)
+    assert json.loads((root / standin_data.MARKER).read_text())["generator_version"] == standin_data.GENERATOR_VERSION
+    assert image.stat().st_mtime_ns != before
+
+    (root / standin_data.MARKER).unlink()
+    standin_data.ensure_standin(root, seed=2, counts=COUNTS)
+    assert (root / standin_data.MARKER).exists()

@@ -1,0 +1,105 @@
+"""net.pth: where it comes from (--weights, the hub cache, the stand-in), its provenance, its checks."""
+
+import json
+
+import pytest
+import torch
+import torchvision
+
+from reference_py.errors import UserError
+from reference_py.pretrained import HUB_FILE, make_net, standin_state_dict
+from reference_py.tests.helpers import run_cli
+from reference_py.weights import file_sha256, load_weights, provenance_path, validate
+
+
+def checkpoint_like_torchvisions(path, seed):
+    """A ResNet-18 checkpoint with the published file's keys (no num_batches_tracked), as an OrderedDict."""
+    torch.manual_seed(seed)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    for name in [k for k in state if k.endswith("num_batches_tracked")]:
+        del state[name]
+    torch.save(state, path)
+    return state
+
+
+def test_hub_file_name_is_torchvisions():
+    assert HUB_FILE == "resnet18-f37072fd.pth"
+    assert torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url.endswith("/" + HUB_FILE)
+
+
+def test_standin_is_deterministic_with_non_trivial_batch_norm_statistics(net_pth):
+    first, other = standin_state_dict(3), standin_state_dict(4)
+    again = torch.load(net_pth, weights_only=True)  # the session's stand-in, made from seed 3 too
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not torch.equal(first["conv1.weight"], other["conv1.weight"])
+    for name in ("bn1", "layer2.1.bn2", "layer4.1.bn2"):
+        assert first[f"{name}.running_mean"].abs().max() > 1e-4
+        assert not torch.allclose(first[f"{name}.running_var"], torch.ones_like(first[f"{name}.running_var"]))
+
+
+def test_standin_net_is_a_plain_dict_with_provenance(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    record = make_net(tmp_path / "net.pth", seed=5)
+    assert "STAND-IN" in capsys.readouterr().err
+    loaded = torch.load(tmp_path / "net.pth", weights_only=True)
+    assert type(loaded) is dict and len(loaded) == 122
+    stored = json.loads(provenance_path(tmp_path / "net.pth").read_text())
+    assert stored == record
+    assert stored["provenance"] == "stand-in" and stored["source"] == "seed 5"
+    assert stored["sha256"] == file_sha256(tmp_path / "net.pth")
+    assert stored["torch_version"] == torch.__version__
+    weights = load_weights(tmp_path / "net.pth")
+    assert (weights.provenance, weights.sha256) == ("stand-in", stored["sha256"])
+
+
+def test_the_hub_cache_checkpoint_is_used(tmp_path):
+    hub_file = tmp_path / "torch_home" / "hub" / "checkpoints" / HUB_FILE
+    hub_file.parent.mkdir(parents=True)
+    original = checkpoint_like_torchvisions(hub_file, seed=7)
+    completed = run_cli("pretrained.py", "--out", tmp_path / "net.pth", env={"TORCH_HOME": str(tmp_path / "torch_home")})
+    assert completed.returncode == 0, completed.stderr
+    assert "STAND-IN" not in completed.stderr
+    record = json.loads(provenance_path(tmp_path / "net.pth").read_text())
+    assert record["provenance"] == "imagenet"
+    assert record["source"] == str(hub_file)
+    assert record["source_sha256"] == file_sha256(hub_file)
+    net = torch.load(tmp_path / "net.pth", weights_only=True)
+    assert all(torch.equal(net[k], original[k]) for k in original)
+    assert all(int(net[k]) == 0 for k in net if k.endswith("num_batches_tracked"))
+
+
+def test_a_weights_file_comes_before_the_hub_cache(tmp_path, monkeypatch):
+    hub_file = tmp_path / "torch_home" / "hub" / "checkpoints" / HUB_FILE
+    hub_file.parent.mkdir(parents=True)
+    checkpoint_like_torchvisions(hub_file, seed=7)
+    mine = checkpoint_like_torchvisions(tmp_path / "mine.pth", seed=8)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    record = make_net(tmp_path / "net.pth", weights_file=tmp_path / "mine.pth")
+    assert (record["provenance"], record["source"]) == ("imagenet", str(tmp_path / "mine.pth"))
+    weights = load_weights(tmp_path / "net.pth")
+    assert torch.equal(weights.state_dict["fc.weight"], mine["fc.weight"])
+
+
+def test_a_replaced_net_pth_no_longer_matches_its_provenance(net_pth, tmp_path):
+    copy = tmp_path / "net.pth"
+    copy.write_bytes(net_pth.read_bytes())
+    provenance_path(copy).write_text(provenance_path(net_pth).read_text())
+    assert load_weights(copy).provenance == "stand-in"
+    state = torch.load(copy, weights_only=True)
+    state["fc.bias"] = state["fc.bias"] + 1
+    torch.save(state, copy)
+    with pytest.raises(UserError, match="is not the file"):
+        load_weights(copy)
+
+
+def test_validate_names_what_is_wrong():
+    torch.manual_seed(0)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    validate(state, "ok.pth")
+    state["fc.weight"] = torch.zeros(2, 512)
+    state["extra"] = torch.zeros(1)
+    del state["conv1.weight"]
+    with pytest.raises(UserError) as error:
+        validate(state, "bad.pth")
+    message = str(error.value)
+    assert "conv1.weight" in message and "extra" in message and "fc.weight [2, 512] (expected [1000, 512])" in message
