@@ -4,6 +4,7 @@ from bench import stats
 
 STEP_TITLES = {"finetune": "train step, finetune (ms)", "feature_extractor": "train step, feature_extractor (ms)",
                "eval": "eval forward (ms)"}
+GC_SUFFIX = "+gc"  # bench/train_step.rb: the same step followed by a minor GC
 STEP_VS_PYTHON, STEP_VS_FLOOR, PARITY_MAX_S, TRAIN_MAX_S = 1.05, 1.10, 120, 600
 HEADER = ("| benchmark | Python | Ruby | Ruby / Python | kernel floor | Python / floor | Ruby / floor | targets |\n"
           "|---|---:|---:|---:|---:|---:|---:|---|")
@@ -49,9 +50,10 @@ def verdict(met):
     return "met" if met else "**not met**"
 
 
-def round_ratios(ruby_runs, python_runs, values):
+def round_ratios(ruby_runs, python_runs, values, python_values=None):
     """Ruby / Python per round (the processes run side by side): its range, as text."""
-    pairs = [ratio(median(values(r)), median(values(p))) for r, p in zip(ruby_runs, python_runs)
+    python_values = python_values or values
+    pairs = [ratio(median(values(r)), median(python_values(p))) for r, p in zip(ruby_runs, python_runs)
              if "error" not in r and "error" not in p]
     pairs = [x for x in pairs if x is not None]
     return f" ({min(pairs):.2f}–{max(pairs):.2f})" if len(pairs) > 1 else ""
@@ -61,7 +63,7 @@ def step_rows(steps):
     rows = []
     py_runs, rb_runs, floor_runs = steps["python"], steps["ruby"], steps["floor"]
     modes = next((list(run["modes"]) for run in ok(py_runs) + ok(rb_runs)), [])
-    for mode in modes:
+    for mode in [mode for mode in modes if not mode.endswith(GC_SUFFIX)]:
         phases = next(list(run["modes"][mode]["phases_ms"]) for run in ok(py_runs) + ok(rb_runs))
         for phase in [None] + (phases if len(phases) > 1 else []):
             py, rb, floor = (median(samples(runs, mode, phase)) for runs in (py_runs, rb_runs, floor_runs))
@@ -77,7 +79,21 @@ def step_rows(steps):
                          spread(samples(rb_runs, mode, phase)) if phase is None else num(rb),
                          times(vs_python) + round_ratios(rb_runs, py_runs, lambda run: samples([run], mode, phase)),
                          num(floor), times(py_floor), times(rb_floor), targets])
+        rows += gc_rows(mode, py_runs, rb_runs, floor_runs)
     return rows
+
+
+def gc_rows(mode, py_runs, rb_runs, floor_runs):
+    """The Ruby step followed by a minor GC (not what the port does: what it would gain)."""
+    variant = samples(rb_runs, mode + GC_SUFFIX)
+    if not variant:
+        return []
+    py, floor = median(samples(py_runs, mode)), median(samples(floor_runs, mode))
+    gc = median(samples(rb_runs, mode + GC_SUFFIX, "gc"))
+    return [[f"· {mode}: Ruby + `GC.start(full_mark: false)` after each step", num(py), spread(variant),
+             times(ratio(median(variant), py)) + round_ratios(rb_runs, py_runs, lambda run: samples([run], mode + GC_SUFFIX),
+                                                              lambda run: samples([run], mode)),
+             num(floor), "", times(ratio(median(variant), floor)), f"(the GC itself: {num(gc)} ms)"]]
 
 
 def rates(runs, split):
@@ -170,6 +186,11 @@ def notes(results):
     if gc:
         lines.append("Ruby GC during the timed iterations: " + ", ".join(f"{mode} {runs} runs / {ms} ms"
                                                                         for mode, runs, ms in gc) + ".")
+    rss = {side: next((run["modes"] for run in ok(results["steps"][side])), {}) for side in ("python", "ruby")}
+    if rss["python"] and rss["ruby"]:
+        lines.append("Resident memory after each mode (one process, modes in this order): "
+                     + "; ".join(f"{side} " + ", ".join(f"{mode} {modes[mode].get('rss_mb', 0):.0f} MB" for mode in modes)
+                                 for side, modes in rss.items()) + ".")
     for failure in results.get("failures", []):
         lines.append(f"Failed: {failure}")
     return "\n\n".join(lines)

@@ -18,6 +18,11 @@ from bench import workload  # noqa: E402
 from reference_py import runtime_info, threads  # noqa: E402
 
 
+def rss_mb():
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
 def time_mode(mode, warmup, iters):
     import torch
     inputs, labels = workload.batch()
@@ -37,7 +42,7 @@ def time_mode(mode, warmup, iters):
 
         workload.run(mode, model, optimizer, criterion, inputs, labels, mark)
         totals.append((last - start) * 1e3)
-    return {"total_ms": totals, "phases_ms": phases}
+    return {"total_ms": totals, "phases_ms": phases, "rss_mb": rss_mb()}
 
 
 def get_args_parser():

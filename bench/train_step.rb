@@ -7,6 +7,11 @@
 # The twin of bench/train_step.py. Prints one JSON object: this side's runtime, and per mode the time of
 # every timed iteration and of each of its phases, in ms (and Ruby's GC runs and GC time while timing).
 # A benchmark, not a test: it asserts nothing.
+#
+# Each mode also runs as MODE+gc: the same step followed by a minor GC, timed as the phase "gc". torch.rb
+# frees a tensor's memory only when Ruby collects the object holding it, and Ruby's GC does not count
+# LibTorch's memory, so without it every step's activations stay allocated and the next step computes
+# in freshly mapped (page-faulting) memory; Python frees them by reference counting as they go.
 
 ENV["BUNDLE_GEMFILE"] ||= File.expand_path("../Gemfile", __dir__)
 require "bundler/setup"
@@ -23,13 +28,28 @@ def clock_ms
   Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond)
 end
 
-def time_mode(mode, warmup, iters)
+GC_SUFFIX = "+gc"
+DEFAULT_MODES = Workload::MODES + Workload::MODES.map { |mode| mode + GC_SUFFIX }
+
+def rss_mb
+  File.read("/proc/self/status")[/VmRSS:\s+(\d+)/, 1].to_i / 1024.0
+end
+
+def time_mode(name, warmup, iters)
+  mode, gc = name.delete_suffix(GC_SUFFIX), name.end_with?(GC_SUFFIX)
   inputs, labels = Workload.batch
   model, optimizer = Workload.build(mode)
   criterion = Torch::NN::CrossEntropyLoss.new
-  warmup.times { Workload.run(mode, model, optimizer, criterion, inputs, labels, ->(_phase) {}) }
+  step = lambda do |mark|
+    Workload.run(mode, model, optimizer, criterion, inputs, labels, mark)
+    next unless gc
+
+    GC.start(full_mark: false, immediate_sweep: true)
+    mark.call("gc")
+  end
+  warmup.times { step.call(->(_phase) {}) }
   totals = []
-  phases = Workload.phases(mode).to_h { |phase| [phase, []] }
+  phases = (Workload.phases(mode) + (gc ? ["gc"] : [])).to_h { |phase| [phase, []] }
   gc_count, gc_time = GC.stat(:count), GC.stat(:time)
   iters.times do
     start = last = clock_ms
@@ -38,18 +58,19 @@ def time_mode(mode, warmup, iters)
       phases[phase] << now - last
       last = now
     end
-    Workload.run(mode, model, optimizer, criterion, inputs, labels, mark)
+    step.call(mark)
     totals << last - start
   end
-  {total_ms: totals, phases_ms: phases, gc_runs: GC.stat(:count) - gc_count, gc_ms: GC.stat(:time) - gc_time}
+  {total_ms: totals, phases_ms: phases, gc_runs: GC.stat(:count) - gc_count, gc_ms: GC.stat(:time) - gc_time,
+   rss_mb: rss_mb}
 end
 
-options = {warmup: 3, iters: 10, modes: Workload::MODES.join(",")}
+options = {warmup: 3, iters: 10, modes: DEFAULT_MODES.join(",")}
 OptionParser.new do |parser|
   parser.banner = "usage: bundle exec ruby bench/train_step.rb [options]"
   parser.on("--warmup N", Integer, "untimed iterations per mode (default 3)") { |n| options[:warmup] = n }
   parser.on("--iters N", Integer, "timed iterations per mode (default 10)") { |n| options[:iters] = n }
-  parser.on("--modes LIST", "comma-separated subset of #{Workload::MODES.join(",")}") { |list| options[:modes] = list }
+  parser.on("--modes LIST", "comma-separated subset of #{DEFAULT_MODES.join(",")}") { |list| options[:modes] = list }
 end.parse!
 
 modes = options[:modes].split(",").to_h { |mode| [mode, time_mode(mode, options[:warmup], options[:iters])] }
