@@ -1,0 +1,102 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# Bad input through the real command lines: one line on stderr (what, where, how to fix), exit
+# status 2, no backtrace, nothing written.
+class BadInputsTest < Minitest::Test
+  include Hymenoptera::TestSupport
+
+  def out_dir
+    File.join(tmpdir, "out")
+  end
+
+  def assert_user_error(script, *args, message:, env: {})
+    stdout, stderr, status = if env.empty?
+                               run_bin(script, *args)
+                             else
+                               Open3.capture3({"HYMENOPTERA_THREADS" => "1"}.merge(env), RbConfig.ruby,
+                                              File.join(PORT, "bin", script), *args, chdir: tmpdir)
+                             end
+    assert_equal 2, status.exitstatus, "exit status; stderr:\n#{stderr}"
+    assert_equal 1, stderr.lines.size, "one line on stderr, got:\n#{stderr}"
+    assert_match(/\A#{script}: error: /, stderr)
+    assert_match message, stderr
+    refute_match(/\.rb:\d+:in /, stderr)
+    assert_equal "", stdout
+    refute File.exist?(out_dir), "nothing written to #{out_dir}"
+  end
+
+  def train(*args, **options)
+    assert_user_error("train", *args, "--out-dir", out_dir, "--epochs", "1", "--no-progress", **options)
+  end
+
+  def state_dict_file(name, state)
+    path = File.join(tmpdir, name)
+    Torch.save(state, path)
+    path
+  end
+
+  def test_missing_weights
+    train("--weights", File.join(tmpdir, "nowhere.pth"),
+          message: %r{net.pth not found at \S*/nowhere.pth; re-create it with `python reference_py/pretrained.py --out })
+  end
+
+  def test_corrupt_weights
+    path = File.join(tmpdir, "corrupt.pth")
+    File.binwrite(path, "PK\x03\x04 not really a checkpoint")
+    train("--weights", path, message: /corrupt.pth is not a readable PyTorch checkpoint of tensors .*; re-create it/)
+  end
+
+  def test_weights_with_wrong_keys
+    path = state_dict_file("keys.pth", {"encoder.weight" => Torch.zeros(2)})
+    train("--weights", path, message: /keys.pth is not a ResNet-18 state dict with a 1000-class fc: \d+ missing entries .*1 unexpected entries \(first: encoder.weight\)/)
+  end
+
+  def test_weights_with_wrong_shapes
+    state = Hymenoptera::Model.resnet18.state_dict.transform_values(&:detach)
+    state["fc.weight"] = Torch.zeros(2, 512)
+    path = state_dict_file("shapes.pth", state)
+    train("--weights", path, message: /wrong shapes: fc.weight \[2, 512\] \(expected \[1000, 512\]\)/)
+  end
+
+  def test_missing_data_dir
+    train("--strategy", "scratch", "--data-dir", File.join(tmpdir, "absent"),
+          message: %r{data dir \S*/absent not found; pass --data-dir a folder in hymenoptera_data's layout})
+  end
+
+  def test_empty_data_dir
+    FileUtils.mkdir_p(File.join(tmpdir, "empty"))
+    train("--strategy", "scratch", "--data-dir", File.join(tmpdir, "empty"), message: %r{empty/train not found: a data dir holds train/ and val/})
+  end
+
+  def test_class_folder_without_images
+    data = write_data_dir(File.join(tmpdir, "data"))
+    FileUtils.rm(Dir[File.join(data, "val/bees/*")])
+    File.write(File.join(data, "val/bees/notes.txt"), "no images here")
+    train("--strategy", "scratch", "--data-dir", data, message: %r{data/val/bees has no images \(.*\); add images to it or remove the folder})
+  end
+
+  def test_corrupt_jpeg
+    data = write_data_dir(File.join(tmpdir, "data"))
+    jpeg = File.join(data, "train/ants/1.jpg")
+    File.binwrite(jpeg, File.binread(jpeg)[0, 400])
+    train("--strategy", "scratch", "--data-dir", data, message: %r{train/ants/1.jpg: not a readable image \(.*\); replace or delete the file})
+  end
+
+  def test_unknown_strategy_and_bad_thread_setting
+    train("--strategy", "everything", message: /invalid argument: --strategy everything; see ruby ruby_port\/bin\/train --help/)
+    train(message: /HYMENOPTERA_THREADS="two": expected a whole number of threads/, env: {"HYMENOPTERA_THREADS" => "two"})
+  end
+
+  def test_missing_fixtures
+    assert_user_error("replay", "--fixtures", File.join(tmpdir, "nofixtures"), "--out", out_dir,
+                      message: %r{nofixtures/manifest.json not found: no fixtures there; regenerate them with `python reference_py/export_fixtures.py})
+  end
+
+  def test_bad_preprocess_spec
+    spec = File.join(tmpdir, "spec.json")
+    File.write(spec, JSON.generate({"images" => [{"path" => "a.jpg", "crop" => [1, 2, 0, 4]}]}))
+    assert_user_error("preprocess", spec, File.join(out_dir, "stem"), message: /spec \S+: images\[0\] must be/)
+  end
+end
