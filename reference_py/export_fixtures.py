@@ -136,10 +136,7 @@ def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_n
 
 
 def export(out, data_dir, weights, standin, config):
-    """Write every fixture file, the manifest last (it is removed first: no manifest means incomplete)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).unlink(missing_ok=True)
+    """Check the images, then write every fixture file, the manifest last (removed first: none means incomplete)."""
     image_sets = image_datasets(data_dir)
     train_set, val_set = image_sets["train"], image_sets["val"]
     if len(train_set.classes) != NUM_CLASSES:
@@ -147,6 +144,9 @@ def export(out, data_dir, weights, standin, config):
                         f"give it exactly two classes")
     eval_indices = balanced_subset(val_set, config["eval_per_class"])
     replay_indices = balanced_subset(train_set, config["replay_per_class"])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)
 
     write_bundle(out / "weights", weights.state_dict, meta={"provenance": weights.provenance, "sha256": weights.sha256})
     export_eval(out, val_set, eval_indices, train_set.classes)

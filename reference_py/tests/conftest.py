@@ -3,6 +3,7 @@
 import pytest
 
 from reference_py import standin_data
+from reference_py.export_fixtures import ensure_fixtures
 from reference_py.pretrained import standin_state_dict, write_net
 
 TINY_COUNTS = {"train": 4, "val": 4}
@@ -20,3 +21,14 @@ def net_pth(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "net.pth"
     write_net(path, standin_state_dict(seed=3), "stand-in", "seed 3")
     return path
+
+
+SMALL = {"seed": 0, "eval_per_class": 3, "replay_per_class": 3}  # 6 images each: batches of 4 and 2
+
+
+@pytest.fixture(scope="session")
+def small_fixtures(tiny_data, net_pth, tmp_path_factory):
+    """Fixtures of every strategy from the tiny set: 6 eval images, 6 replay images."""
+    out = tmp_path_factory.mktemp("fixtures") / "fixtures"
+    ensure_fixtures(out, data_dir=tiny_data, weights_path=net_pth, **SMALL)
+    return out
