@@ -3,6 +3,7 @@
     python bench/run.py                     # about 4 minutes on 2 quiet cores
     python bench/run.py --with-wall-times   # also time `pytest parity` and training in both languages (long)
     python bench/run.py --quick             # smoke run: a few iterations, numbers not comparable
+    python bench/run.py --quick --with-wall-times --train-epochs 1   # smoke run of everything
 
 Python and Ruby processes alternate over several rounds (bench/train_step.py and .rb, then the profiled
 floor bench/kernel_floor.py; bench/data_loading.py and .rb), all with one HYMENOPTERA_THREADS (default:
@@ -66,9 +67,10 @@ def data_rounds(args, data_dir, failures):
     return runs
 
 
-def wall_times():
+def wall_times(epochs):
     print("  wall times: pytest parity, then training in Python and in Ruby (long)", file=sys.stderr, flush=True)
-    done = subprocess.run(PYTHON + ["bench/wall_times.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    extra = [] if epochs is None else ["--epochs", str(epochs)]
+    done = subprocess.run(PYTHON + ["bench/wall_times.py"] + extra, cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -87,6 +89,8 @@ def get_args_parser():
     parser.add_argument("--data-dir", help="images for data loading (default: the stand-in, generated if missing)")
     parser.add_argument("--with-wall-times", action="store_true",
                         help="also time `pytest parity -q` and training on the embedded defaults in both languages")
+    parser.add_argument("--train-epochs", type=int,
+                        help="with --with-wall-times: train N epochs instead of the defaults (a smoke test, not judged)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 1 warm-up + 3 iterations, 1 pass")
     parser.add_argument("--out", default=str(RESULTS / "latest.md"), help="where to write the table")
     return parser
@@ -105,7 +109,7 @@ def main(argv=None):
                      "data_dir": os.path.relpath(data_dir, ROOT), "quick": args.quick},
         "steps": step_rounds(args, failures),
         "data": data_rounds(args, data_dir, failures),
-        "walls": wall_times() if args.with_wall_times else None,
+        "walls": wall_times(args.train_epochs) if args.with_wall_times else None,
     }
     results["machine"] = {**machine.describe(), "load_average_start": load_start,
                           "load_average_end": machine.load_average()}

@@ -134,9 +134,11 @@ def wall_rows(walls):
         both = [r for r in (train_py, train_rb) if r]
         met = all(r.get("ok") and r["seconds"] <= TRAIN_MAX_S for r in both)
         vs_python = ratio(train_rb and train_rb.get("seconds"), train_py and train_py.get("seconds"))
-        rows.append(["training on the embedded defaults (wall; `python reference_py/train.py`, `rake train`)",
+        commands = ", ".join(f"`{r['command']}`" for r in both)
+        defaults = not any("epochs" in r["command"].lower() for r in both)
+        rows.append([f"training {'on the embedded defaults ' if defaults else ''}(wall; {commands})",
                      seconds(train_py), seconds(train_rb), times(vs_python), "", "", "",
-                     f"≤ {TRAIN_MAX_S // 60} min each: {verdict(met)}"])
+                     f"≤ {TRAIN_MAX_S // 60} min each: {verdict(met)}" if defaults else "fewer epochs: not judged"])
     return rows
 
 
@@ -172,6 +174,16 @@ def header(results):
     return "\n".join(lines)
 
 
+def per_mode(runs, key):
+    """{mode: median of `key` over every timed iteration of every run}, for the modes that recorded it."""
+    pooled = {}
+    for run in ok(runs):
+        for mode, result in run["modes"].items():
+            if key in result:
+                pooled.setdefault(mode, []).extend(result[key])
+    return {mode: median(values) for mode, values in pooled.items()}
+
+
 def notes(results):
     lines = [
         "Times: median [p25–p75] over every timed iteration of every round; images/s: median [min–max] over passes. "
@@ -186,6 +198,13 @@ def notes(results):
     if gc:
         lines.append("Ruby GC during the timed iterations: " + ", ".join(f"{mode} {runs} runs / {ms} ms"
                                                                         for mode, runs, ms in gc) + ".")
+    cpu = {side: per_mode(results["steps"][side], "cpu_ms") for side in ("python", "ruby")}
+    faults = {side: per_mode(results["steps"][side], "page_faults") for side in ("python", "ruby")}
+    if cpu["python"] and cpu["ruby"]:
+        lines.append("Per iteration, median process CPU time (all threads; steadier than wall time on a busy machine) "
+                     "and minor page faults: " + "; ".join(
+                         f"{side} " + ", ".join(f"{mode} {num(cpu[side][mode])} ms / {faults[side][mode]:.0f}"
+                                                for mode in cpu[side]) for side in ("python", "ruby")) + ".")
     rss = {side: next((run["modes"] for run in ok(results["steps"][side])), {}) for side in ("python", "ruby")}
     if rss["python"] and rss["ruby"]:
         lines.append("Resident memory after each mode (one process, modes in this order): "

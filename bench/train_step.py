@@ -3,7 +3,8 @@
     python bench/train_step.py [--warmup 3] [--iters 10] [--modes finetune,feature_extractor,eval]
 
 The twin of bench/train_step.rb. Prints one JSON object: this side's runtime, and per mode the time
-of every timed iteration and of each of its phases, in ms. A benchmark, not a test: it asserts nothing.
+of every timed iteration and of each of its phases, in ms, with the process's CPU time and minor page
+faults per iteration and its resident memory after the mode. A benchmark, not a test: it asserts nothing.
 """
 
 import argparse
@@ -23,6 +24,11 @@ def rss_mb():
     return int(status.split("VmRSS:")[1].split()[0]) / 1024
 
 
+def minor_faults():
+    """Minor page faults of this process so far (/proc/self/stat, field 10)."""
+    return int(Path("/proc/self/stat").read_text().rsplit(") ", 1)[1].split()[7])
+
+
 def time_mode(mode, warmup, iters):
     import torch
     inputs, labels = workload.batch()
@@ -30,8 +36,9 @@ def time_mode(mode, warmup, iters):
     criterion = torch.nn.CrossEntropyLoss()
     for _ in range(warmup):
         workload.run(mode, model, optimizer, criterion, inputs, labels, lambda phase: None)
-    totals, phases = [], {phase: [] for phase in workload.phases(mode)}
+    totals, cpu, faults, phases = [], [], [], {phase: [] for phase in workload.phases(mode)}
     for _ in range(iters):
+        cpu_start, faults_start = time.process_time(), minor_faults()
         start = last = time.perf_counter()
 
         def mark(phase):
@@ -42,7 +49,9 @@ def time_mode(mode, warmup, iters):
 
         workload.run(mode, model, optimizer, criterion, inputs, labels, mark)
         totals.append((last - start) * 1e3)
-    return {"total_ms": totals, "phases_ms": phases, "rss_mb": rss_mb()}
+        cpu.append((time.process_time() - cpu_start) * 1e3)
+        faults.append(minor_faults() - faults_start)
+    return {"total_ms": totals, "phases_ms": phases, "cpu_ms": cpu, "page_faults": faults, "rss_mb": rss_mb()}
 
 
 def get_args_parser():

@@ -5,7 +5,8 @@
 #   bundle exec ruby bench/train_step.rb [--warmup 3] [--iters 10] [--modes finetune,feature_extractor,eval]
 #
 # The twin of bench/train_step.py. Prints one JSON object: this side's runtime, and per mode the time of
-# every timed iteration and of each of its phases, in ms (and Ruby's GC runs and GC time while timing).
+# every timed iteration and of each of its phases, in ms, with the process's CPU time and minor page faults
+# per iteration, its resident memory after the mode, and Ruby's GC runs and GC time while timing.
 # A benchmark, not a test: it asserts nothing.
 #
 # Each mode also runs as MODE+gc: the same step followed by a minor GC, timed as the phase "gc". torch.rb
@@ -24,8 +25,8 @@ require "torchvision"
 require_relative "../ruby_port/lib/hymenoptera/runtime_info"
 require_relative "workload"
 
-def clock_ms
-  Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond)
+def clock_ms(clock = Process::CLOCK_MONOTONIC)
+  Process.clock_gettime(clock, :float_millisecond)
 end
 
 GC_SUFFIX = "+gc"
@@ -33,6 +34,11 @@ DEFAULT_MODES = Workload::MODES + Workload::MODES.map { |mode| mode + GC_SUFFIX 
 
 def rss_mb
   File.read("/proc/self/status")[/VmRSS:\s+(\d+)/, 1].to_i / 1024.0
+end
+
+# Minor page faults of this process so far (/proc/self/stat, field 10).
+def minor_faults
+  File.read("/proc/self/stat").split(") ", 2).last.split[7].to_i
 end
 
 def time_mode(name, warmup, iters)
@@ -48,10 +54,11 @@ def time_mode(name, warmup, iters)
     mark.call("gc")
   end
   warmup.times { step.call(->(_phase) {}) }
-  totals = []
+  totals, cpu, faults = [], [], []
   phases = (Workload.phases(mode) + (gc ? ["gc"] : [])).to_h { |phase| [phase, []] }
   gc_count, gc_time = GC.stat(:count), GC.stat(:time)
   iters.times do
+    cpu_start, faults_start = clock_ms(Process::CLOCK_PROCESS_CPUTIME_ID), minor_faults
     start = last = clock_ms
     mark = lambda do |phase|
       now = clock_ms
@@ -60,9 +67,11 @@ def time_mode(name, warmup, iters)
     end
     step.call(mark)
     totals << last - start
+    cpu << clock_ms(Process::CLOCK_PROCESS_CPUTIME_ID) - cpu_start
+    faults << minor_faults - faults_start
   end
-  {total_ms: totals, phases_ms: phases, gc_runs: GC.stat(:count) - gc_count, gc_ms: GC.stat(:time) - gc_time,
-   rss_mb: rss_mb}
+  {total_ms: totals, phases_ms: phases, cpu_ms: cpu, page_faults: faults, rss_mb: rss_mb,
+   gc_runs: GC.stat(:count) - gc_count, gc_ms: GC.stat(:time) - gc_time}
 end
 
 options = {warmup: 3, iters: 10, modes: DEFAULT_MODES.join(",")}
