@@ -21,7 +21,7 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from reference_py import ROOT, atomic
+from reference_py import ROOT, atomic, threads
 from reference_py.errors import run_cli
 
 GENERATOR_VERSION = 1
@@ -212,6 +212,7 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    threads.configure()
     root = generate(Path(args.out), args.seed, {"train": args.train, "val": args.val})
     print(f"standin_data: wrote {root}", file=sys.stderr)
 

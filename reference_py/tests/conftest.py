@@ -23,7 +23,7 @@ def net_pth(tmp_path_factory):
     return path
 
 
-SMALL = {"seed": 0, "eval_per_class": 3, "replay_per_class": 3}  # 6 images each: batches of 4 and 2
+SMALL = {"seed": 0, "eval_per_class": 2, "replay_per_class": 3}  # 4 eval images; 6 replay images: batches of 4, 2
 
 
 @pytest.fixture(scope="session")
