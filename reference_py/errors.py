@@ -1,7 +1,9 @@
 """Bad input is reported as one line on stderr ("what, where, how to fix") and exit status 2."""
 
+import json
 import os
 import sys
+from pathlib import Path
 
 from reference_py import threads
 from reference_py.tensor_io import BundleError
@@ -11,6 +13,16 @@ EXIT_USER_ERROR = 2
 
 class UserError(Exception):
     """A problem the user can fix: a missing file, a corrupt image, a wrong option."""
+
+
+def read_json(path, fix, missing="not found"):
+    """A JSON file's content, or a UserError saying what is wrong with the file and how to fix it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} {missing}; {fix}") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON ({error}); {fix}") from None
 
 
 def one_line(message):

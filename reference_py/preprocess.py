@@ -21,10 +21,11 @@ from torchvision.transforms import functional as F
 
 from reference_py import threads
 from reference_py.data import MEAN, STD, data_transforms, rgb_loader
-from reference_py.errors import UserError, run_cli
+from reference_py.errors import UserError, read_json, run_cli
 from reference_py.tensor_io import write_bundle
 
 CROP_SIZE = [224, 224]
+SPEC_FORMAT = 'a spec is {"images": [{"path": "...", "crop": [i, j, h, w], "flip": false}, ...]}'
 
 
 def preprocess_image(image, crop, flip):
@@ -48,15 +49,10 @@ def preprocess_image(image, crop, flip):
 
 def read_spec(path):
     """The list of images of SPEC.json, each checked: a path, a crop of four whole numbers, a flip flag."""
-    try:
-        spec = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"spec {path} not found; pass a JSON file {{\"images\": [{{\"path\", \"crop\", \"flip\"}}]}}") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"spec {path} is not valid JSON ({error}); fix the file") from None
+    spec = read_json(path, SPEC_FORMAT)
     images = spec.get("images") if isinstance(spec, dict) else None
     if not isinstance(images, list) or not images:
-        raise UserError(f"spec {path} has no \"images\" list; expected {{\"images\": [{{\"path\", \"crop\", \"flip\"}}]}}")
+        raise UserError(f"spec {path} has no \"images\" list; {SPEC_FORMAT}")
     for k, entry in enumerate(images):
         crop = entry.get("crop") if isinstance(entry, dict) else None
         if (not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not isinstance(crop, list)

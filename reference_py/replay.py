@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from reference_py import atomic, runtime_info, threads
-from reference_py.errors import UserError, run_cli
+from reference_py.errors import UserError, read_json, run_cli
 from reference_py.model import FORWARD_ORDER, forward_trace, param_counts, resnet18_with_head
 from reference_py.strategies import STRATEGIES, make_optimizer, make_scheduler, prepare, uses_pretrained
 from reference_py.tensor_io import BundleError, read_bundle, write_bundle
@@ -31,12 +31,7 @@ FIX = "regenerate them with `python reference_py/export_fixtures.py --out {fixtu
 
 def read_manifest(fixtures):
     path = Path(fixtures) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} not found: no fixtures there; {FIX.format(fixtures=fixtures)}") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path} is not valid JSON ({error}); {FIX.format(fixtures=fixtures)}") from None
+    manifest = read_json(path, FIX.format(fixtures=fixtures), missing="not found: no fixtures there")
     missing = [key for key in ("protocol", "config", "weights") if key not in manifest]
     if missing:
         raise UserError(f"{path} lacks {', '.join(missing)}; {FIX.format(fixtures=fixtures)}")

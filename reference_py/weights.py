@@ -8,7 +8,6 @@ weights or the seeded stand-in (reference_py/pretrained.py writes both).
 import functools
 import hashlib
 import io
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 import torchvision
 
 from reference_py import atomic
-from reference_py.errors import UserError
+from reference_py.errors import UserError, read_json
 
 PROVENANCES = ("imagenet", "stand-in")
 OPTIONAL_SUFFIX = "num_batches_tracked"  # absent from torchvision's published checkpoint
@@ -109,13 +108,7 @@ def read_provenance(path):
     """net.pth.json, checked against the file it describes."""
     path = Path(path)
     record_path = provenance_path(path)
-    try:
-        record = json.loads(record_path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{record_path} not found, so the origin of {path} is unknown; "
-                        f"{FIX.format(path=path)}") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{record_path} is not valid JSON ({error}); {FIX.format(path=path)}") from None
+    record = read_json(record_path, FIX.format(path=path), missing=f"not found, so the origin of {path} is unknown")
     if record.get("provenance") not in PROVENANCES:
         raise UserError(f"{record_path}: provenance {record.get('provenance')!r} is not one of "
                         f"{', '.join(PROVENANCES)}; {FIX.format(path=path)}")
