@@ -10,6 +10,7 @@ test, not the embedded defaults) passes `--epochs N` to train.py and EPOCHS=N to
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -69,7 +70,8 @@ def time_command(name, epochs=None):
     except subprocess.TimeoutExpired:
         return {**result, "ok": False, "seconds": time.perf_counter() - start, "note": f"timed out after {TIMEOUT_S} s"}
     seconds = time.perf_counter() - start
-    tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
+    output = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", done.stdout + done.stderr)  # progress bars' escapes
+    tail = output.strip().splitlines()[-1:] or [""]
     return {**result, "ok": done.returncode == 0, "seconds": seconds, "exit_code": done.returncode, "last_line": tail[0]}
 
 
