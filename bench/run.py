@@ -39,8 +39,11 @@ def child(label, command, failures):
     print(f"  {label}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     lines = done.stdout.strip().splitlines()
     if done.returncode == 0 and lines:
-        return json.loads(lines[-1])
-    reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        try:
+            return json.loads(lines[-1])
+        except ValueError:
+            pass
+    reason = (done.stderr.strip().splitlines() or [f"exit {done.returncode}, no JSON on stdout"])[-1]
     failures.append(f"{label}: {reason}")
     return {"error": reason}
 
@@ -67,11 +70,11 @@ def data_rounds(args, data_dir, failures):
     return runs
 
 
-def wall_times(epochs):
-    print("  wall times: pytest parity, then training in Python and in Ruby (long)", file=sys.stderr, flush=True)
+def wall_times(epochs, failures):
     extra = [] if epochs is None else ["--epochs", str(epochs)]
-    done = subprocess.run(PYTHON + ["bench/wall_times.py"] + extra, cwd=ROOT, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    walls = child("wall times (pytest parity, training in Python and in Ruby)", PYTHON + ["bench/wall_times.py"] + extra,
+                  failures)
+    return None if "error" in walls else walls
 
 
 def default_data_dir():
@@ -109,7 +112,7 @@ def main(argv=None):
                      "data_dir": os.path.relpath(data_dir, ROOT), "quick": args.quick},
         "steps": step_rounds(args, failures),
         "data": data_rounds(args, data_dir, failures),
-        "walls": wall_times(args.train_epochs) if args.with_wall_times else None,
+        "walls": wall_times(args.train_epochs, failures) if args.with_wall_times else None,
     }
     results["machine"] = {**machine.describe(), "load_average_start": load_start,
                           "load_average_end": machine.load_average()}

@@ -115,9 +115,10 @@ def data_rows(data):
 def seconds(result):
     if result is None:
         return "—"
-    if not result.get("ok"):
-        return f"failed ({result.get('note') or 'exit ' + str(result.get('exit_code'))})"
-    return f"{result['seconds']:.0f} s"
+    if result.get("ok"):
+        return f"{result['seconds']:.0f} s"
+    why = result.get("note") or result.get("last_line") or f"exit {result.get('exit_code')}"
+    return f"{result['seconds']:.0f} s, failed ({why})" if "seconds" in result else f"not run ({why})"
 
 
 def wall_rows(walls):
