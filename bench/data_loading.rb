@@ -10,15 +10,7 @@
 # warms the file cache, then every timed pass decodes, transforms and batches every image once.
 # Prints one JSON object.
 
-ENV["BUNDLE_GEMFILE"] ||= File.expand_path("../Gemfile", __dir__)
-require "bundler/setup"
-require "json"
-require "optparse"
-require_relative "../ruby_port/lib/hymenoptera/threads"
-Hymenoptera::Threads.configure!
-require "torch"
-require "torchvision"
-require_relative "../ruby_port/lib/hymenoptera/runtime_info"
+require_relative "torch_setup"
 
 SPLITS = %w[train val].freeze
 BATCH_SIZE = 4

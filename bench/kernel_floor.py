@@ -9,8 +9,6 @@ step) through record_function markers. The profiler adds a little time to each o
 slight overestimate. Prints one JSON object, in ms, like bench/train_step.py.
 """
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,8 +19,7 @@ import torch  # noqa: E402
 from torch.autograd.profiler import record_function  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from bench import workload  # noqa: E402
-from reference_py import runtime_info, threads  # noqa: E402
+from bench import train_step, workload  # noqa: E402
 
 PHASE_PREFIX = "phase::"
 
@@ -82,21 +79,8 @@ def profile_mode(mode, warmup, iters):
     return {"total_ms": totals, "phases_ms": by_phase, "profiled_step_ms": profiled}
 
 
-def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warmup", type=int, default=3, help="unprofiled iterations per mode")
-    parser.add_argument("--iters", type=int, default=10, help="profiled iterations per mode")
-    parser.add_argument("--modes", default=",".join(workload.MODES), help="comma-separated subset of the modes")
-    return parser
-
-
 def main(argv=None):
-    args = get_args_parser().parse_args(argv)
-    count = threads.configure()
-    modes = {mode: profile_mode(mode, args.warmup, args.iters) for mode in args.modes.split(",")}
-    json.dump({"side": "floor", "source": workload.SOURCE, "runtime": runtime_info.describe(count), "modes": modes},
-              sys.stdout)
-    print()
+    train_step.main(argv, measure=profile_mode, side="floor", description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

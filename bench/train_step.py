@@ -54,19 +54,20 @@ def time_mode(mode, warmup, iters):
     return {"total_ms": totals, "phases_ms": phases, "cpu_ms": cpu, "page_faults": faults, "rss_mb": rss_mb()}
 
 
-def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per mode")
-    parser.add_argument("--iters", type=int, default=10, help="timed iterations per mode")
+def get_args_parser(description=__doc__.splitlines()[0]):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up iterations per mode (not measured)")
+    parser.add_argument("--iters", type=int, default=10, help="measured iterations per mode")
     parser.add_argument("--modes", default=",".join(workload.MODES), help="comma-separated subset of the modes")
     return parser
 
 
-def main(argv=None):
-    args = get_args_parser().parse_args(argv)
+def main(argv=None, measure=time_mode, side="python", description=__doc__.splitlines()[0]):
+    """Apply HYMENOPTERA_THREADS, run measure(mode, warmup, iters) for every mode, print the JSON."""
+    args = get_args_parser(description).parse_args(argv)
     count = threads.configure()
-    modes = {mode: time_mode(mode, args.warmup, args.iters) for mode in args.modes.split(",")}
-    json.dump({"side": "python", "source": workload.SOURCE, "runtime": runtime_info.describe(count), "modes": modes},
+    modes = {mode: measure(mode, args.warmup, args.iters) for mode in args.modes.split(",")}
+    json.dump({"side": side, "source": workload.SOURCE, "runtime": runtime_info.describe(count), "modes": modes},
               sys.stdout)
     print()
 

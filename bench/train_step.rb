@@ -14,15 +14,7 @@
 # LibTorch's memory, so without it every step's activations stay allocated and the next step computes
 # in freshly mapped (page-faulting) memory; Python frees them by reference counting as they go.
 
-ENV["BUNDLE_GEMFILE"] ||= File.expand_path("../Gemfile", __dir__)
-require "bundler/setup"
-require "json"
-require "optparse"
-require_relative "../ruby_port/lib/hymenoptera/threads"
-Hymenoptera::Threads.configure!
-require "torch"
-require "torchvision"
-require_relative "../ruby_port/lib/hymenoptera/runtime_info"
+require_relative "torch_setup"
 require_relative "workload"
 
 def clock_ms(clock = Process::CLOCK_MONOTONIC)
