@@ -6,6 +6,7 @@ require_relative "test_helper"
 # status 2, no backtrace, nothing written.
 class BadInputsTest < Minitest::Test
   include Hymenoptera::TestSupport
+  parallelize_me! # each test waits on its own ruby subprocess
 
   def out_dir
     File.join(tmpdir, "out")

@@ -6,6 +6,7 @@ require_relative "test_helper"
 # per set, two epochs of two steps.
 class ReplayTest < Minitest::Test
   include Hymenoptera::TestSupport
+  parallelize_me! # each test waits on its own ruby subprocess
   TensorIO = Hymenoptera::TensorIO
   Model = Hymenoptera::Model
   PROTOCOL = {epochs: 2, batch_size: 4, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3,

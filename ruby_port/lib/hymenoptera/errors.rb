@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "json"
+
 module Hymenoptera
   # A problem the user can fix: a missing file, a corrupt image, a wrong option.
   class UserError < StandardError; end
@@ -12,6 +14,16 @@ module Hymenoptera
 
     def one_line(message)
       message.to_s.split.join(" ")
+    end
+
+    # JSON.parse of a file the user gave or generated; missing or malformed, it is a UserError that
+    # names it (label, default the path), says what is wrong and ends in how to fix it.
+    def read_json(path, fix:, label: path, missing: "not found")
+      JSON.parse(File.read(path))
+    rescue Errno::ENOENT, Errno::EISDIR
+      raise UserError, "#{label} #{missing}; #{fix}"
+    rescue JSON::ParserError => e
+      raise UserError, "#{label} is not valid JSON (#{one_line(e.message)}); #{fix}"
     end
 
     # What counts as the user's problem: ours, a broken tensor bundle, a bad thread setting, and what

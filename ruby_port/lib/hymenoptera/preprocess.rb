@@ -39,13 +39,7 @@ module Hymenoptera
 
     # The list of images of SPEC.json, each checked: a path, a crop of four whole numbers, a flip flag.
     def read_spec(path)
-      spec = begin
-        JSON.parse(File.read(path))
-      rescue Errno::ENOENT
-        raise UserError, "spec #{path} not found; pass a JSON file #{SPEC_SHAPE}"
-      rescue JSON::ParserError => e
-        raise UserError, "spec #{path} is not valid JSON (#{Errors.one_line(e.message)}); fix the file"
-      end
+      spec = Errors.read_json(path, label: "spec #{path}", fix: "pass a JSON file #{SPEC_SHAPE}")
       images = spec["images"] if spec.is_a?(Hash)
       raise UserError, "spec #{path} has no \"images\" list; expected #{SPEC_SHAPE}" unless images.is_a?(Array) && images.any?
 

@@ -19,15 +19,10 @@ module Hymenoptera
 
     def read_manifest(fixtures)
       path = File.join(fixtures, "manifest.json")
-      manifest = JSON.parse(File.read(path))
-      raise UserError, "#{path} is not a fixtures manifest (no config, protocol or weights); #{fix(fixtures)}" unless
-        manifest.is_a?(Hash) && %w[config protocol weights].all? { |key| manifest[key].is_a?(Hash) }
+      manifest = Errors.read_json(path, missing: "not found: no fixtures there", fix: fix(fixtures))
+      return manifest if manifest.is_a?(Hash) && %w[config protocol weights].all? { |key| manifest[key].is_a?(Hash) }
 
-      manifest
-    rescue Errno::ENOENT
-      raise UserError, "#{path} not found: no fixtures there; #{fix(fixtures)}"
-    rescue JSON::ParserError => e
-      raise UserError, "#{path} is not valid JSON (#{Errors.one_line(e.message)}); #{fix(fixtures)}"
+      raise UserError, "#{path} is not a fixtures manifest (no config, protocol or weights); #{fix(fixtures)}"
     end
 
     def read_fixture(fixtures, name)

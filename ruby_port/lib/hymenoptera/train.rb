@@ -7,7 +7,7 @@ module Hymenoptera
   #   ruby ruby_port/bin/train --strategy finetune --epochs 25 --lr 0.001 --momentum 0.9 \
   #       --data-dir DIR --weights net.pth --seed 0 --out-dir runs/train/ruby
   #
-  # Writes OUT_DIR/STRATEGY/: curves.json, train_grid.png, predictions.png, best.pth.
+  # Writes OUT_DIR/STRATEGY/: curves.json, curves.png, train_grid.png, predictions.png, best.pth.
   module Train
     DEFAULT_WEIGHTS = "net.pth"
     DEFAULTS = {
@@ -154,6 +154,7 @@ module Hymenoptera
     end
 
     def main(argv)
+      $stdout.sync = true # the log line by line, also into a pipe or a file
       options = parse_args(argv)
       thread_count = RuntimeInfo.threads
       weights = load_backbone(options[:strategy], options[:weights])
@@ -176,6 +177,7 @@ module Hymenoptera
       Atomic.dir(target) do |out|
         File.write(File.join(out, "curves.json"), JSON.pretty_generate(record) + "\n")
         Weights.save_state_dict(File.join(out, "best.pth"), model.state_dict)
+        Visualize.plot_curves(record[:epochs], File.join(out, "curves.png"))
         Visualize.save_train_grid(dataloaders["train"], class_names, File.join(out, "train_grid.png"))
         Visualize.visualize_model(model, dataloaders["val"], class_names, File.join(out, "predictions.png"))
       end

@@ -84,13 +84,7 @@ module Hymenoptera
     # net.pth.json, checked against the file it describes.
     def self.read_provenance(path)
       record_path = provenance_path(path)
-      record = begin
-        JSON.parse(File.read(record_path))
-      rescue Errno::ENOENT
-        raise UserError, "#{record_path} not found, so the origin of #{path} is unknown; #{fix(path)}"
-      rescue JSON::ParserError => e
-        raise UserError, "#{record_path} is not valid JSON (#{Errors.one_line(e.message)}); #{fix(path)}"
-      end
+      record = Errors.read_json(record_path, missing: "not found, so the origin of #{path} is unknown", fix: fix(path))
       unless record.is_a?(Hash) && PROVENANCES.include?(record["provenance"])
         raise UserError, "#{record_path}: provenance #{record.is_a?(Hash) ? record["provenance"].inspect : "missing"} " \
                          "is not one of #{PROVENANCES.join(", ")}; #{fix(path)}"
@@ -120,7 +114,7 @@ module Hymenoptera
 
     # Every step that uses the weights says which it got.
     def announce(stream = $stderr)
-      stream.puts "weights: #{describe}"
+      stream.puts "weights: #{describe}#{" (a seeded stand-in, NOT ImageNet-trained)" if standin?}"
     end
   end
 end
