@@ -15,7 +15,6 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, for bench and reference_py
 
-import torch  # noqa: E402
 from torch.autograd.profiler import record_function  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
@@ -60,17 +59,15 @@ def kernel_ms_by_phase(events, phases):
 
 
 def profile_mode(mode, warmup, iters):
-    inputs, labels = workload.batch()
-    model, optimizer = workload.build(mode)
-    criterion = torch.nn.CrossEntropyLoss()
+    step = workload.step_fn(mode)
     for _ in range(warmup):
-        workload.run(mode, model, optimizer, criterion, inputs, labels, lambda phase: None)
+        step(lambda phase: None)
     phases = workload.phases(mode)
     totals, by_phase, profiled = [], {phase: [] for phase in phases}, []
     for _ in range(iters):
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             start = time.perf_counter()
-            workload.run(mode, model, optimizer, criterion, inputs, labels, PhaseMarkers(phases))
+            step(PhaseMarkers(phases))
             profiled.append((time.perf_counter() - start) * 1e3)
         kernel = kernel_ms_by_phase(prof.events(), phases)
         totals.append(sum(kernel[phase] for phase in phases))

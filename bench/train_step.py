@@ -30,12 +30,9 @@ def minor_faults():
 
 
 def time_mode(mode, warmup, iters):
-    import torch
-    inputs, labels = workload.batch()
-    model, optimizer = workload.build(mode)
-    criterion = torch.nn.CrossEntropyLoss()
+    step = workload.step_fn(mode)
     for _ in range(warmup):
-        workload.run(mode, model, optimizer, criterion, inputs, labels, lambda phase: None)
+        step(lambda phase: None)
     totals, cpu, faults, phases = [], [], [], {phase: [] for phase in workload.phases(mode)}
     for _ in range(iters):
         cpu_start, faults_start = time.process_time(), minor_faults()
@@ -47,7 +44,7 @@ def time_mode(mode, warmup, iters):
             phases[phase].append((now - last) * 1e3)
             last = now
 
-        workload.run(mode, model, optimizer, criterion, inputs, labels, mark)
+        step(mark)
         totals.append((last - start) * 1e3)
         cpu.append((time.process_time() - cpu_start) * 1e3)
         faults.append(minor_faults() - faults_start)

@@ -35,11 +35,9 @@ end
 
 def time_mode(name, warmup, iters)
   mode, gc = name.delete_suffix(GC_SUFFIX), name.end_with?(GC_SUFFIX)
-  inputs, labels = Workload.batch
-  model, optimizer = Workload.build(mode)
-  criterion = Torch::NN::CrossEntropyLoss.new
+  workload_step = Workload.step_fn(mode)
   step = lambda do |mark|
-    Workload.run(mode, model, optimizer, criterion, inputs, labels, mark)
+    workload_step.call(mark)
     next unless gc
 
     GC.start(full_mark: false, immediate_sweep: true)

@@ -67,3 +67,11 @@ def run(mode, model, optimizer, criterion, inputs, labels, mark):
     mark("backward")
     optimizer.step()
     mark("step")
+
+
+def step_fn(mode):
+    """step(mark): one step of `mode` on a fresh model and the fixed batch, mark(phase) as each phase ends."""
+    inputs, labels = batch()
+    model, optimizer = build(mode)
+    criterion = nn.CrossEntropyLoss()
+    return lambda mark: run(mode, model, optimizer, criterion, inputs, labels, mark)

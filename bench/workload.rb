@@ -61,6 +61,14 @@ module Workload
     [model, optimizer]
   end
 
+  # step.call(mark): one step of mode on a fresh model and the fixed batch, mark.call(phase) as each phase ends.
+  def step_fn(mode)
+    inputs, labels = batch
+    model, optimizer = build(mode)
+    criterion = Torch::NN::CrossEntropyLoss.new
+    ->(mark) { run(mode, model, optimizer, criterion, inputs, labels, mark) }
+  end
+
   # One training step (or eval forward); mark.call(phase) as each phase ends.
   def run(mode, model, optimizer, criterion, inputs, labels, mark)
     if mode == "eval"
