@@ -1,6 +1,6 @@
 """Run every benchmark, print one Markdown table, and write it to bench/results/latest.md.
 
-    python bench/run.py                     # about 4 minutes on 2 quiet cores
+    python bench/run.py                     # about 4-5 minutes on 2 quiet cores
     python bench/run.py --with-wall-times   # also time `pytest parity` and training in both languages (long)
     python bench/run.py --quick             # smoke run: a few iterations, numbers not comparable
     python bench/run.py --quick --with-wall-times --train-epochs 1   # smoke run of everything
@@ -86,7 +86,7 @@ def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved Python/Ruby step processes (default 5)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations per mode and process")
-    parser.add_argument("--iters", type=int, default=15, help="timed iterations per mode and process")
+    parser.add_argument("--iters", type=int, default=12, help="timed iterations per mode and process")
     parser.add_argument("--data-rounds", type=int, default=3, help="interleaved data-loading processes per side")
     parser.add_argument("--passes", type=int, default=2, help="timed passes per split and data-loading process")
     parser.add_argument("--data-dir", help="images for data loading (default: the stand-in, generated if missing)")
