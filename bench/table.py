@@ -191,7 +191,10 @@ def notes(results):
         "Ruby / Python: ratio of medians, in parentheses its range over the rounds. "
         "Kernel floor: per iteration, the sum of the self CPU time of every `aten::` op under torch.profiler "
         "(bench/kernel_floor.py), i.e. LibTorch's own time without the interpreter, the autograd engine's "
-        "bookkeeping or the optimizer's loop; `·` rows split a step into its phases.",
+        "bookkeeping or the optimizer's loop; `·` rows split a step into its phases (on phases of a few tiny ops, such "
+        "as zero_grad, the profiler's own per-op cost dominates the floor, so their floor ratios mean little). "
+        "`+ GC.start` rows: the Ruby step followed by a minor GC, which the port does not do (bench/README.md, "
+        "Findings).",
     ]
     gc = [(mode, sum(run["modes"][mode]["gc_runs"] for run in ok(results["steps"]["ruby"])),
            sum(run["modes"][mode]["gc_ms"] for run in ok(results["steps"]["ruby"])))
