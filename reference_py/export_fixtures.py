@@ -106,16 +106,19 @@ def export_strategy(folder, strategy, train_set, indices, seeds):
                  "transforms": "RandomResizedCrop(224), RandomHorizontalFlip(), ToTensor(), Normalize(MEAN, STD)"})
 
 
-def bundle_stems(out):
-    return sorted(p.with_suffix("") for p in Path(out).rglob("*.json") if p.name != MANIFEST and p.with_suffix(".bin").exists())
+def bundle_names(config):
+    """Every bundle an export writes, relative to the fixtures folder."""
+    names = ["weights", "eval"]
+    for strategy in config["strategies"]:
+        names += [f"strategies/{strategy}/initial"] + [f"strategies/{strategy}/epoch_{k}" for k in range(PROTOCOL["epochs"])]
+    return names
 
 
 def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_names, replay_paths, eval_paths):
-    stems = bundle_stems(out)
-    bundles = {stem.relative_to(out).as_posix(): [{k: t[k] for k in ("name", "dtype", "shape")}
-                                                  for t in read_index(stem)["tensors"]] for stem in stems}
-    files = {path.relative_to(out).as_posix(): file_sha256(path)
-             for stem in stems for path in (stem.with_suffix(".json"), stem.with_suffix(".bin"))}
+    names = bundle_names(config)
+    bundles = {name: [{k: t[k] for k in ("name", "dtype", "shape")} for t in read_index(out / name)["tensors"]]
+               for name in names}
+    files = {f"{name}.{ext}": file_sha256(out / f"{name}.{ext}") for name in names for ext in ("json", "bin")}
     info = runtime_info.describe(torch.get_num_threads())
     return {
         "format": FORMAT,

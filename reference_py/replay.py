@@ -74,6 +74,31 @@ def evaluate(model, criterion, images, labels, batch_size):
     return torch.cat(logits), running_loss / len(images), running_corrects / len(images)
 
 
+def train_one_epoch(model, criterion, optimizer, batches, batch_size):
+    """Step 5's training phase: (loss of every step, mean loss, accuracy, gradients after the first backward)."""
+    model.train()
+    running_loss = 0.0
+    running_corrects = 0
+    losses = []
+    first_grads = None
+    for start in range(0, len(batches["images"]), batch_size):
+        inputs = batches["images"][start:start + batch_size]
+        targets = batches["labels"][start:start + batch_size]
+        optimizer.zero_grad()
+        outputs = model(inputs)
+        _, preds = torch.max(outputs, 1)
+        loss = criterion(outputs, targets)
+        loss.backward()
+        if first_grads is None:
+            first_grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+        optimizer.step()
+        losses.append(loss.item())
+        running_loss += loss.item() * inputs.size(0)
+        running_corrects += int(torch.sum(preds == targets))
+    count = len(batches["images"])
+    return losses, running_loss / count, running_corrects / count, first_grads
+
+
 def trace(model, inputs):
     """Step 3: every module's output, in FORWARD_ORDER, under no grad."""
     with torch.no_grad():
@@ -82,6 +107,7 @@ def trace(model, inputs):
 
 
 def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out):
+    """Steps 1 to 6 of the protocol for one strategy, writing its part of the run directory into `out`."""
     batch_size = protocol["batch_size"]
     initial = read_fixture(fixtures, f"strategies/{strategy}/initial")
     epochs = [read_fixture(fixtures, f"strategies/{strategy}/epoch_{k}") for k in range(protocol["epochs"])]
@@ -108,36 +134,19 @@ def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out):
     best_epoch = None
     history = []
     step_losses = []
-    grads_step1 = None
     for epoch, batches in enumerate(epochs):
         lr = [group["lr"] for group in optimizer.param_groups]
-        model.train()
-        running_loss = 0.0
-        running_corrects = 0
-        losses = []
-        for start in range(0, len(batches["images"]), batch_size):
-            inputs = batches["images"][start:start + batch_size]
-            targets = batches["labels"][start:start + batch_size]
-            optimizer.zero_grad()
-            outputs = model(inputs)
-            _, preds = torch.max(outputs, 1)
-            loss = criterion(outputs, targets)
-            loss.backward()
-            if grads_step1 is None:
-                grads_step1 = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
-            optimizer.step()
-            losses.append(loss.item())
-            running_loss += loss.item() * inputs.size(0)
-            running_corrects += int(torch.sum(preds == targets))
+        losses, train_loss, train_acc, grads = train_one_epoch(model, criterion, optimizer, batches, batch_size)
+        if epoch == 0:
+            grads_step1 = grads
         scheduler.step()
         step_losses.append(losses)
 
         _, val_loss, val_acc = evaluate(model, criterion, images, labels, batch_size)
-        count = len(batches["images"])
-        history.append({"epoch": epoch, "lr": lr, "train_loss": running_loss / count,
-                        "train_acc": running_corrects / count, "val_loss": val_loss, "val_acc": val_acc})
-        print(f"replay {strategy} epoch {epoch}: train loss {running_loss / count:.4f} acc "
-              f"{running_corrects / count:.4f}, val loss {val_loss:.4f} acc {val_acc:.4f}", file=sys.stderr)
+        history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
+                        "val_loss": val_loss, "val_acc": val_acc})
+        print(f"replay {strategy} epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
+              f"val loss {val_loss:.4f} acc {val_acc:.4f}", file=sys.stderr)
         if val_acc > best_acc:
             best_acc = val_acc
             best_epoch = epoch
