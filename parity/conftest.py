@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from parity import report
+from parity import known_divergences, report
 from parity.ruby import ROOT, run_ruby
 from parity.runs import Run, same_stack
 from reference_py import runtime_info, threads
@@ -25,6 +25,7 @@ from reference_py import runtime_info, threads
 PYTHON_RUNTIME = runtime_info.describe(threads.configure())
 SIDES = {"python": PYTHON_RUNTIME}
 COMPARISONS = []
+NOTES = []  # sentences for the report, e.g. how the free-running data orders differ
 ALL_STRATEGIES = ["finetune", "feature_extractor", "backbone_lr", "scratch"]
 STRATEGIES = [s for s in os.environ.get("PARITY_STRATEGIES", "").split(",") if s] or ALL_STRATEGIES
 FIXTURES = ROOT / "fixtures"
@@ -41,6 +42,11 @@ def sides():
 @pytest.fixture(scope="session")
 def recorder():
     return COMPARISONS
+
+
+@pytest.fixture(scope="session")
+def report_notes():
+    return NOTES
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +101,7 @@ def pytest_generate_tests(metafunc):
 
 def pytest_sessionfinish(session):
     if COMPARISONS or len(SIDES) > 1:
-        report.write(REPORT, COMPARISONS, SIDES, RUNS)
+        report.write(REPORT, COMPARISONS, SIDES, RUNS, known=known_divergences.MEASURED, notes=NOTES)
 
 
 def pytest_terminal_summary(terminalreporter):
