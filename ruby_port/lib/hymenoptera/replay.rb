@@ -65,11 +65,37 @@ module Hymenoptera
       [Torch.cat(logits), running_loss / images.size(0), running_corrects.to_f / images.size(0)]
     end
 
+    # Step 5's training phase: [loss of every step, mean loss, accuracy, gradients after the first backward].
+    def train_one_epoch(model, criterion, optimizer, batches, batch_size)
+      model.train
+      running_loss = 0.0
+      running_corrects = 0
+      losses = []
+      first_grads = nil
+      count = batches["images"].size(0)
+      0.step(count - 1, batch_size) do |start|
+        inputs = batches["images"][start...(start + batch_size)]
+        targets = batches["labels"][start...(start + batch_size)]
+        optimizer.zero_grad
+        outputs = model.call(inputs)
+        _, preds = Torch.max(outputs, 1)
+        loss = criterion.call(outputs, targets)
+        loss.backward
+        first_grads ||= model.named_parameters.select { |_, p| p.requires_grad }.transform_values { |p| p.grad.clone }
+        optimizer.step
+        losses << loss.item
+        running_loss += loss.item * inputs.size(0)
+        running_corrects += Torch.sum(preds.eq(targets)).item
+      end
+      [losses, running_loss / count, running_corrects.to_f / count, first_grads]
+    end
+
     # Step 3: every module's output, in FORWARD_ORDER, under no grad.
     def trace(model, inputs)
       Torch.no_grad { Model.forward_trace(model, inputs) }
     end
 
+    # Steps 1 to 6 of the protocol for one strategy, writing its part of the run directory into out.
     def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out)
       batch_size = protocol.fetch("batch_size")
       initial = read_fixture(fixtures, "strategies/#{strategy}/initial")
@@ -100,33 +126,15 @@ module Hymenoptera
       grads_step1 = nil
       epochs.each_with_index do |batches, epoch|
         lr = optimizer.param_groups.map { |group| group[:lr] }
-        model.train
-        running_loss = 0.0
-        running_corrects = 0
-        losses = []
-        count = batches["images"].size(0)
-        0.step(count - 1, batch_size) do |start|
-          inputs = batches["images"][start...(start + batch_size)]
-          targets = batches["labels"][start...(start + batch_size)]
-          optimizer.zero_grad
-          outputs = model.call(inputs)
-          _, preds = Torch.max(outputs, 1)
-          loss = criterion.call(outputs, targets)
-          loss.backward
-          grads_step1 ||= model.named_parameters.select { |_, p| p.requires_grad }.transform_values { |p| p.grad.clone }
-          optimizer.step
-          losses << loss.item
-          running_loss += loss.item * inputs.size(0)
-          running_corrects += Torch.sum(preds.eq(targets)).item
-        end
+        losses, train_loss, train_acc, grads = train_one_epoch(model, criterion, optimizer, batches, batch_size)
+        grads_step1 = grads if epoch.zero?
         scheduler.step
         step_losses << losses
 
         _, val_loss, val_acc = evaluate(model, criterion, images, labels, batch_size)
-        history << {epoch: epoch, lr: lr, train_loss: running_loss / count,
-                    train_acc: running_corrects.to_f / count, val_loss: val_loss, val_acc: val_acc}
+        history << {epoch: epoch, lr: lr, train_loss: train_loss, train_acc: train_acc, val_loss: val_loss, val_acc: val_acc}
         warn format("replay %s epoch %d: train loss %.4f acc %.4f, val loss %.4f acc %.4f",
-                    strategy, epoch, running_loss / count, running_corrects.to_f / count, val_loss, val_acc)
+                    strategy, epoch, train_loss, train_acc, val_loss, val_acc)
         if val_acc > best_acc
           best_acc = val_acc
           best_epoch = epoch
