@@ -44,6 +44,9 @@ def bad(tmp_path_factory, tiny_data, net_pth, small_fixtures):
     paths["missing_image_spec"] = root / "missing_image_spec.json"
     paths["missing_image_spec"].write_text(json.dumps({"images": [
         {"path": str(root / "nowhere.jpg"), "crop": [0, 0, 10, 10], "flip": False}]}))
+    paths["corrupt_image_spec"] = root / "corrupt_image_spec.json"
+    paths["corrupt_image_spec"].write_text(json.dumps({"images": [
+        {"path": str(paths["corrupt_image"]), "crop": [0, 0, 10, 10], "flip": False}]}))
     return paths
 
 
@@ -57,6 +60,8 @@ CASES = {
                                  ["{wrong_shapes}", "fc.weight [2, 512] (expected [1000, 512])"]),
     "train: missing net.pth": ("train.py", ["--weights", "{missing_weights}", "--out-dir", "OUT"],
                                ["{missing_weights}", "not found", "pretrained.py --out"]),
+    "train: corrupt net.pth": ("train.py", ["--weights", "{garbage_weights}", "--out-dir", "OUT"],
+                               ["{garbage_weights}", "not a readable PyTorch checkpoint", "pretrained.py --out"]),
     "train: net.pth without provenance": ("train.py", ["--weights", "{no_provenance}", "--out-dir", "OUT"],
                                           ["{no_provenance}.json not found", "pretrained.py --out"]),
     "train: missing data dir": ("train.py", ["--weights", "{good_weights}", "--data-dir", "{empty_dir}/nothing",
@@ -76,6 +81,8 @@ CASES = {
     "replay: damaged fixtures": ("replay.py", ["--fixtures", "{broken_fixtures}", "--out", "OUT"],
                                  ["{broken_fixtures}/weights.json", "not valid JSON", "export_fixtures.py"]),
     "preprocess: malformed spec": ("preprocess.py", ["{bad_spec}", "OUT"], ["{bad_spec}", "not valid JSON"]),
+    "preprocess: corrupt jpeg": ("preprocess.py", ["{corrupt_image_spec}", "OUT"],
+                                 ["{corrupt_image}", "not a readable image"]),
     "preprocess: missing image": ("preprocess.py", ["{missing_image_spec}", "OUT"], ["nowhere.jpg", "not found"]),
 }
 
