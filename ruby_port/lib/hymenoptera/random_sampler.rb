@@ -2,8 +2,11 @@
 
 module Hymenoptera
   # torch.utils.data.RandomSampler (PyTorch 1.13) that remembers each pass's order, as
-  # reference_py/data.py's RecordingSampler does: torch.randperm(n, generator: generator), or without
-  # a generator, a fresh generator seeded from one draw of the global one.
+  # reference_py/data.py's RecordingSampler does. Its random numbers are PyTorch's: the order is
+  # torch.randperm(n, generator: generator), and then a second permutation is drawn and cut to
+  # n % n = 0 elements (RandomSampler yields `randperm(n)[:num_samples % n]` after the whole ones),
+  # so every pass advances the generator by two permutations. Without a generator both come from a
+  # fresh generator seeded by one draw of the global one.
   class RandomSampler
     include Enumerable
 
@@ -18,6 +21,7 @@ module Hymenoptera
     def each(&block)
       generator = @generator || Torch::Generator.new.manual_seed(RandomSampler.draw_int64)
       order = Torch.randperm(@size, generator: generator).to_a
+      Torch.randperm(@size, generator: generator) # the empty tail: [:num_samples % n]
       @orders << order
       order.each(&block)
     end
