@@ -23,6 +23,7 @@ class Comparison:
     max_abs_index: tuple = ()
     max_rel: float = 0.0
     max_rel_index: tuple = ()
+    first_index: tuple = ()  # the first mismatched element in row-major order
     ruby_at_max: float | None = None
     python_at_max: float | None = None
     problem: str | None = None  # a structural difference: missing key, shape, dtype
@@ -44,7 +45,8 @@ class Comparison:
             return f"{head}: {self.problem}"
         share = 100.0 * self.mismatched / max(self.numel, 1)
         return (
-            f"{head}: {self.mismatched} of {self.numel} elements mismatched ({share:.3g}%); "
+            f"{head}: {self.mismatched} of {self.numel} elements mismatched ({share:.3g}%), "
+            f"the first at index {_index(self.first_index)}; "
             f"greatest absolute difference {self.max_abs:.6g} at index {_index(self.max_abs_index)} "
             f"(ruby {self.ruby_at_max!r}, python {self.python_at_max!r}); "
             f"greatest relative difference {self.max_rel:.6g} at index {_index(self.max_rel_index)}; "
@@ -86,6 +88,8 @@ def measure(ruby, python, *, quantity, tolerance, **where):
         differs = ~torch.isclose(ruby.double(), python.double(), atol=tolerance.atol, rtol=tolerance.rtol,
                                  equal_nan=True)
     result.mismatched = int(differs.sum())
+    if result.mismatched:
+        result.first_index = _unravel(int(differs.reshape(-1).nonzero()[0]), python.shape)
     diff = (ruby.double() - python.double()).abs().view(-1)
     diff = torch.where(torch.isnan(diff), torch.full_like(diff, float("inf")), diff)
     rel = diff / python.double().abs().view(-1).clamp_min(torch.finfo(torch.float64).tiny)

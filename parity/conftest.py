@@ -8,6 +8,7 @@ Environment (used by the fault-injection tests, which run this suite against a b
   PARITY_RUNS        where the replays write (default runs/parity)
   PARITY_STRATEGIES  comma-separated strategies to replay and compare (default: all four)
   PARITY_REPORT      where the report goes (default parity/report)
+  PARITY_PYTHON_RUN  an existing Python replay of the same fixtures to compare with, instead of running one
 """
 
 import os
@@ -73,6 +74,9 @@ def run_ruby_replay(fixtures, out, strategies):
 
 @pytest.fixture(scope="session")
 def python_run(fixtures_dir):
+    reused = os.environ.get("PARITY_PYTHON_RUN")
+    if reused:
+        return Run(reused)
     return run_python_replay(fixtures_dir, RUNS / "python", STRATEGIES)
 
 

@@ -4,7 +4,7 @@ from parity.compare import measure
 from parity.runs import FORWARD_ORDER
 
 
-def first_divergence(ruby_trace, python_trace, tolerance):
+def first_divergence(ruby_trace, python_trace, tolerance, when_all_agree="the difference arises after the forward pass"):
     """A sentence naming the first differing module of two traces (name -> output), or saying none does."""
     for name in FORWARD_ORDER:
         if name not in python_trace or name not in ruby_trace:
@@ -13,4 +13,4 @@ def first_divergence(ruby_trace, python_trace, tolerance):
         comparison = measure(ruby_trace[name], python_trace[name], quantity=f"output of {name}", tolerance=tolerance)
         if not comparison.passed:
             return f"first divergence in forward order: module {name} ({comparison.message()})"
-    return "first divergence: every traced module output agrees, so the difference arises after the forward pass"
+    return f"first divergence: every traced module output agrees, so {when_all_agree}"

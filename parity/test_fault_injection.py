@@ -30,11 +30,12 @@ FAULTS = [
     Fault("another momentum", "lib/hymenoptera/strategies.rb", r"momentum: momentum\b",
           "momentum: momentum * 0.5", "parity/test_replay.py", "finetune",
           "training loss per step [epoch, step] differs [strategy=finetune]"),
-    Fault("a missing model.eval", "lib/hymenoptera/replay.rb", r"\bmodel\.eval\b",
-          "model.train", "parity/test_replay.py", "feature_extractor",
+    Fault("a missing model.eval", "lib/hymenoptera/replay.rb",
+          r"(def evaluate\(model, criterion, images, labels, batch_size\)\n)\s*model\.eval\n",
+          r"\1", "parity/test_replay.py", "feature_extractor",
           "eval logits differs [strategy=feature_extractor]"),
-    Fault("another normalisation constant", "lib/hymenoptera/data.rb", r"0\.229",
-          "0.239", "parity/test_preprocessing.py", "finetune",
+    Fault("another normalisation constant", "lib/hymenoptera/data.rb", r"STD = \[0\.229,",
+          "STD = [0.239,", "parity/test_preprocessing.py", "finetune",
           "preprocessing: normalize (pixel levels) differs"),
 ]
 
@@ -54,10 +55,10 @@ def break_copy(fault, destination):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-def test_suite_fails_naming_the_right_quantity(fault, fixtures_dir, tmp_path):
+def test_suite_fails_naming_the_right_quantity(fault, fixtures_dir, python_run, tmp_path):
     port = break_copy(fault, tmp_path)
     env = threads.subprocess_env()
-    env.update(PARITY_RUBY_PORT=str(port), PARITY_RUNS=str(tmp_path / "runs"),
+    env.update(PARITY_RUBY_PORT=str(port), PARITY_RUNS=str(tmp_path / "runs"), PARITY_PYTHON_RUN=str(python_run.path),
                PARITY_STRATEGIES=fault.strategy, PARITY_REPORT=str(tmp_path / "report"))
     completed = subprocess.run([sys.executable, "-m", "pytest", fault.tests, "-q", "-x", "-p", "no:cacheprovider"],
                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)

@@ -48,8 +48,10 @@ def test_step_losses(strategy, replay_runs, bit_identical_expected, recorder):
     comparisons = [measure(ruby[name], python[name], quantity="training loss per step [epoch, step]",
                            tolerance=tolerance, strategy=strategy) for name in python]
     if any(not c.passed for c in comparisons):
-        comparisons[0].notes.append(first_divergence(ruby_run.bundle(strategy, "trace_train"),
-                                                     python_run.bundle(strategy, "trace_train"), tolerance))
+        comparisons[0].notes.append(first_divergence(
+            ruby_run.bundle(strategy, "trace_train"), python_run.bundle(strategy, "trace_train"), tolerance,
+            when_all_agree="the first forward pass agrees and the difference comes from a training step "
+                           "(backward or optimizer): see the first mismatched [epoch, step] above"))
     check(comparisons, recorder)
 
 
