@@ -29,21 +29,23 @@ def seeded_head(seed, in_features=512, num_classes=2):
 
 
 def forward_trace(model, x):
-    """The output of every module in FORWARD_ORDER, computing ResNet.forward step by step."""
+    """The output of every module in FORWARD_ORDER, computing ResNet.forward step by step.
+
+    Outputs are copied: the in-place ReLU would otherwise overwrite bn1's."""
     trace = {}
     for name in ("conv1", "bn1", "relu", "maxpool"):
         x = getattr(model, name)(x)
-        trace[name] = x
+        trace[name] = x.clone()
     for layer_name in ("layer1", "layer2", "layer3", "layer4"):
         for index, block in enumerate(getattr(model, layer_name)):
             x = block(x)
-            trace[f"{layer_name}.{index}"] = x
+            trace[f"{layer_name}.{index}"] = x.clone()
     x = model.avgpool(x)
-    trace["avgpool"] = x
+    trace["avgpool"] = x.clone()
     x = torch.flatten(x, 1)
-    trace["flatten"] = x
+    trace["flatten"] = x.clone()
     x = model.fc(x)
-    trace["fc"] = x
+    trace["fc"] = x.clone()
     return trace
 
 

@@ -64,3 +64,18 @@ def test_scheduler_is_the_tutorials_step_lr(backbone):
     optimizer = make_optimizer("finetune", build_model("finetune", backbone))
     scheduler = make_scheduler(optimizer)
     assert (scheduler.step_size, scheduler.gamma) == (7, 0.1)
+
+
+def test_forward_trace_keeps_each_modules_own_output():
+    from reference_py.model import FORWARD_ORDER, forward_trace, resnet18_with_head
+
+    torch.manual_seed(0)
+    model = resnet18_with_head(None).eval()
+    inputs = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        trace = forward_trace(model, inputs)
+        output = model(inputs)
+    assert list(trace) == list(FORWARD_ORDER)
+    assert torch.equal(trace["fc"], output)
+    assert (trace["bn1"] < 0).any(), "bn1's traced output keeps its negative values (ReLU runs in place)"
+    assert torch.equal(trace["bn1"].clamp(min=0), trace["relu"])

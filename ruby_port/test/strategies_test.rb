@@ -76,5 +76,7 @@ class StrategiesTest < Minitest::Test
     assert_equal Model::FORWARD_ORDER, trace.keys
     assert_equal [2, 512], trace["flatten"].shape
     assert Torch.equal(Torch.no_grad { model.call(input) }, trace["fc"])
+    assert trace["bn1"].lt(0).any.item, "bn1's traced output keeps its negative values (ReLU runs in place)"
+    assert Torch.equal(trace["bn1"].clamp(min: 0), trace["relu"])
   end
 end

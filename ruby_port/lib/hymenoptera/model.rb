@@ -38,7 +38,7 @@ module Hymenoptera
     def forward_trace(model, x)
       FORWARD_ORDER.to_h do |name|
         x = name == "flatten" ? Torch.flatten(x, 1) : submodule(model, name).call(x)
-        [name, x]
+        [name, x.clone] # a copy: the in-place ReLU would overwrite bn1's output
       end
     end
 

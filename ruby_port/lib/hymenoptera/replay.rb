@@ -60,6 +60,7 @@ module Hymenoptera
           running_loss += loss.item * inputs.size(0)
           running_corrects += Torch.sum(preds.eq(targets)).item
           logits << outputs
+          TensorMemory.release
         end
       end
       [Torch.cat(logits), running_loss / images.size(0), running_corrects.to_f / images.size(0)]
@@ -86,6 +87,7 @@ module Hymenoptera
         losses << loss.item
         running_loss += loss.item * inputs.size(0)
         running_corrects += Torch.sum(preds.eq(targets)).item
+        TensorMemory.release
       end
       [losses, running_loss / count, running_corrects.to_f / count, first_grads]
     end

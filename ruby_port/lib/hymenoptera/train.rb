@@ -52,6 +52,7 @@ module Hymenoptera
             end
             running_loss += loss.item * inputs.size(0)
             running_corrects += Torch.sum(preds.eq(labels)).item
+            TensorMemory.release
           end
           scheduler.step if phase == "train"
 
