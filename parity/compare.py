@@ -49,7 +49,8 @@ class Comparison:
             f"the first at index {_index(self.first_index)}; "
             f"greatest absolute difference {self.max_abs:.6g} at index {_index(self.max_abs_index)} "
             f"(ruby {self.ruby_at_max!r}, python {self.python_at_max!r}); "
-            f"greatest relative difference {self.max_rel:.6g} at index {_index(self.max_rel_index)}; "
+            f"greatest relative difference (where python is not 0) {self.max_rel:.6g} at index "
+            f"{_index(self.max_rel_index)}; "
             f"allowed: {self.tolerance.describe()}"
         )
 
@@ -92,8 +93,9 @@ def measure(ruby, python, *, quantity, tolerance, **where):
         result.first_index = _unravel(int(differs.reshape(-1).nonzero()[0]), python.shape)
     diff = (ruby.double() - python.double()).abs().view(-1)
     diff = torch.where(torch.isnan(diff), torch.full_like(diff, float("inf")), diff)
-    rel = diff / python.double().abs().view(-1).clamp_min(torch.finfo(torch.float64).tiny)
-    rel = torch.where(diff == 0, torch.zeros_like(rel), rel)
+    # relative to python's value, where that is not zero (a ReLU's zeros would make it meaningless)
+    magnitude = python.double().abs().view(-1)
+    rel = torch.where(magnitude > 0, diff / magnitude.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(diff))
     abs_at = int(diff.argmax())
     rel_at = int(rel.argmax())
     result.max_abs, result.max_rel = float(diff[abs_at]), float(rel[rel_at])
