@@ -38,9 +38,9 @@ module Hymenoptera
 
     # Decode an image completely and convert it to RGB (grayscale, CMYK and palette images too).
     def rgb_loader(path)
-      image = RGBLoader.load(path)
-      image.avg # decodes every pixel: a truncated file fails here, not in the middle of training
-      image
+      # Decoded into memory once, here, as PIL's image.load(): a truncated file fails now, not in the
+      # middle of training, and the transforms read the decoded pixels instead of decoding again.
+      RGBLoader.load(path).copy_memory
     rescue Vips::Error => e
       raise UserError, "#{path}: not a readable image (#{Errors.one_line(e.message)}); replace or delete the file"
     end
