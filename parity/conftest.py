@@ -89,6 +89,11 @@ def ruby_run(fixtures_dir):
 
 @pytest.fixture(scope="session")
 def replay_runs(python_run, ruby_run):
+    python_fixtures = python_run.info.get("fixtures_manifest_sha256")
+    ruby_fixtures = ruby_run.info.get("fixtures_manifest_sha256")
+    assert python_fixtures == ruby_fixtures, (
+        f"the two replays read different fixtures (manifest sha256 python {python_fixtures}, ruby {ruby_fixtures}): "
+        f"nothing they computed is comparable; rerun both on the same fixtures/")
     return python_run, ruby_run
 
 
