@@ -59,7 +59,7 @@ def _index(index):
     return "(" + ", ".join(str(i) for i in index) + ")" if index else "()"
 
 
-def _unravel(flat_index, shape):
+def unravel(flat_index, shape):
     index = []
     for size in reversed(shape):
         index.append(flat_index % size)
@@ -90,7 +90,7 @@ def measure(ruby, python, *, quantity, tolerance, **where):
                                  equal_nan=True)
     result.mismatched = int(differs.sum())
     if result.mismatched:
-        result.first_index = _unravel(int(differs.reshape(-1).nonzero()[0]), python.shape)
+        result.first_index = unravel(int(differs.reshape(-1).nonzero()[0]), python.shape)
     diff = (ruby.double() - python.double()).abs().view(-1)
     diff = torch.where(torch.isnan(diff), torch.full_like(diff, float("inf")), diff)
     # relative to python's value, where that is not zero (a ReLU's zeros would make it meaningless)
@@ -99,8 +99,8 @@ def measure(ruby, python, *, quantity, tolerance, **where):
     abs_at = int(diff.argmax())
     rel_at = int(rel.argmax())
     result.max_abs, result.max_rel = float(diff[abs_at]), float(rel[rel_at])
-    result.max_abs_index = _unravel(abs_at, python.shape)
-    result.max_rel_index = _unravel(rel_at, python.shape)
+    result.max_abs_index = unravel(abs_at, python.shape)
+    result.max_rel_index = unravel(rel_at, python.shape)
     result.ruby_at_max = ruby.reshape(-1)[abs_at].item()
     result.python_at_max = python.reshape(-1)[abs_at].item()
     return result

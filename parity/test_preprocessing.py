@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from parity import known_divergences
-from parity.compare import Comparison, _unravel, check
+from parity.compare import Comparison, unravel, check
 from parity.ruby import ROOT, run_ruby
 from parity.tolerances import PIXEL_LEVEL, Tolerance
 from reference_py import threads
@@ -74,7 +74,7 @@ def measure_levels(ruby, python, transform, image, path):
     levels = level_differences(ruby, python, transform)
     at = int(levels.argmax())
     result.numel = levels.numel()
-    result.max_abs, result.max_abs_index = float(levels.reshape(-1)[at]), _unravel(at, levels.shape)
+    result.max_abs, result.max_abs_index = float(levels.reshape(-1)[at]), unravel(at, levels.shape)
     result.ruby_at_max, result.python_at_max = ruby.reshape(-1)[at].item(), python.reshape(-1)[at].item()
     mean = float(levels.mean())
     result.mismatched = int((levels > max_levels + 1e-6).sum())

@@ -25,11 +25,11 @@ def test_eval_logits(strategy, replay_runs, bit_identical_expected, recorder):
     check(comparison, recorder)
 
 
-def test_eval_predictions(strategy, replay_runs, recorder):
+def test_eval_predictions(strategy, replay_runs, bit_identical_expected, recorder):
     python_run, ruby_run = replay_runs
     check(measure(torch.tensor(ruby_run.summary(strategy)["eval_predictions"]),
                   torch.tensor(python_run.summary(strategy)["eval_predictions"]),
-                  quantity="eval predictions", tolerance=for_quantity("predictions", True), strategy=strategy),
+                  quantity="eval predictions", tolerance=for_quantity("predictions", bit_identical_expected), strategy=strategy),
           recorder)
 
 
@@ -106,15 +106,15 @@ def test_best_epoch_and_accuracy(strategy, replay_runs, bit_identical_expected, 
     python_run, ruby_run = replay_runs
     ruby, python = ruby_run.summary(strategy), python_run.summary(strategy)
     check([measure(torch.tensor(ruby["best_epoch"]), torch.tensor(python["best_epoch"]),
-                   quantity="best epoch", tolerance=for_quantity("counts", True), strategy=strategy),
+                   quantity="best epoch", tolerance=for_quantity("counts", bit_identical_expected), strategy=strategy),
            measure(torch.tensor(ruby["best_acc"], dtype=torch.float64), torch.tensor(python["best_acc"], dtype=torch.float64),
                    quantity="best val accuracy", tolerance=for_quantity("metrics", bit_identical_expected),
                    strategy=strategy)], recorder)
 
 
-def test_parameter_counts(strategy, replay_runs, recorder):
+def test_parameter_counts(strategy, replay_runs, bit_identical_expected, recorder):
     python_run, ruby_run = replay_runs
     ruby, python = ruby_run.summary(strategy)["param_counts"], python_run.summary(strategy)["param_counts"]
     check([measure(torch.tensor(ruby[kind]), torch.tensor(python[kind]), quantity=f"{kind} parameter count",
-                   tolerance=for_quantity("counts", True), strategy=strategy)
+                   tolerance=for_quantity("counts", bit_identical_expected), strategy=strategy)
            for kind in ("trainable", "frozen", "total")], recorder)
