@@ -80,4 +80,17 @@ class TransformsTest < Minitest::Test
     assert_equal :int64, batches[0][1].dtype
     assert_equal 3, loader.size
   end
+
+  def test_image_folder_takes_nested_images_in_torchvisions_order
+    root = File.join(tmpdir, "train")
+    %w[ants/b.jpg ants/a/x.jpg ants/a.jpg ants/c/y.png ants/notes.txt bees/z.jpg].each do |name|
+      path = File.join(root, name)
+      FileUtils.mkdir_p(File.dirname(path))
+      name.end_with?(".txt") ? File.write(path, "not an image") : write_image(path)
+    end
+    samples = Hymenoptera::ImageFolder.new(root).instance_variable_get(:@samples)
+    # sorted(os.walk(...)): the class folder's own files first, then each subfolder's, folders sorted
+    assert_equal [["ants/a.jpg", 0], ["ants/b.jpg", 0], ["ants/a/x.jpg", 0], ["ants/c/y.png", 0], ["bees/z.jpg", 1]],
+                 samples.map { |path, target| [path.delete_prefix("#{root}/"), target] }
+  end
 end

@@ -1,13 +1,33 @@
 # frozen_string_literal: true
 
 module Hymenoptera
-  # TorchVision::Datasets::ImageFolder with torchvision's `loader:` argument, which torchvision-ruby
-  # 0.3.0 lacks (it always hands Vips::Image.new_from_file's bands, whatever they are, to the
-  # transforms). The tutorial's data goes through Data.rgb_loader: 8-bit RGB, as PIL's loader gives.
+  # TorchVision::Datasets::ImageFolder as torchvision has it:
+  # - with a `loader:` argument, which torchvision-ruby 0.3.0 lacks (it always hands
+  #   Vips::Image.new_from_file's bands, whatever they are, to the transforms); the tutorial's data
+  #   goes through Data.rgb_loader: 8-bit RGB, as PIL's loader gives;
+  # - with the images of nested folders too, in torchvision's order (sorted(os.walk(class folder)),
+  #   each folder's files sorted); torchvision-ruby lists only a class folder's top level.
   class ImageFolder < TorchVision::Datasets::ImageFolder
     def initialize(root, transform: nil, loader: RGBLoader.method(:load))
       super(root, transform: transform)
       @loader = loader
+    end
+
+    private
+
+    def make_dataset(directory, class_to_idx, extensions, _is_valid_file)
+      class_to_idx.keys.sort.flat_map do |target_class|
+        target_dir = File.join(File.expand_path(directory), target_class)
+        next [] unless File.directory?(target_dir)
+
+        subfolders = Dir.glob("**/", base: target_dir).map { |sub| sub.chomp("/") }.reject(&:empty?)
+        folders = [target_dir] + subfolders.map { |sub| File.join(target_dir, sub) }
+        folders.sort.flat_map do |folder|
+          Dir.children(folder).sort.map { |name| File.join(folder, name) }
+             .select { |path| File.file?(path) && has_file_allowed_extension(path, extensions) }
+             .map { |path| [path, class_to_idx[target_class]] }
+        end
+      end
     end
   end
 end
