@@ -12,14 +12,12 @@ Environment (used by the fault-injection tests, which run this suite against a b
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from parity import known_divergences, report
-from parity.ruby import ROOT, run_ruby
+from parity.sides import ROOT, run_python, run_ruby
 from parity.runs import Run, same_stack
 from reference_py import runtime_info, threads
 
@@ -59,11 +57,7 @@ def fixtures_dir():
 
 
 def run_python_replay(fixtures, out, strategies):
-    command = [sys.executable, str(ROOT / "reference_py" / "replay.py"), "--fixtures", str(fixtures), "--out", str(out),
-               "--strategy", *strategies]
-    completed = subprocess.run(command, cwd=ROOT, env=threads.subprocess_env(), capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise AssertionError(f"the Python replay failed (exit {completed.returncode}):\n{completed.stderr[-8000:]}")
+    run_python("replay.py", "--fixtures", fixtures, "--out", out, "--strategy", *strategies)
     return Run(out)
 
 

@@ -2,7 +2,6 @@
 suite against the copy (as a subprocess, the way a maintainer would), and asserts that it fails and
 names the quantity that the fault changes."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from parity.ruby import ROOT
+from parity.sides import ROOT
 from reference_py import threads
 
 

@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 from parity.compare import check, measure
-from parity.ruby import run_ruby
+from parity.sides import run_ruby
 from parity.tolerances import BIT_IDENTICAL
 from reference_py.tensor_io import read_bundle, write_bundle
 

@@ -3,16 +3,13 @@ shuffling and augmentation) for a few epochs on the same data with the same seed
 within the bands below; how the two data orders differ is reported, not required to match."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from parity.compare import check, measure
-from parity.ruby import ROOT, run_ruby
+from parity.sides import run_python, run_ruby
 from parity.tolerances import BIT_IDENTICAL, Tolerance
-from reference_py import threads
 
 STRATEGY = "feature_extractor"  # the backbone runs forward only: a few epochs stay cheap
 EPOCHS = 3
@@ -33,15 +30,12 @@ BANDS = {
 
 
 @pytest.fixture(scope="module")
-def curves(fixtures_dir, request):
+def curves(fixtures_dir):
     from parity.conftest import RUNS
 
     out = RUNS / "free"
     common = ["--strategy", STRATEGY, "--epochs", str(EPOCHS), "--seed", str(SEED), "--no-progress"]
-    completed = subprocess.run([sys.executable, str(ROOT / "reference_py" / "train.py"), *common,
-                                "--out-dir", str(out / "python")],
-                               cwd=ROOT, env=threads.subprocess_env(), capture_output=True, text=True)
-    assert completed.returncode == 0, f"the Python training failed:\n{completed.stderr[-6000:]}"
+    run_python("train.py", *common, "--out-dir", out / "python")
     run_ruby("train", *common, "--out-dir", out / "ruby")
     return {side: json.loads((out / side / STRATEGY / "curves.json").read_text()) for side in ("python", "ruby")}
 

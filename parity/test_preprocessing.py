@@ -7,17 +7,14 @@ different filters on the two sides (a known divergence), so it is held to a boun
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from parity import known_divergences
 from parity.compare import Comparison, unravel, check
-from parity.ruby import ROOT, run_ruby
+from parity.sides import ROOT, run_python, run_ruby
 from parity.tolerances import PIXEL_LEVEL, Tolerance
-from reference_py import threads
 from reference_py.tensor_io import read_bundle
 
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
@@ -50,9 +47,7 @@ def preprocessed(fixtures_dir, tmp_path_factory):
     spec = tmp_path_factory.mktemp("preprocess") / "spec.json"
     spec.write_text(json.dumps({"images": images}))
     python_out, ruby_out = spec.with_name("python"), spec.with_name("ruby")
-    completed = subprocess.run([sys.executable, str(ROOT / "reference_py" / "preprocess.py"), str(spec), str(python_out)],
-                               cwd=ROOT, env=threads.subprocess_env(), capture_output=True, text=True)
-    assert completed.returncode == 0, f"the Python preprocessing failed:\n{completed.stderr}"
+    run_python("preprocess.py", spec, python_out)
     run_ruby("preprocess", spec, ruby_out)
     return read_bundle(ruby_out), read_bundle(python_out), images
 
