@@ -1,7 +1,7 @@
 """Where a forward pass first departs: the first module, in forward order, whose output differs."""
 
 from parity.compare import measure
-from parity.runs import FORWARD_ORDER
+from reference_py.model import FORWARD_ORDER
 
 
 def first_divergence(ruby_trace, python_trace, tolerance, when_all_agree="the difference arises after the forward pass"):
@@ -14,3 +14,12 @@ def first_divergence(ruby_trace, python_trace, tolerance, when_all_agree="the di
         if not comparison.passed:
             return f"first divergence in forward order: module {name} ({comparison.message()})"
     return f"first divergence: every traced module output agrees, so {when_all_agree}"
+
+
+def explain_with_trace(comparisons, runs, strategy, trace, tolerance, when_all_agree):
+    """Attach the first divergence of the runs' TRACE to the first failing comparison, if any fails."""
+    failing = next((c for c in comparisons if not c.passed), None)
+    if failing is not None:
+        python_run, ruby_run = runs
+        failing.notes.append(first_divergence(ruby_run.bundle(strategy, trace), python_run.bundle(strategy, trace),
+                                              tolerance, when_all_agree))

@@ -6,12 +6,6 @@ from pathlib import Path
 
 from reference_py.tensor_io import read_bundle
 
-FORWARD_ORDER = [
-    "conv1", "bn1", "relu", "maxpool",
-    "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1",
-    "avgpool", "flatten", "fc",
-]
-
 
 class Run:
     def __init__(self, path):

@@ -7,7 +7,7 @@ same thread count the expectation is bit-identical (parity/tolerances.py).
 import torch
 
 from parity.compare import check, measure, measure_dict
-from parity.divergence import first_divergence
+from parity.divergence import explain_with_trace
 from parity.tolerances import for_quantity
 
 
@@ -17,11 +17,9 @@ def test_eval_logits(strategy, replay_runs, bit_identical_expected, recorder):
     comparison = measure(ruby_run.bundle(strategy, "eval_logits")["logits"],
                          python_run.bundle(strategy, "eval_logits")["logits"],
                          quantity="eval logits", tolerance=tolerance, strategy=strategy)
-    if not comparison.passed:
-        comparison.notes.append(first_divergence(
-            ruby_run.bundle(strategy, "trace_eval"), python_run.bundle(strategy, "trace_eval"), tolerance,
-            when_all_agree="the modules compute alike and the difference lies in how the logits pass ran "
-                           "(the model's mode, no-grad, batching)"))
+    explain_with_trace([comparison], replay_runs, strategy, "trace_eval", tolerance,
+                       when_all_agree="the modules compute alike and the difference lies in how the logits pass ran "
+                                      "(the model's mode, no-grad, batching)")
     check(comparison, recorder)
 
 
@@ -49,11 +47,9 @@ def test_step_losses(strategy, replay_runs, bit_identical_expected, recorder):
     python = python_run.bundle(strategy, "step_losses")
     comparisons = [measure(ruby[name], python[name], quantity="training loss per step [epoch, step]",
                            tolerance=tolerance, strategy=strategy) for name in python]
-    if any(not c.passed for c in comparisons):
-        comparisons[0].notes.append(first_divergence(
-            ruby_run.bundle(strategy, "trace_train"), python_run.bundle(strategy, "trace_train"), tolerance,
-            when_all_agree="the first forward pass agrees and the difference comes from a training step "
-                           "(backward or optimizer): see the first mismatched [epoch, step] above"))
+    explain_with_trace(comparisons, replay_runs, strategy, "trace_train", tolerance,
+                       when_all_agree="the first forward pass agrees and the difference comes from a training step "
+                                      "(backward or optimizer): see the first mismatched [epoch, step] above")
     check(comparisons, recorder)
 
 
