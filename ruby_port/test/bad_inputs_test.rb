@@ -38,6 +38,14 @@ class BadInputsTest < Minitest::Test
     path
   end
 
+  def test_logits_with_a_corrupt_checkpoint_or_a_wrong_argument_count
+    bad = File.join(tmpdir, "bad.pth")
+    File.write(bad, "not a checkpoint")
+    assert_user_error("logits", bad, File.join(tmpdir, "batch"), out_dir,
+                      message: /bad.pth is not a readable PyTorch checkpoint of tensors/)
+    assert_user_error("logits", bad, message: /expected WEIGHTS.pth BATCH_STEM OUT_STEM, got 1 arguments/)
+  end
+
   def test_missing_weights
     train("--weights", File.join(tmpdir, "nowhere.pth"),
           message: %r{net.pth not found at \S*/nowhere.pth; re-create it with `python reference_py/pretrained.py --out })
