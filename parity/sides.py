@@ -22,8 +22,22 @@ def port_root():
     return Path(os.environ.get("PARITY_RUBY_PORT") or ROOT / "ruby_port")
 
 
+# Rice 4.0.x, the line torch.rb 0.12 needs, keys its method registry by a hash of class address and
+# method id that can collide; a process whose addresses collide aborts with std::bad_any_cast
+# (fixed in rice 4.3, ruby-rice/rice#208). It depends on the process's addresses only, so a new
+# process runs clean: that crash, and only it, is retried.
+RICE_COLLISION = "std::bad_any_cast"
+RICE_COLLISION_RETRIES = 2
+
+
 def _run(side, command, env, timeout):
     completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    for _ in range(RICE_COLLISION_RETRIES):
+        if completed.returncode == 0 or RICE_COLLISION not in completed.stderr:
+            break
+        print(f"parity: {side} side aborted with rice 4.0's method-registry collision ({RICE_COLLISION}); "
+              f"running it again: {' '.join(command)}", file=sys.stderr)
+        completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if completed.returncode != 0:
         raise SideFailed(
             f"the {side} side failed (exit {completed.returncode}): {' '.join(command)}\n"
