@@ -61,6 +61,17 @@ def test_first_step_gradients(strategy, replay_runs, bit_identical_expected, rec
           recorder)
 
 
+def test_momentum_buffers(strategy, replay_runs, bit_identical_expected, recorder):
+    python_run, ruby_run = replay_runs
+    assert python_run.bundle(strategy, "momentum_step1"), f"the Python replay recorded no momentum buffer [{strategy}]"
+    check([comparison
+           for bundle, when in (("momentum_step1", "after the first step"), ("momentum_last", "at the end"))
+           for comparison in measure_dict(ruby_run.bundle(strategy, bundle), python_run.bundle(strategy, bundle),
+                                          quantity=f"SGD momentum buffer {when}",
+                                          tolerance=for_quantity("momentum", bit_identical_expected),
+                                          strategy=strategy)], recorder)
+
+
 def test_state_after_each_epoch(strategy, replay_runs, bit_identical_expected, recorder):
     python_run, ruby_run = replay_runs
     tolerance = for_quantity("state", bit_identical_expected)

@@ -28,6 +28,7 @@ ACROSS_STACKS = {
     "loss": Tolerance(atol=1e-5, rtol=1e-5),
     "gradients": Tolerance(atol=1e-5, rtol=1e-4),
     "state": Tolerance(atol=1e-5, rtol=1e-4),
+    "momentum": Tolerance(atol=1e-5, rtol=1e-4),
     "metrics": Tolerance(atol=1e-6, rtol=1e-6),
     "lr": Tolerance(atol=0.0, rtol=1e-12),
     "counts": BIT_IDENTICAL,

@@ -22,9 +22,11 @@ from torch import nn
 
 from reference_py import atomic, runtime_info, threads
 from reference_py.errors import UserError, read_json, run_cli
+from reference_py.observer import OutputsRecorder, Recorder
 from reference_py.model import FORWARD_ORDER, forward_trace, param_counts, resnet18_with_head
 from reference_py.strategies import STRATEGIES, make_optimizer, make_scheduler, prepare, uses_pretrained
 from reference_py.tensor_io import BundleError, read_bundle, write_bundle
+from reference_py.train import evaluate, train_model
 
 FIX = "regenerate them with `python reference_py/export_fixtures.py --out {fixtures}`"
 
@@ -56,47 +58,20 @@ def build_replay_model(strategy, weights, initial):
     return prepare(strategy, model)
 
 
-def evaluate(model, criterion, images, labels, batch_size):
-    """Eval mode, no grad, batch by batch in order: (logits, mean loss, accuracy)."""
-    model.eval()
-    logits = []
-    running_loss = 0.0
-    running_corrects = 0
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            inputs, targets = images[start:start + batch_size], labels[start:start + batch_size]
-            outputs = model(inputs)
-            _, preds = torch.max(outputs, 1)
-            loss = criterion(outputs, targets)
-            running_loss += loss.item() * inputs.size(0)
-            running_corrects += int(torch.sum(preds == targets))
-            logits.append(outputs)
-    return torch.cat(logits), running_loss / len(images), running_corrects / len(images)
+def batches(images, labels, batch_size):
+    """A data loader's batches, cut in order from the fixtures' tensors."""
+    return [(images[start:start + batch_size], labels[start:start + batch_size])
+            for start in range(0, len(images), batch_size)]
 
 
-def train_one_epoch(model, criterion, optimizer, batches, batch_size):
-    """Step 5's training phase: (loss of every step, mean loss, accuracy, gradients after the first backward)."""
-    model.train()
-    running_loss = 0.0
-    running_corrects = 0
-    losses = []
-    first_grads = None
-    for start in range(0, len(batches["images"]), batch_size):
-        inputs = batches["images"][start:start + batch_size]
-        targets = batches["labels"][start:start + batch_size]
-        optimizer.zero_grad()
-        outputs = model(inputs)
-        _, preds = torch.max(outputs, 1)
-        loss = criterion(outputs, targets)
-        loss.backward()
-        if first_grads is None:
-            first_grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
-        optimizer.step()
-        losses.append(loss.item())
-        running_loss += loss.item() * inputs.size(0)
-        running_corrects += int(torch.sum(preds == targets))
-    count = len(batches["images"])
-    return losses, running_loss / count, running_corrects / count, first_grads
+class EpochBatches:
+    """The replay's training data loader: its K-th pass yields the batches of the fixtures' epoch K."""
+
+    def __init__(self, epochs, batch_size):
+        self._passes = iter([batches(epoch["images"], epoch["labels"], batch_size) for epoch in epochs])
+
+    def __iter__(self):
+        return iter(next(self._passes))
 
 
 def trace(model, inputs):
@@ -111,16 +86,18 @@ def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out):
     batch_size = protocol["batch_size"]
     initial = read_fixture(fixtures, f"strategies/{strategy}/initial")
     epochs = [read_fixture(fixtures, f"strategies/{strategy}/epoch_{k}") for k in range(protocol["epochs"])]
-    images, labels = evaluation["images"], evaluation["labels"]
     model = build_replay_model(strategy, weights, initial)
     criterion = nn.CrossEntropyLoss()
 
-    eval_logits, _, _ = evaluate(model, criterion, images, labels, batch_size)
+    val_batches = batches(evaluation["images"], evaluation["labels"], batch_size)
+    initial_outputs = OutputsRecorder()
+    evaluate(model, criterion, val_batches, initial_outputs)
+    eval_logits = torch.cat(initial_outputs.outputs)
     write_bundle(out / "eval_logits", {"logits": eval_logits})
     _, eval_predictions = torch.max(eval_logits, 1)
 
     model.eval()
-    write_bundle(out / "trace_eval", trace(model, images[:batch_size]))
+    write_bundle(out / "trace_eval", trace(model, evaluation["images"][:batch_size]))
     train_copy = copy.deepcopy(model)
     train_copy.train()
     write_bundle(out / "trace_train", trace(train_copy, epochs[0]["images"][:batch_size]))
@@ -128,36 +105,14 @@ def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out):
     optimizer = make_optimizer(strategy, model, protocol["lr"], protocol["momentum"],
                                protocol["backbone_lr"], protocol["head_lr"])
     scheduler = make_scheduler(optimizer, protocol["step_size"], protocol["gamma"])
-
-    best_model_wts = copy.deepcopy(model.state_dict())
-    best_acc = 0.0
-    best_epoch = None
-    history = []
-    step_losses = []
-    for epoch, batches in enumerate(epochs):
-        lr = [group["lr"] for group in optimizer.param_groups]
-        losses, train_loss, train_acc, grads = train_one_epoch(model, criterion, optimizer, batches, batch_size)
-        if epoch == 0:
-            grads_step1 = grads
-        scheduler.step()
-        step_losses.append(losses)
-
-        _, val_loss, val_acc = evaluate(model, criterion, images, labels, batch_size)
-        history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
-                        "val_loss": val_loss, "val_acc": val_acc})
-        print(f"replay {strategy} epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
-              f"val loss {val_loss:.4f} acc {val_acc:.4f}", file=sys.stderr)
-        if val_acc > best_acc:
-            best_acc = val_acc
-            best_epoch = epoch
-            best_model_wts = copy.deepcopy(model.state_dict())
-        write_bundle(out / f"state_epoch_{epoch}", model.state_dict())
-
-    model.load_state_dict(best_model_wts)
+    recorder = Recorder(states_to=out)
+    model, history = train_model(model, criterion, optimizer, scheduler,
+                                 {"train": EpochBatches(epochs, batch_size), "val": val_batches},
+                                 len(epochs), progress=False, observer=recorder)
+    recorder.write(out)
     write_bundle(out / "state_best", model.state_dict())
-    write_bundle(out / "step_losses", {"step_losses": torch.tensor(step_losses, dtype=torch.float32)})
-    write_bundle(out / "grads_step1", grads_step1)
-    summary = {"strategy": strategy, "epochs": history, "best_epoch": best_epoch, "best_acc": best_acc,
+    summary = {"strategy": strategy, "epochs": history["epochs"], "best_epoch": history["best_epoch"],
+               "best_acc": history["best_acc"],
                "eval_predictions": eval_predictions.tolist(), "param_counts": param_counts(model)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 

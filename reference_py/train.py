@@ -3,7 +3,10 @@
     python reference_py/train.py --strategy finetune --epochs 25 --lr 0.001 --momentum 0.9 \
         --data-dir DIR --weights net.pth --seed 0 --out-dir runs/train/python
 
-Writes OUT_DIR/STRATEGY/: curves.json, curves.png, train_grid.png, predictions.png, best.pth.
+Writes OUT_DIR/STRATEGY/: curves.json, config.json (every option's value), curves.png, train_grid.png,
+predictions.png, best.pth, and with --record the record/ bundles. The loop is train_model, built from
+train_one_epoch and evaluate as torchvision's references/classification/train.py builds its main;
+reference_py/replay.py drives the same three functions on the fixtures' batches.
 """
 
 import argparse
@@ -23,17 +26,57 @@ from tqdm import tqdm
 from reference_py import atomic, threads, visualize
 from reference_py.data import load_data, resolve_data_dir
 from reference_py.errors import run_cli
-from reference_py.pretrained import load_or_make
+from reference_py.observer import NO_OBSERVER, Recorder
+from reference_py.pretrained import DEFAULT_PATH, load_or_make
 from reference_py.strategies import STRATEGIES, build_model, make_optimizer, make_scheduler, uses_pretrained
 from reference_py.weights import save_state_dict
 
-def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=25, progress=True):
+def train_one_epoch(model, criterion, optimizer, data_loader, observer=NO_OBSERVER, desc=None):
+    """The tutorial's training phase: one pass over `data_loader` in train mode. Returns (loss, accuracy)."""
+    model.train()
+    running_loss = 0.0
+    running_corrects = 0
+    seen = 0
+    batches = data_loader if desc is None else tqdm(data_loader, desc=desc, file=sys.stderr, leave=False)
+    for inputs, labels in batches:
+        optimizer.zero_grad()
+        outputs = model(inputs)
+        _, preds = torch.max(outputs, 1)
+        loss = criterion(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        observer.after_step(model, optimizer, inputs, labels, loss)
+        running_loss += loss.item() * inputs.size(0)
+        running_corrects += int(torch.sum(preds == labels.data))
+        seen += inputs.size(0)
+    return running_loss / seen, running_corrects / seen
+
+
+def evaluate(model, criterion, data_loader, observer=NO_OBSERVER):
+    """The tutorial's validation phase: eval mode, no grad. Returns (loss, accuracy)."""
+    model.eval()
+    running_loss = 0.0
+    running_corrects = 0
+    seen = 0
+    with torch.no_grad():
+        for inputs, labels in data_loader:
+            outputs = model(inputs)
+            _, preds = torch.max(outputs, 1)
+            loss = criterion(outputs, labels)
+            observer.after_eval_batch(outputs)
+            running_loss += loss.item() * inputs.size(0)
+            running_corrects += int(torch.sum(preds == labels.data))
+            seen += inputs.size(0)
+    return running_loss / seen, running_corrects / seen
+
+
+def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=25, progress=True,
+                observer=NO_OBSERVER):
     """The tutorial's loop: train then val each epoch, StepLR after training, keep the best val weights.
 
     Returns the model holding the best weights and the history (per-epoch metrics, best epoch).
     """
     since = time.time()
-    dataset_sizes = {phase: len(dataloaders[phase].dataset) for phase in ("train", "val")}
     best_model_wts = copy.deepcopy(model.state_dict())
     best_acc = 0.0
     best_epoch = None
@@ -44,42 +87,19 @@ def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=
         print("-" * 10)
         record = {"epoch": epoch, "lr": [group["lr"] for group in optimizer.param_groups]}
 
-        for phase in ["train", "val"]:
-            if phase == "train":
-                model.train()
-            else:
-                model.eval()
+        record["train_loss"], record["train_acc"] = train_one_epoch(
+            model, criterion, optimizer, dataloaders["train"], observer, desc=f"epoch {epoch}" if progress else None)
+        scheduler.step()
+        print(f"train Loss: {record['train_loss']:.4f} Acc: {record['train_acc']:.4f}")
 
-            running_loss = 0.0
-            running_corrects = 0
-            batches = dataloaders[phase]
-            if phase == "train":
-                batches = tqdm(batches, desc=f"epoch {epoch}", file=sys.stderr, leave=False, disable=not progress)
-            for inputs, labels in batches:
-                optimizer.zero_grad()
-                with torch.set_grad_enabled(phase == "train"):
-                    outputs = model(inputs)
-                    _, preds = torch.max(outputs, 1)
-                    loss = criterion(outputs, labels)
-                    if phase == "train":
-                        loss.backward()
-                        optimizer.step()
-                running_loss += loss.item() * inputs.size(0)
-                running_corrects += int(torch.sum(preds == labels.data))
-            if phase == "train":
-                scheduler.step()
-
-            epoch_loss = running_loss / dataset_sizes[phase]
-            epoch_acc = running_corrects / dataset_sizes[phase]
-            print(f"{phase} Loss: {epoch_loss:.4f} Acc: {epoch_acc:.4f}")
-            record[f"{phase}_loss"] = epoch_loss
-            record[f"{phase}_acc"] = epoch_acc
-
-            if phase == "val" and epoch_acc > best_acc:
-                best_acc = epoch_acc
-                best_epoch = epoch
-                best_model_wts = copy.deepcopy(model.state_dict())
+        record["val_loss"], record["val_acc"] = evaluate(model, criterion, dataloaders["val"], observer)
+        print(f"val Loss: {record['val_loss']:.4f} Acc: {record['val_acc']:.4f}")
+        if record["val_acc"] > best_acc:
+            best_acc = record["val_acc"]
+            best_epoch = epoch
+            best_model_wts = copy.deepcopy(model.state_dict())
         epochs.append(record)
+        observer.after_epoch(epoch, model, optimizer)
         print()
 
     time_elapsed = time.time() - since
@@ -127,12 +147,30 @@ def get_args_parser():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default="runs/train/python")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--record", action="store_true",
+                        help="also write OUT_DIR/STRATEGY/record/: every step's loss, the first batch, its gradients, "
+                             "the momentum buffers after the first step and at the end (tensor bundles)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved configuration as JSON and exit without training")
     return parser
+
+
+def resolved_config(args, thread_count):
+    """Every option with the value this run uses, defaults included, under the names both trainers share."""
+    config = {key: value for key, value in vars(args).items() if key not in ("no_progress", "print_config")}
+    config["progress"] = not args.no_progress
+    config["weights"] = (args.weights or str(DEFAULT_PATH)) if uses_pretrained(args.strategy) else None
+    config["threads"] = thread_count
+    return dict(sorted(config.items()))
 
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     thread_count = threads.configure()
+    config = resolved_config(args, thread_count)
+    if args.print_config:
+        print(json.dumps(config, indent=1))
+        return
     weights = load_backbone(args.strategy, args.weights)
     data_dir, standin = resolve_data_dir(args.data_dir)
     _, dataloaders, dataset_sizes, class_names = load_data(data_dir, args.batch_size, args.seed)
@@ -144,13 +182,18 @@ def main(argv=None):
     criterion = nn.CrossEntropyLoss()
     optimizer = make_optimizer(args.strategy, model, args.lr, args.momentum, args.backbone_lr, args.head_lr)
     scheduler = make_scheduler(optimizer, args.step_size, args.gamma)
+    recorder = Recorder() if args.record else NO_OBSERVER
     model, history = train_model(model, criterion, optimizer, scheduler, dataloaders, args.epochs,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, observer=recorder)
     data_order = list(dataloaders["train"].sampler.orders)
 
     record = curves(args, weights, data_dir, standin, thread_count, history, data_order)
     with atomic.atomic_dir(Path(args.out_dir) / args.strategy) as out:
         (out / "curves.json").write_text(json.dumps(record, indent=1) + "\n")
+        (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        if args.record:
+            (out / "record").mkdir()
+            recorder.write(out / "record")
         save_state_dict(out / "best.pth", model.state_dict())
         visualize.plot_curves(record["epochs"], out / "curves.png")
         visualize.save_train_grid(dataloaders["train"], class_names, out / "train_grid.png")

@@ -7,6 +7,7 @@ from PIL import Image
 
 from reference_py.model import resnet18_with_head
 from reference_py.pretrained import load_or_make
+from reference_py.tensor_io import read_bundle
 from reference_py.tests.helpers import run_cli
 from reference_py.train import load_backbone
 
@@ -23,8 +24,11 @@ def test_train_writes_curves_weights_and_pictures(tiny_data, net_pth, tmp_path):
     assert lines[:2] == ["Epoch 0/1", "----------"] and lines[-1].startswith("Best val Acc: ")
     assert "stand-in weights (sha256" in completed.stderr
     out = tmp_path / "out" / "feature_extractor"
-    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "curves.json", "curves.png", "predictions.png",
-                                                     "train_grid.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "config.json", "curves.json", "curves.png",
+                                                     "predictions.png", "train_grid.png"]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["strategy"], config["epochs"], config["step_size"], config["seed"]) == ("feature_extractor", 2, 1, 3)
+    assert (config["gamma"], config["momentum"], config["record"]) == (0.1, 0.9, False)
     curves = json.loads((out / "curves.json").read_text())
     assert set(curves) == CURVES_KEYS
     assert (curves["side"], curves["strategy"], curves["seed"]) == ("python", "feature_extractor", 3)
@@ -42,6 +46,32 @@ def test_train_writes_curves_weights_and_pictures(tiny_data, net_pth, tmp_path):
         with Image.open(out / picture) as image:
             assert image.format == "PNG" and min(image.size) > 100
     assert not (tmp_path / "net.pth").exists()  # --weights given: nothing made in the working folder
+
+
+def test_print_config_shows_every_default_and_trains_nothing(tmp_path):
+    completed = run_cli("train.py", "--print-config", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    config = json.loads(completed.stdout)
+    assert config == {"backbone_lr": 1e-4, "batch_size": 4, "data_dir": None, "epochs": 25, "gamma": 0.1,
+                      "head_lr": 1e-3, "lr": 0.001, "momentum": 0.9, "out_dir": "runs/train/python", "progress": True,
+                      "record": False, "seed": 0, "step_size": 7, "strategy": "finetune",
+                      "threads": config["threads"], "weights": "net.pth"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_record_writes_the_steps_of_a_free_run(tiny_data, net_pth, tmp_path):
+    completed = run_cli("train.py", "--strategy", "finetune", "--epochs", "2", "--data-dir", tiny_data,
+                        "--weights", net_pth, "--out-dir", tmp_path / "out", "--no-progress", "--record", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    record = tmp_path / "out" / "finetune" / "record"
+    steps = read_bundle(record / "step_losses")["step_losses"]
+    assert steps.shape == (2, 2)  # 2 epochs of 8 images in batches of 4
+    first = read_bundle(record / "first_batch")
+    assert first["inputs"].shape == (4, 3, 224, 224) and first["labels"].shape == (4,)
+    grads, momentum = read_bundle(record / "grads_step1"), read_bundle(record / "momentum_step1")
+    assert list(grads) == list(momentum) and len(grads) == 62  # every parameter of ResNet-18 trains
+    assert all(torch.equal(grads[name], momentum[name]) for name in grads)  # SGD's first buffer is the gradient
+    assert list(read_bundle(record / "momentum_last")) == list(grads)
 
 
 def test_scratch_needs_no_weights(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 require_relative "test_helper"
 
 class TrainTest < Minitest::Test
+  include Hymenoptera::TestSupport
   # Logits that are one learnable bias, whatever the input: the accuracy follows the bias exactly.
   class ConstantLogits < Torch::NN::Module
     def initialize
@@ -63,5 +64,36 @@ class TrainTest < Minitest::Test
     assert_equal ["", "Epoch 1/3"], lines[4, 2]
     assert_match(/\ATraining complete in 0m \d+s\z/, lines[-2])
     assert_equal "Best val Acc: 0.750000", lines[-1]
+  end
+
+  def test_print_config_shows_every_default_and_trains_nothing
+    stdout, stderr, status = run_bin("train", "--print-config")
+    assert status.success?, stderr
+    config = JSON.parse(stdout)
+    expected = {"backbone_lr" => 1e-4, "batch_size" => 4, "data_dir" => nil, "epochs" => 25, "gamma" => 0.1,
+                "head_lr" => 1e-3, "lr" => 0.001, "momentum" => 0.9, "out_dir" => "runs/train/ruby", "progress" => true,
+                "record" => false, "seed" => 0, "step_size" => 7, "strategy" => "finetune",
+                "threads" => 1, "weights" => "net.pth"}
+    assert_equal expected, config
+    assert_empty Dir.children(tmpdir)
+  end
+
+  def test_an_observer_sees_every_step_and_epoch
+    recorder = Hymenoptera::Recorder.new
+    model = ConstantLogits.new
+    optimizer = Hymenoptera::SGD.new(model.parameters, lr: 0.3, momentum: 0.9)
+    scheduler = Hymenoptera::StepLR.new(optimizer, step_size: 2, gamma: 0.5)
+    dataloaders = {"train" => loader([0, 0, 0, 0, 1, 1, 1, 1]), "val" => loader([1, 1, 1, 0])}
+    capture_io do
+      Hymenoptera::Train.train_model(model, Torch::NN::CrossEntropyLoss.new, optimizer, scheduler, dataloaders,
+                                     num_epochs: 3, progress: false, observer: recorder)
+    end
+    recorder.write(tmpdir)
+    assert_equal [3, 2], Hymenoptera::TensorIO.read_bundle(File.join(tmpdir, "step_losses"))["step_losses"].shape
+    grads = Hymenoptera::TensorIO.read_bundle(File.join(tmpdir, "grads_step1"))
+    momentum = Hymenoptera::TensorIO.read_bundle(File.join(tmpdir, "momentum_step1"))
+    assert_equal ["bias"], grads.keys
+    assert Torch.equal(grads["bias"], momentum["bias"]) # SGD's first buffer is the gradient
+    assert_equal [4], Hymenoptera::TensorIO.read_bundle(File.join(tmpdir, "first_batch"))["labels"].shape
   end
 end

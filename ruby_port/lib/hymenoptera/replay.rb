@@ -44,52 +44,22 @@ module Hymenoptera
       Strategies.prepare(strategy, model)
     end
 
-    # Eval mode, no grad, batch by batch in order: [logits, mean loss, accuracy].
-    def evaluate(model, criterion, images, labels, batch_size)
-      model.eval
-      logits = []
-      running_loss = 0.0
-      running_corrects = 0
-      Torch.no_grad do
-        0.step(images.size(0) - 1, batch_size) do |start|
-          inputs = images[start...(start + batch_size)]
-          targets = labels[start...(start + batch_size)]
-          outputs = model.call(inputs)
-          _, preds = Torch.max(outputs, 1)
-          loss = criterion.call(outputs, targets)
-          running_loss += loss.item * inputs.size(0)
-          running_corrects += Torch.sum(preds.eq(targets)).item
-          logits << outputs
-          TensorMemory.release
-        end
+    # A data loader's batches, cut in order from the fixtures' tensors.
+    def batches(images, labels, batch_size)
+      0.step(images.size(0) - 1, batch_size).map do |start|
+        [images[start...(start + batch_size)], labels[start...(start + batch_size)]]
       end
-      [Torch.cat(logits), running_loss / images.size(0), running_corrects.to_f / images.size(0)]
     end
 
-    # Step 5's training phase: [loss of every step, mean loss, accuracy, gradients after the first backward].
-    def train_one_epoch(model, criterion, optimizer, batches, batch_size)
-      model.train
-      running_loss = 0.0
-      running_corrects = 0
-      losses = []
-      first_grads = nil
-      count = batches["images"].size(0)
-      0.step(count - 1, batch_size) do |start|
-        inputs = batches["images"][start...(start + batch_size)]
-        targets = batches["labels"][start...(start + batch_size)]
-        optimizer.zero_grad
-        outputs = model.call(inputs)
-        _, preds = Torch.max(outputs, 1)
-        loss = criterion.call(outputs, targets)
-        loss.backward
-        first_grads ||= model.named_parameters.select { |_, p| p.requires_grad }.transform_values { |p| p.grad.clone }
-        optimizer.step
-        losses << loss.item
-        running_loss += loss.item * inputs.size(0)
-        running_corrects += Torch.sum(preds.eq(targets)).item
-        TensorMemory.release
+    # The replay's training data loader: its K-th pass yields the batches of the fixtures' epoch K.
+    class EpochBatches
+      def initialize(epochs, batch_size)
+        @passes = epochs.map { |epoch| Replay.batches(epoch.fetch("images"), epoch.fetch("labels"), batch_size) }.each
       end
-      [losses, running_loss / count, running_corrects.to_f / count, first_grads]
+
+      def each(&block)
+        @passes.next.each(&block)
+      end
     end
 
     # Step 3: every module's output, in FORWARD_ORDER, under no grad.
@@ -102,16 +72,18 @@ module Hymenoptera
       batch_size = protocol.fetch("batch_size")
       initial = read_fixture(fixtures, "strategies/#{strategy}/initial")
       epochs = Array.new(protocol.fetch("epochs")) { |k| read_fixture(fixtures, "strategies/#{strategy}/epoch_#{k}") }
-      images, labels = evaluation.fetch("images"), evaluation.fetch("labels")
       model = build_replay_model(strategy, weights, initial)
       criterion = Torch::NN::CrossEntropyLoss.new
 
-      eval_logits, = evaluate(model, criterion, images, labels, batch_size)
+      val_batches = batches(evaluation.fetch("images"), evaluation.fetch("labels"), batch_size)
+      initial_outputs = OutputsRecorder.new
+      Train.evaluate(model, criterion, val_batches, initial_outputs)
+      eval_logits = Torch.cat(initial_outputs.outputs)
       TensorIO.write_bundle(File.join(out, "eval_logits"), {"logits" => eval_logits})
       _, eval_predictions = Torch.max(eval_logits, 1)
 
       model.eval
-      TensorIO.write_bundle(File.join(out, "trace_eval"), trace(model, images[0...batch_size]))
+      TensorIO.write_bundle(File.join(out, "trace_eval"), trace(model, evaluation["images"][0...batch_size]))
       train_copy = model.deep_dup
       train_copy.train
       TensorIO.write_bundle(File.join(out, "trace_train"), trace(train_copy, epochs[0]["images"][0...batch_size]))
@@ -119,37 +91,14 @@ module Hymenoptera
       optimizer = Strategies.make_optimizer(strategy, model, lr: protocol["lr"], momentum: protocol["momentum"],
                                                              backbone_lr: protocol["backbone_lr"], head_lr: protocol["head_lr"])
       scheduler = Strategies.make_scheduler(optimizer, step_size: protocol["step_size"], gamma: protocol["gamma"])
-
-      best_model_wts = StateDict.copy(model)
-      best_acc = 0.0
-      best_epoch = nil
-      history = []
-      step_losses = []
-      grads_step1 = nil
-      epochs.each_with_index do |batches, epoch|
-        lr = optimizer.param_groups.map { |group| group[:lr] }
-        losses, train_loss, train_acc, grads = train_one_epoch(model, criterion, optimizer, batches, batch_size)
-        grads_step1 = grads if epoch.zero?
-        scheduler.step
-        step_losses << losses
-
-        _, val_loss, val_acc = evaluate(model, criterion, images, labels, batch_size)
-        history << {epoch: epoch, lr: lr, train_loss: train_loss, train_acc: train_acc, val_loss: val_loss, val_acc: val_acc}
-        warn format("replay %s epoch %d: train loss %.4f acc %.4f, val loss %.4f acc %.4f",
-                    strategy, epoch, train_loss, train_acc, val_loss, val_acc)
-        if val_acc > best_acc
-          best_acc = val_acc
-          best_epoch = epoch
-          best_model_wts = StateDict.copy(model)
-        end
-        TensorIO.write_bundle(File.join(out, "state_epoch_#{epoch}"), model.state_dict)
-      end
-
-      model.load_state_dict(best_model_wts)
+      recorder = Recorder.new(states_to: out)
+      model, history = Train.train_model(model, criterion, optimizer, scheduler,
+                                         {"train" => EpochBatches.new(epochs, batch_size), "val" => val_batches},
+                                         num_epochs: epochs.size, progress: false, observer: recorder)
+      recorder.write(out)
       TensorIO.write_bundle(File.join(out, "state_best"), model.state_dict)
-      TensorIO.write_bundle(File.join(out, "step_losses"), {"step_losses" => Torch.tensor(step_losses, dtype: :float32)})
-      TensorIO.write_bundle(File.join(out, "grads_step1"), grads_step1)
-      summary = {strategy: strategy, epochs: history, best_epoch: best_epoch, best_acc: best_acc,
+      summary = {strategy: strategy, epochs: history[:epochs], best_epoch: history[:best_epoch],
+                 best_acc: history[:best_acc],
                  eval_predictions: eval_predictions.to_a, param_counts: Model.param_counts(model)}
       File.write(File.join(out, "summary.json"), JSON.pretty_generate(summary) + "\n")
     end

@@ -46,7 +46,7 @@ module Hymenoptera
 
     def make_optimizer(strategy, model, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3)
       groups = param_groups(strategy, model, lr: lr, backbone_lr: backbone_lr, head_lr: head_lr)
-      Torch::Optim::SGD.new(groups, lr: lr, momentum: momentum)
+      SGD.new(groups, lr: lr, momentum: momentum)
     end
 
     # Decay LR by a factor of gamma every step_size epochs.

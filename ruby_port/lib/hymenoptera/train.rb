@@ -7,22 +7,68 @@ module Hymenoptera
   #   ruby ruby_port/bin/train --strategy finetune --epochs 25 --lr 0.001 --momentum 0.9 \
   #       --data-dir DIR --weights net.pth --seed 0 --out-dir runs/train/ruby
   #
-  # Writes OUT_DIR/STRATEGY/: curves.json, curves.png, train_grid.png, predictions.png, best.pth.
+  # Writes OUT_DIR/STRATEGY/: curves.json, config.json (every option's value), curves.png,
+  # train_grid.png, predictions.png, best.pth, and with --record the record/ bundles. The loop is
+  # train_model, built from train_one_epoch and evaluate; Replay drives the same three methods on the
+  # fixtures' batches.
   module Train
     DEFAULT_WEIGHTS = "net.pth"
     DEFAULTS = {
       strategy: "finetune", epochs: 25, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3,
       step_size: 7, gamma: 0.1, batch_size: 4, data_dir: nil, weights: nil, seed: 0,
-      out_dir: "runs/train/ruby", progress: true
+      out_dir: "runs/train/ruby", progress: true, record: false, print_config: false
     }.freeze
 
     module_function
 
+    # The tutorial's training phase: one pass over data_loader in train mode. Returns [loss, accuracy].
+    def train_one_epoch(model, criterion, optimizer, data_loader, observer = NO_OBSERVER, desc: nil)
+      model.train
+      running_loss = 0.0
+      running_corrects = 0
+      seen = 0
+      each_batch(data_loader, desc: desc) do |inputs, labels|
+        optimizer.zero_grad
+        outputs = model.call(inputs)
+        _, preds = Torch.max(outputs, 1)
+        loss = criterion.call(outputs, labels)
+        loss.backward
+        optimizer.step
+        observer.after_step(model, optimizer, inputs, labels, loss)
+        running_loss += loss.item * inputs.size(0)
+        running_corrects += Torch.sum(preds.eq(labels)).item
+        seen += inputs.size(0)
+        TensorMemory.release
+      end
+      [running_loss / seen, running_corrects.to_f / seen]
+    end
+
+    # The tutorial's validation phase: eval mode, no grad. Returns [loss, accuracy].
+    def evaluate(model, criterion, data_loader, observer = NO_OBSERVER)
+      model.eval
+      running_loss = 0.0
+      running_corrects = 0
+      seen = 0
+      Torch.no_grad do
+        data_loader.each do |inputs, labels|
+          outputs = model.call(inputs)
+          _, preds = Torch.max(outputs, 1)
+          loss = criterion.call(outputs, labels)
+          observer.after_eval_batch(outputs)
+          running_loss += loss.item * inputs.size(0)
+          running_corrects += Torch.sum(preds.eq(labels)).item
+          seen += inputs.size(0)
+          TensorMemory.release
+        end
+      end
+      [running_loss / seen, running_corrects.to_f / seen]
+    end
+
     # The tutorial's loop: train then val each epoch, StepLR after training, keep the best val weights.
     # Returns the model holding the best weights and the history (per-epoch metrics, best epoch).
-    def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs: 25, progress: true)
+    def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs: 25, progress: true,
+                    observer: NO_OBSERVER)
       since = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      dataset_sizes = %w[train val].to_h { |phase| [phase, dataloaders[phase].dataset.size] }
       best_model_wts = StateDict.copy(model)
       best_acc = 0.0
       best_epoch = nil
@@ -33,42 +79,21 @@ module Hymenoptera
         puts "-" * 10
         record = {epoch: epoch, lr: optimizer.param_groups.map { |group| group[:lr] }}
 
-        %w[train val].each do |phase|
-          phase == "train" ? model.train : model.eval
+        record[:train_loss], record[:train_acc] = train_one_epoch(
+          model, criterion, optimizer, dataloaders["train"], observer, desc: progress ? "epoch #{epoch}" : nil
+        )
+        scheduler.step
+        puts format("train Loss: %.4f Acc: %.4f", record[:train_loss], record[:train_acc])
 
-          running_loss = 0.0
-          running_corrects = 0
-          each_batch(dataloaders[phase], desc: "epoch #{epoch}", progress: progress && phase == "train") do |inputs, labels|
-            optimizer.zero_grad
-            loss, preds = Torch.grad_enabled(phase == "train") do
-              outputs = model.call(inputs)
-              _, preds = Torch.max(outputs, 1)
-              loss = criterion.call(outputs, labels)
-              if phase == "train"
-                loss.backward
-                optimizer.step
-              end
-              [loss, preds]
-            end
-            running_loss += loss.item * inputs.size(0)
-            running_corrects += Torch.sum(preds.eq(labels)).item
-            TensorMemory.release
-          end
-          scheduler.step if phase == "train"
-
-          epoch_loss = running_loss / dataset_sizes[phase]
-          epoch_acc = running_corrects.to_f / dataset_sizes[phase]
-          puts format("%s Loss: %.4f Acc: %.4f", phase, epoch_loss, epoch_acc)
-          record[:"#{phase}_loss"] = epoch_loss
-          record[:"#{phase}_acc"] = epoch_acc
-
-          if phase == "val" && epoch_acc > best_acc
-            best_acc = epoch_acc
-            best_epoch = epoch
-            best_model_wts = StateDict.copy(model)
-          end
+        record[:val_loss], record[:val_acc] = evaluate(model, criterion, dataloaders["val"], observer)
+        puts format("val Loss: %.4f Acc: %.4f", record[:val_loss], record[:val_acc])
+        if record[:val_acc] > best_acc
+          best_acc = record[:val_acc]
+          best_epoch = epoch
+          best_model_wts = StateDict.copy(model)
         end
         epochs << record
+        observer.after_epoch(epoch, model, optimizer)
         puts
       end
 
@@ -80,8 +105,8 @@ module Hymenoptera
       [model, {epochs: epochs, best_epoch: best_epoch, best_acc: best_acc, seconds: time_elapsed}]
     end
 
-    def each_batch(loader, desc:, progress:, &block)
-      return loader.each(&block) unless progress
+    def each_batch(loader, desc:, &block)
+      return loader.each(&block) if desc.nil?
 
       ProgressBar.wrap(loader, desc: desc, &block)
     end
@@ -131,7 +156,18 @@ module Hymenoptera
         o.on("--seed N", Integer, "default 0")
         o.on("--out-dir DIR", "default runs/train/ruby")
         o.on("--[no-]progress", "a progress bar on stderr (default: yes)")
+        o.on("--record", "also write OUT_DIR/STRATEGY/record/: every step's loss, the first batch, its gradients, " \
+                         "the momentum buffers after the first step and at the end (tensor bundles)")
+        o.on("--print-config", "print the resolved configuration as JSON and exit without training")
       end
+    end
+
+    # Every option with the value this run uses, defaults included, under the names both trainers share.
+    def resolved_config(options, thread_count)
+      config = options.except(:print_config)
+      config[:weights] = Strategies.uses_pretrained?(options[:strategy]) ? (options[:weights] || DEFAULT_WEIGHTS) : nil
+      config[:threads] = thread_count
+      config.sort.to_h
     end
 
     def parse_args(argv)
@@ -158,6 +194,9 @@ module Hymenoptera
       $stdout.sync = true # the log line by line, also into a pipe or a file
       options = parse_args(argv)
       thread_count = RuntimeInfo.threads
+      config = resolved_config(options, thread_count)
+      return puts(JSON.pretty_generate(config)) if options[:print_config]
+
       weights = load_backbone(options[:strategy], options[:weights])
       data_dir, standin = Data.resolve_data_dir(options[:data_dir])
       _, dataloaders, dataset_sizes, class_names = Data.load_data(data_dir, batch_size: options[:batch_size], seed: options[:seed])
@@ -169,14 +208,20 @@ module Hymenoptera
       criterion = Torch::NN::CrossEntropyLoss.new
       optimizer = Strategies.make_optimizer(options[:strategy], model, **options.slice(:lr, :momentum, :backbone_lr, :head_lr))
       scheduler = Strategies.make_scheduler(optimizer, **options.slice(:step_size, :gamma))
+      recorder = options[:record] ? Recorder.new : NO_OBSERVER
       model, history = train_model(model, criterion, optimizer, scheduler, dataloaders,
-                                   num_epochs: options[:epochs], progress: options[:progress])
+                                   num_epochs: options[:epochs], progress: options[:progress], observer: recorder)
       data_order = dataloaders["train"].sampler.orders.dup
 
       record = curves(options, weights, data_dir, standin, thread_count, history, data_order)
       target = File.join(options[:out_dir], options[:strategy])
       Atomic.dir(target) do |out|
         File.write(File.join(out, "curves.json"), JSON.pretty_generate(record) + "\n")
+        File.write(File.join(out, "config.json"), JSON.pretty_generate(config) + "\n")
+        if options[:record]
+          Dir.mkdir(File.join(out, "record"))
+          recorder.write(File.join(out, "record"))
+        end
         Weights.save_state_dict(File.join(out, "best.pth"), model.state_dict)
         Visualize.plot_curves(record[:epochs], File.join(out, "curves.png"))
         Visualize.save_train_grid(dataloaders["train"], class_names, File.join(out, "train_grid.png"))
