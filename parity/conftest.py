@@ -17,12 +17,10 @@ from pathlib import Path
 import pytest
 
 from parity import known_divergences, report
-from parity.sides import ROOT, run_python, run_ruby
+from parity.sides import ROOT, python, ruby, run_together
 from parity.runs import Run, same_stack
-from reference_py import runtime_info, threads
 
-PYTHON_RUNTIME = runtime_info.describe(threads.configure())
-SIDES = {"python": PYTHON_RUNTIME}
+SIDES = {}  # each side's stack, as its own run recorded it
 COMPARISONS = []
 NOTES = []  # sentences for the report, e.g. how the free-running data orders differ
 ALL_STRATEGIES = ["finetune", "feature_extractor", "backbone_lr", "scratch"]
@@ -34,7 +32,7 @@ REPORT = Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report")
 
 @pytest.fixture(scope="session")
 def sides():
-    """Each side's runtime description; the Ruby side's is added once it has run."""
+    """Each side's runtime description, added once its replay has run."""
     return SIDES
 
 
@@ -56,39 +54,33 @@ def fixtures_dir():
     return FIXTURES
 
 
-def run_python_replay(fixtures, out, strategies):
-    run_python("replay.py", "--fixtures", fixtures, "--out", out, "--strategy", *strategies)
-    return Run(out)
-
-
-def run_ruby_replay(fixtures, out, strategies):
-    run_ruby("replay", "--fixtures", fixtures, "--out", out, "--strategy", *strategies)
-    return Run(out)
+def side_info(run):
+    """A side's stack as its run recorded it (versions, LibTorch file, threads)."""
+    return {k: v for k, v in run.info.items() if k not in ("strategies", "weights", "fixtures_manifest_sha256")}
 
 
 @pytest.fixture(scope="session")
-def python_run(fixtures_dir):
+def replay_runs(fixtures_dir):
+    """Both replays, run at the same time (or Python's reused from PARITY_PYTHON_RUN)."""
     reused = os.environ.get("PARITY_PYTHON_RUN")
-    if reused:
-        return Run(reused)
-    return run_python_replay(fixtures_dir, RUNS / "python", STRATEGIES)
-
-
-@pytest.fixture(scope="session")
-def ruby_run(fixtures_dir):
-    run = run_ruby_replay(fixtures_dir, RUNS / "ruby", STRATEGIES)
-    SIDES["ruby"] = {k: v for k, v in run.info.items() if k not in ("strategies", "weights", "fixtures_manifest_sha256")}
-    return run
-
-
-@pytest.fixture(scope="session")
-def replay_runs(python_run, ruby_run):
+    replay_args = ["--fixtures", fixtures_dir, "--strategy", *STRATEGIES]
+    commands = [ruby("replay", *replay_args, "--out", RUNS / "ruby")]
+    if not reused:
+        commands.append(python("replay.py", *replay_args, "--out", RUNS / "python"))
+    run_together(*commands)
+    python_run, ruby_run = Run(reused or RUNS / "python"), Run(RUNS / "ruby")
+    SIDES.update(python=side_info(python_run), ruby=side_info(ruby_run))
     python_fixtures = python_run.info.get("fixtures_manifest_sha256")
     ruby_fixtures = ruby_run.info.get("fixtures_manifest_sha256")
     assert python_fixtures == ruby_fixtures, (
         f"the two replays read different fixtures (manifest sha256 python {python_fixtures}, ruby {ruby_fixtures}): "
         f"nothing they computed is comparable; rerun both on the same fixtures/")
     return python_run, ruby_run
+
+
+@pytest.fixture(scope="session")
+def python_run(replay_runs):
+    return replay_runs[0]
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +95,7 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_sessionfinish(session):
-    if COMPARISONS or len(SIDES) > 1:
+    if COMPARISONS or SIDES:
         report.write(REPORT, COMPARISONS, SIDES, RUNS, known=known_divergences.MEASURED, notes=NOTES)
 
 

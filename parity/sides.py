@@ -1,16 +1,23 @@
-"""Running either side for real, as a subprocess, with this process's thread setting.
+"""Running either side for real, as a subprocess, and both at the same time.
 
-A side that fails raises with its command, exit code and stderr, so the failure text says why.
+The suite runs the Python and the Ruby side side by side, each with SIDE_THREADS threads (half of
+this process's setting, at least one): the same thread count on both sides keeps them on the same
+stack, and the two together use the cores they were given. A side that fails raises with its
+command, exit code and stderr, so the failure text says why.
 """
 
 import os
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reference_py import threads
 
 ROOT = Path(__file__).resolve().parents[1]
+SIDE_THREADS = max(1, threads.thread_count() // 2)
+TIMEOUT = 1800
 
 
 class SideFailed(AssertionError):
@@ -30,30 +37,89 @@ RICE_COLLISION = "std::bad_any_cast"
 RICE_COLLISION_RETRIES = 2
 
 
-def _run(side, command, env, timeout):
-    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+@dataclass
+class Command:
+    side: str  # "Python" or "Ruby"
+    argv: list
+    extra_env: dict = field(default_factory=dict)
+
+    def env(self):
+        env = dict(os.environ, **self.extra_env)
+        env[threads.ENV_VAR] = env["OMP_NUM_THREADS"] = str(SIDE_THREADS)
+        env["BUNDLE_GEMFILE"] = str(ROOT / "Gemfile")
+        return env
+
+    def start(self):
+        """The running process; its output goes to files, so that a chatty side never waits on a full pipe."""
+        stdout, stderr = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env(), stdout=stdout, stderr=stderr, text=True)
+        process.output_files = (stdout, stderr)
+        return process
+
+
+def ruby(script, *args):
+    """The port's bin/SCRIPT."""
+    return Command("Ruby", ["ruby", str(port_root() / "bin" / script), *map(str, args)])
+
+
+def rake(task, **env):
+    """`rake TASK` from the repository root, with environment variables as its options (VAR=value)."""
+    return Command("Ruby", ["rake", task], {name.upper(): str(value) for name, value in env.items()})
+
+
+def python(script, *args):
+    """reference_py/SCRIPT, with this interpreter."""
+    return Command("Python", [sys.executable, str(ROOT / "reference_py" / script), *map(str, args)])
+
+
+def _wait(process):
+    """(stdout, stderr) once the process has ended."""
+    process.wait(timeout=TIMEOUT)
+    texts = []
+    for file in process.output_files:
+        file.seek(0)
+        texts.append(file.read())
+        file.close()
+    return texts
+
+
+def _finish(command, process):
+    stdout, stderr = _wait(process)
     for _ in range(RICE_COLLISION_RETRIES):
-        if completed.returncode == 0 or RICE_COLLISION not in completed.stderr:
+        if process.returncode == 0 or RICE_COLLISION not in stderr:
             break
-        print(f"parity: {side} side aborted with rice 4.0's method-registry collision ({RICE_COLLISION}); "
-              f"running it again: {' '.join(command)}", file=sys.stderr)
-        completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if completed.returncode != 0:
+        print(f"parity: {command.side} side aborted with rice 4.0's method-registry collision ({RICE_COLLISION}); "
+              f"running it again: {' '.join(command.argv)}", file=sys.stderr)
+        process = command.start()
+        stdout, stderr = _wait(process)
+    if process.returncode != 0:
         raise SideFailed(
-            f"the {side} side failed (exit {completed.returncode}): {' '.join(command)}\n"
-            f"--- stderr ---\n{completed.stderr[-8000:]}\n--- stdout ---\n{completed.stdout[-2000:]}"
+            f"the {command.side} side failed (exit {process.returncode}): {' '.join(command.argv)}\n"
+            f"--- stderr ---\n{stderr[-8000:]}\n--- stdout ---\n{stdout[-2000:]}"
         )
-    return completed
+    return stdout
 
 
-def run_ruby(script, *args, timeout=1800):
+def run_together(*commands):
+    """Start every command at once, wait for all; raises for the first that failed."""
+    processes = [command.start() for command in commands]
+    failure = None
+    outputs = []
+    for command, process in zip(commands, processes):
+        try:
+            outputs.append(_finish(command, process))
+        except SideFailed as error:
+            failure = failure or error
+    if failure:
+        raise failure
+    return outputs
+
+
+def run_ruby(script, *args):
     """Run the port's bin/SCRIPT for real."""
-    env = threads.subprocess_env()
-    env["BUNDLE_GEMFILE"] = str(ROOT / "Gemfile")
-    return _run("Ruby", ["ruby", str(port_root() / "bin" / script), *map(str, args)], env, timeout)
+    return run_together(ruby(script, *args))[0]
 
 
-def run_python(script, *args, timeout=1800):
+def run_python(script, *args):
     """Run reference_py/SCRIPT for real, with this interpreter."""
-    return _run("Python", [sys.executable, str(ROOT / "reference_py" / script), *map(str, args)],
-                threads.subprocess_env(), timeout)
+    return run_together(python(script, *args))[0]

@@ -8,8 +8,9 @@ import torch
 import torchvision
 
 from parity.compare import check, measure
-from parity.sides import run_ruby
+from parity.sides import SIDE_THREADS, run_ruby
 from parity.tolerances import BIT_IDENTICAL
+from reference_py import runtime_info
 from reference_py.tensor_io import read_bundle, write_bundle
 
 
@@ -34,14 +35,17 @@ def test_eval_logits_are_bit_identical(tmp_path, sides, recorder):
 
     run_ruby("logits", tmp_path / "net.pth", tmp_path / "batch", tmp_path / "logits")
     ruby, ruby_runtime = read_bundle(tmp_path / "logits", with_meta=True)
-    sides["ruby"] = ruby_runtime
 
+    torch.set_num_threads(SIDE_THREADS)  # this process is the Python side here, at the sides' thread count
+    python_runtime = runtime_info.describe(torch.get_num_threads())
     with torch.no_grad():
         python_logits = model(images)
-    assert ruby_runtime["threads"] == sides["python"]["threads"], (
-        f"thread counts differ: ruby {ruby_runtime['threads']}, python {sides['python']['threads']}")
-    assert ruby_runtime["libtorch_library"] == sides["python"]["libtorch_library"], (
+    sides.setdefault("python", python_runtime)
+    sides.setdefault("ruby", ruby_runtime)
+    assert ruby_runtime["threads"] == python_runtime["threads"], (
+        f"thread counts differ: ruby {ruby_runtime['threads']}, python {python_runtime['threads']}")
+    assert ruby_runtime["libtorch_library"] == python_runtime["libtorch_library"], (
         f"the two sides load different LibTorch files: ruby {ruby_runtime['libtorch_library']}, "
-        f"python {sides['python']['libtorch_library']}")
+        f"python {python_runtime['libtorch_library']}")
     check(measure(ruby["logits"], python_logits, quantity="eval logits", tolerance=BIT_IDENTICAL,
                   model="resnet18 (seeded)", batch=0), recorder)

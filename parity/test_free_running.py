@@ -1,68 +1,127 @@
-"""Free-running parity: each side trains with its own pipeline (its own image loading, transforms,
-shuffling and augmentation) for a few epochs on the same data with the same seed. Curves are compared
-within the bands below; how the two data orders differ is reported, not required to match."""
+"""Free-running parity: the trainers users run (`reference_py/train.py`, `ruby_port/bin/train`), each
+with its own pipeline from the image files (decoding, resampling, shuffling, augmentation), same flags.
+
+Every strategy trains EPOCHS epochs with a StepLR decay inside the run, on a small set made by the
+stand-in generator (with its grayscale, CMYK and palette files). On one stack everything must be
+bit-identical: the data order, the first batch as it entered the model, every step's loss, every
+epoch's metrics and learning rates, the first gradients, the SGD momentum buffers after the first
+step and at the end, the best epoch and the best weights.
+"""
 
 import json
 
 import pytest
 import torch
 
-from parity.compare import check, measure
-from parity.sides import run_python, run_ruby
-from parity.tolerances import BIT_IDENTICAL, Tolerance
+from parity.compare import check, measure, measure_dict
+from parity.sides import ROOT, python, ruby, run_together
+from parity.tolerances import for_quantity
+from reference_py import standin_data
+from reference_py.pretrained import ensure_net
+from reference_py.tensor_io import read_bundle
 
-STRATEGY = "feature_extractor"  # the backbone runs forward only: a few epochs stay cheap
 EPOCHS = 3
+STEP_SIZE = 2  # the learning rate decays after epoch 1, inside the run
 SEED = 0
+DATA_COUNTS = {"train": 4, "val": 2}  # images per class: indices 1, 2, 3 are the grayscale, CMYK and palette files
 
-# With one seed the port draws Python's shuffles, crops and flips (its sampler and loader consume
-# LibTorch's generators as PyTorch 1.13 does), so the pipelines differ only in resampling (see
-# known_divergences.RESAMPLING: a few pixel levels on average). The curves then differ by what those
-# pixels change in the head's inputs, not by chance. Each band is an absolute difference per epoch;
-# measured on the stand-in set: train loss 0.0046, val loss 0.011, accuracies 0.031 (3 of 96, 2 of 64).
-BANDS = {
-    "train_loss": Tolerance(atol=0.05),
-    "val_loss": Tolerance(atol=0.05),
-    "train_acc": Tolerance(atol=0.0625),  # 6 of 96 training images
-    "val_acc": Tolerance(atol=0.0625),    # 4 of 64 validation images
-    "lr": BIT_IDENTICAL,
-}
+
+class FreeRun:
+    """What one side's trainer wrote for one strategy: curves.json, best.pth and the record/ bundles."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.curves = json.loads((folder / "curves.json").read_text())
+
+    def record(self, name):
+        return read_bundle(self.folder / "record" / name)
+
+    def best_weights(self):
+        return torch.load(self.folder / "best.pth", map_location="cpu", weights_only=True)
 
 
 @pytest.fixture(scope="module")
-def curves(fixtures_dir):
-    from parity.conftest import RUNS
+def free_runs(fixtures_dir):
+    from parity.conftest import RUNS, STRATEGIES
 
     out = RUNS / "free"
-    common = ["--strategy", STRATEGY, "--epochs", str(EPOCHS), "--seed", str(SEED), "--no-progress"]
-    run_python("train.py", *common, "--out-dir", out / "python")
-    run_ruby("train", *common, "--out-dir", out / "ruby")
-    return {side: json.loads((out / side / STRATEGY / "curves.json").read_text()) for side in ("python", "ruby")}
+    data_dir = standin_data.ensure_standin(out / "data", seed=SEED, counts=DATA_COUNTS)
+    weights = ensure_net(ROOT / "net.pth")
+    common = ["--epochs", EPOCHS, "--step-size", STEP_SIZE, "--seed", SEED, "--data-dir", data_dir,
+              "--weights", weights, "--no-progress", "--record"]
+    run_together(*[side for strategy in STRATEGIES for side in (
+        python("train.py", "--strategy", strategy, *common, "--out-dir", out / "python"),
+        ruby("train", "--strategy", strategy, *common, "--out-dir", out / "ruby"))])
+    return {strategy: (FreeRun(out / "ruby" / strategy), FreeRun(out / "python" / strategy)) for strategy in STRATEGIES}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("metric", list(BANDS))
-def test_curves_agree_within_band(metric, curves, recorder):
-    python, ruby = curves["python"]["epochs"], curves["ruby"]["epochs"]
-    assert len(ruby) == len(python) == EPOCHS, f"epochs run: ruby {len(ruby)}, python {len(python)}, expected {EPOCHS}"
-    check([measure(torch.tensor(r[metric], dtype=torch.float64), torch.tensor(p[metric], dtype=torch.float64),
-                   quantity=f"free-running {metric}", tolerance=BANDS[metric], strategy=STRATEGY, epoch=p["epoch"])
-           for r, p in zip(ruby, python)], recorder)
+def test_data_order(strategy, free_runs, bit_identical_expected, recorder):
+    ruby, python = free_runs[strategy]
+    orders = [(torch.tensor(r), torch.tensor(p)) for r, p in
+              zip(ruby.curves["data_order"]["train"], python.curves["data_order"]["train"])]
+    assert len(orders) == EPOCHS, f"epochs with a recorded order: {len(orders)}, expected {EPOCHS}"
+    check([measure(r, p, quantity="free-running training order", tolerance=for_quantity("counts", bit_identical_expected),
+                   strategy=strategy, epoch=epoch) for epoch, (r, p) in enumerate(orders)], recorder)
 
 
-@pytest.mark.slow
-def test_data_order_is_pythons(curves, report_notes):
-    python = curves["python"]["data_order"]["train"]
-    ruby = curves["ruby"]["data_order"]["train"]
-    assert len(python) == len(ruby) == EPOCHS, "both sides record the training order of every epoch"
-    differing = []
-    for epoch, (p, r) in enumerate(zip(python, ruby)):
-        assert sorted(p) == sorted(r), f"epoch {epoch}: the two sides did not visit the same training images"
-        same = sum(a == b for a, b in zip(p, r))
-        report_notes.append(f"free-running data order, epoch {epoch}: {same} of {len(p)} positions agree"
-                            + (" (identical order)" if same == len(p) else ""))
-        if same != len(p):
-            first = next(i for i, (a, b) in enumerate(zip(p, r)) if a != b)
-            differing.append(f"epoch {epoch}: {len(p) - same} of {len(p)} positions differ, the first at "
-                              f"position {first} (ruby image {r[first]}, python image {p[first]})")
-    assert not differing, "free-running data order differs from Python's with the same seed: " + "; ".join(differing)
+def test_first_batch_as_it_entered_the_model(strategy, free_runs, bit_identical_expected, recorder):
+    ruby, python = free_runs[strategy]
+    check(measure_dict(ruby.record("first_batch"), python.record("first_batch"),
+                       quantity="free-running first batch (decoded, cropped, resampled, flipped, normalized)",
+                       tolerance=for_quantity("inputs", bit_identical_expected), strategy=strategy), recorder)
+
+
+def test_every_step_loss(strategy, free_runs, bit_identical_expected, recorder):
+    ruby, python = free_runs[strategy]
+    check(measure(ruby.record("step_losses")["step_losses"], python.record("step_losses")["step_losses"],
+                  quantity="free-running training loss per step [epoch, step]",
+                  tolerance=for_quantity("loss", bit_identical_expected), strategy=strategy), recorder)
+
+
+def test_epoch_curves(strategy, free_runs, bit_identical_expected, recorder):
+    ruby, python = free_runs[strategy]
+    ruby_epochs, python_epochs = ruby.curves["epochs"], python.curves["epochs"]
+    assert len(ruby_epochs) == len(python_epochs) == EPOCHS, (
+        f"epochs run: ruby {len(ruby_epochs)}, python {len(python_epochs)}, expected {EPOCHS}")
+    assert python_epochs[-1]["lr"][0] < python_epochs[0]["lr"][0], "the run must include a StepLR decay"
+    comparisons = []
+    for r, p in zip(ruby_epochs, python_epochs):
+        comparisons.append(measure(torch.tensor(r["lr"], dtype=torch.float64), torch.tensor(p["lr"], dtype=torch.float64),
+                                   quantity="free-running learning rate", strategy=strategy, epoch=p["epoch"],
+                                   tolerance=for_quantity("lr", bit_identical_expected)))
+        for metric in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            comparisons.append(measure(torch.tensor(r[metric], dtype=torch.float64),
+                                       torch.tensor(p[metric], dtype=torch.float64),
+                                       quantity=f"free-running {metric}", strategy=strategy, epoch=p["epoch"],
+                                       tolerance=for_quantity("metrics", bit_identical_expected)))
+    check(comparisons, recorder)
+
+
+def test_first_gradients_and_momentum(strategy, free_runs, bit_identical_expected, recorder):
+    ruby, python = free_runs[strategy]
+    comparisons = measure_dict(ruby.record("grads_step1"), python.record("grads_step1"),
+                               quantity="free-running gradient after the first backward", strategy=strategy,
+                               tolerance=for_quantity("gradients", bit_identical_expected))
+    for bundle, when in (("momentum_step1", "after the first step"), ("momentum_last", "at the end")):
+        assert python.record(bundle), f"the Python trainer recorded no momentum buffer {when} [{strategy}]"
+        comparisons += measure_dict(ruby.record(bundle), python.record(bundle), strategy=strategy,
+                                    quantity=f"free-running SGD momentum buffer {when}",
+                                    tolerance=for_quantity("momentum", bit_identical_expected))
+    check(comparisons, recorder)
+
+
+def test_best_epoch_and_weights(strategy, free_runs, bit_identical_expected, recorder):
+    ruby, python = free_runs[strategy]
+    comparisons = [
+        measure(torch.tensor(-1 if ruby.curves["best_epoch"] is None else ruby.curves["best_epoch"]),
+                torch.tensor(-1 if python.curves["best_epoch"] is None else python.curves["best_epoch"]),
+                quantity="free-running best epoch (-1: none)", strategy=strategy,
+                tolerance=for_quantity("counts", bit_identical_expected)),
+        measure(torch.tensor(ruby.curves["best_acc"], dtype=torch.float64),
+                torch.tensor(python.curves["best_acc"], dtype=torch.float64),
+                quantity="free-running best val accuracy", strategy=strategy,
+                tolerance=for_quantity("metrics", bit_identical_expected)),
+    ]
+    comparisons += measure_dict(ruby.best_weights(), python.best_weights(), quantity="free-running best weights",
+                                strategy=strategy, tolerance=for_quantity("state", bit_identical_expected))
+    check(comparisons, recorder)
