@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from parity.tolerances import Tolerance
+from parity.tolerances import BIT_IDENTICAL, Tolerance, across_stacks
 
 
 @dataclass
@@ -106,22 +106,50 @@ def measure(ruby, python, *, quantity, tolerance, **where):
     return result
 
 
-def measure_dict(ruby, python, *, quantity, tolerance, **where):
-    """Compare two name -> tensor mappings key by key; one Comparison per key, missing keys included."""
+def _key_by_key(ruby, python, quantity, where, tolerance, compare_key):
+    """compare_key(key) for every key of `python`, and a Comparison naming each key only one side has."""
     results = []
     for key in python:
-        if key not in ruby:
+        if key in ruby:
+            results.append(compare_key(key))
+        else:
             missing = Comparison(quantity=quantity, where={**where, "key": key}, tolerance=tolerance)
             missing.problem = "key missing on the ruby side"
             results.append(missing)
-            continue
-        results.append(measure(ruby[key], python[key], quantity=quantity, tolerance=tolerance, **where, key=key))
     for key in ruby:
         if key not in python:
             extra = Comparison(quantity=quantity, where={**where, "key": key}, tolerance=tolerance)
             extra.problem = "key present only on the ruby side"
             results.append(extra)
     return results
+
+
+def measure_dict(ruby, python, *, quantity, tolerance, **where):
+    """Compare two name -> tensor mappings key by key; one Comparison per key, missing keys included."""
+    return _key_by_key(ruby, python, quantity, where, tolerance, lambda key: measure(
+        ruby[key], python[key], quantity=quantity, tolerance=tolerance, **where, key=key))
+
+
+def judge(ruby, python, floor, *, kind, same_stack, quantity, **where):
+    """measure() at the tolerance for `kind`: bit-identical on one stack; across stacks, within
+    FLOOR_MULTIPLE times what the reference's floor run (`floor`, or None) differs from the reference."""
+    if same_stack:
+        return measure(ruby, python, quantity=quantity, tolerance=BIT_IDENTICAL, **where)
+    spread = None
+    if floor is not None:
+        spread = measure(floor, python, quantity=quantity, tolerance=BIT_IDENTICAL)
+        spread = None if spread.problem else spread.max_abs
+    result = measure(ruby, python, quantity=quantity, tolerance=across_stacks(kind, spread), **where)
+    if spread is not None:
+        result.notes.append(f"floor (reference vs its run on the port's stack) {spread:.3g}, port {result.max_abs:.3g}")
+    return result
+
+
+def judge_dict(ruby, python, floor, *, kind, same_stack, quantity, **where):
+    """judge() key by key of two name -> tensor mappings (and the floor run's, or None), missing keys included."""
+    return _key_by_key(ruby, python, quantity, where, BIT_IDENTICAL, lambda key: judge(
+        ruby[key], python[key], None if floor is None else floor.get(key), kind=kind, same_stack=same_stack,
+        quantity=quantity, **where, key=key))
 
 
 class ParityError(AssertionError):

@@ -1,16 +1,25 @@
 """Session set-up for the parity suite.
 
 Builds the fixtures when missing or stale, runs the Python and the Ruby replay once each, for real,
-with one thread setting, and collects every comparison for the report written at the end.
+side by side at one thread setting, and collects every comparison for the report written at the end.
+
+Runs made elsewhere (another machine, another LibTorch, another thread count):
+  pytest parity --python-run DIR --ruby-run DIR   compare these replay run directories instead of
+                                                   running the replays here (either option alone: the
+                                                   other side runs here)
+When the two runs' stacks differ (LibTorch file or version, thread count), the Python replay is run
+once more here on the Ruby run's thread count (the floor run) and every quantity may differ from the
+reference by FLOOR_MULTIPLE times what the reference's own two runs differ by (parity/tolerances.py).
 
 Environment (used by the fault-injection tests, which run this suite against a broken copy):
   PARITY_RUBY_PORT   a copy of ruby_port/ to test instead of ruby_port/
   PARITY_RUNS        where the replays write (default runs/parity)
   PARITY_STRATEGIES  comma-separated strategies to replay and compare (default: all four)
   PARITY_REPORT      where the report goes (default parity/report)
-  PARITY_PYTHON_RUN  an existing Python replay of the same fixtures to compare with, instead of running one
+  PARITY_PYTHON_RUN  the default of --python-run
 """
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -18,7 +27,7 @@ import pytest
 
 from parity import known_divergences, report
 from parity.sides import ROOT, python, ruby, run_together
-from parity.runs import Run, same_stack
+from parity.runs import Replays, Run
 
 SIDES = {}  # each side's stack, as its own run recorded it
 COMPARISONS = []
@@ -59,34 +68,61 @@ def side_info(run):
     return {k: v for k, v in run.info.items() if k not in ("strategies", "weights", "fixtures_manifest_sha256")}
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("parity", "comparing replay runs made elsewhere")
+    group.addoption("--python-run", default=os.environ.get("PARITY_PYTHON_RUN"), metavar="DIR",
+                    help="a Python replay run directory (reference_py/replay.py --out DIR) to compare instead of "
+                         "running the Python replay here")
+    group.addoption("--ruby-run", metavar="DIR",
+                    help="a Ruby replay run directory (ruby_port/bin/replay --out DIR) to compare instead of "
+                         "running the Ruby replay here")
+
+
+def floor_threads(python_info, ruby_info):
+    """The thread count of the floor run: the Ruby run's, or another than the reference's if those agree."""
+    if ruby_info.get("threads") != python_info.get("threads"):
+        return ruby_info["threads"]
+    return 2 if python_info.get("threads") == 1 else 1
+
+
 @pytest.fixture(scope="session")
-def replay_runs(fixtures_dir):
-    """Both replays, run at the same time (or Python's reused from PARITY_PYTHON_RUN)."""
-    reused = os.environ.get("PARITY_PYTHON_RUN")
+def replay_runs(fixtures_dir, request):
+    """Both replays (run here side by side, or given), and across stacks the reference's floor run."""
+    given = {"python": request.config.getoption("python_run"), "ruby": request.config.getoption("ruby_run")}
     replay_args = ["--fixtures", fixtures_dir, "--strategy", *STRATEGIES]
-    commands = [ruby("replay", *replay_args, "--out", RUNS / "ruby")]
-    if not reused:
+    commands = []
+    if not given["ruby"]:
+        commands.append(ruby("replay", *replay_args, "--out", RUNS / "ruby"))
+    if not given["python"]:
         commands.append(python("replay.py", *replay_args, "--out", RUNS / "python"))
     run_together(*commands)
-    python_run, ruby_run = Run(reused or RUNS / "python"), Run(RUNS / "ruby")
+    python_run, ruby_run = Run(given["python"] or RUNS / "python"), Run(given["ruby"] or RUNS / "ruby")
     SIDES.update(python=side_info(python_run), ruby=side_info(ruby_run))
-    python_fixtures = python_run.info.get("fixtures_manifest_sha256")
-    ruby_fixtures = ruby_run.info.get("fixtures_manifest_sha256")
-    assert python_fixtures == ruby_fixtures, (
-        f"the two replays read different fixtures (manifest sha256 python {python_fixtures}, ruby {ruby_fixtures}): "
-        f"nothing they computed is comparable; rerun both on the same fixtures/")
-    return python_run, ruby_run
+    fixtures_used = {side: run.info.get("fixtures_manifest_sha256") for side, run in (("python", python_run), ("ruby", ruby_run))}
+    assert fixtures_used["python"] == fixtures_used["ruby"], (
+        f"the two replays read different fixtures (manifest sha256 python {fixtures_used['python']}, ruby "
+        f"{fixtures_used['ruby']}): nothing they computed is comparable; rerun both on the same fixtures/")
+    replays = Replays(python_run, ruby_run)
+    if not replays.same_stack:
+        threads_here = floor_threads(python_run.info, ruby_run.info)
+        local = hashlib.sha256((fixtures_dir / "manifest.json").read_bytes()).hexdigest()
+        assert local == fixtures_used["python"], (
+            f"the runs' stacks differ, and the floor run needs the fixtures they used (manifest sha256 "
+            f"{fixtures_used['python']}), but {fixtures_dir} holds others ({local}): copy the runs' fixtures/ here")
+        run_together(python("replay.py", *replay_args, "--out", RUNS / "python_floor", thread_count=threads_here))
+        replays.floor = Run(RUNS / "python_floor")
+        SIDES["python (floor run)"] = side_info(replays.floor)
+    return replays
 
 
 @pytest.fixture(scope="session")
 def python_run(replay_runs):
-    return replay_runs[0]
+    return replay_runs.python
 
 
 @pytest.fixture(scope="session")
 def bit_identical_expected(replay_runs):
-    python_run, ruby_run = replay_runs
-    return same_stack(python_run.info, ruby_run.info)
+    return replay_runs.same_stack
 
 
 def pytest_generate_tests(metafunc):

@@ -17,9 +17,8 @@ def first_divergence(ruby_trace, python_trace, tolerance, when_all_agree="the di
 
 
 def explain_with_trace(comparisons, runs, strategy, trace, tolerance, when_all_agree):
-    """Attach the first divergence of the runs' TRACE to the first failing comparison, if any fails."""
+    """Attach the first divergence of the Replays' TRACE to the first failing comparison, if any fails."""
     failing = next((c for c in comparisons if not c.passed), None)
     if failing is not None:
-        python_run, ruby_run = runs
-        failing.notes.append(first_divergence(ruby_run.bundle(strategy, trace), python_run.bundle(strategy, trace),
+        failing.notes.append(first_divergence(runs.ruby.bundle(strategy, trace), runs.python.bundle(strategy, trace),
                                               tolerance, when_all_agree))

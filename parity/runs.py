@@ -37,3 +37,22 @@ def same_stack(python_info, ruby_info):
         and python_info.get("libtorch") == ruby_info.get("libtorch")
         and python_info.get("threads") == ruby_info.get("threads")
     )
+
+
+class Replays:
+    """The two replays compared and, across stacks, the reference's floor run: the Python replay run
+    again on the port's stack settings, whose divergence from the reference is the noise floor."""
+
+    def __init__(self, python, ruby, floor=None):
+        self.python, self.ruby, self.floor = python, ruby, floor
+        self.same_stack = same_stack(python.info, ruby.info)
+
+    def bundles(self, strategy, name):
+        """(ruby, python, floor or None) of one bundle."""
+        floor = self.floor.bundle(strategy, name) if self.floor else None
+        return self.ruby.bundle(strategy, name), self.python.bundle(strategy, name), floor
+
+    def summaries(self, strategy):
+        """(ruby, python, floor or None) of one strategy's summary.json."""
+        floor = self.floor.summary(strategy) if self.floor else None
+        return self.ruby.summary(strategy), self.python.summary(strategy), floor

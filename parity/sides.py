@@ -44,9 +44,9 @@ class Command:
     extra_env: dict = field(default_factory=dict)
 
     def env(self):
-        env = dict(os.environ, **self.extra_env)
+        env = dict(os.environ, BUNDLE_GEMFILE=str(ROOT / "Gemfile"))
         env[threads.ENV_VAR] = env["OMP_NUM_THREADS"] = str(SIDE_THREADS)
-        env["BUNDLE_GEMFILE"] = str(ROOT / "Gemfile")
+        env.update(self.extra_env)
         return env
 
     def start(self):
@@ -67,9 +67,10 @@ def rake(task, **env):
     return Command("Ruby", ["rake", task], {name.upper(): str(value) for name, value in env.items()})
 
 
-def python(script, *args):
-    """reference_py/SCRIPT, with this interpreter."""
-    return Command("Python", [sys.executable, str(ROOT / "reference_py" / script), *map(str, args)])
+def python(script, *args, thread_count=None):
+    """reference_py/SCRIPT, with this interpreter (at SIDE_THREADS, or thread_count threads)."""
+    extra_env = {} if thread_count is None else {threads.ENV_VAR: str(thread_count), "OMP_NUM_THREADS": str(thread_count)}
+    return Command("Python", [sys.executable, str(ROOT / "reference_py" / script), *map(str, args)], extra_env)
 
 
 def _wait(process):

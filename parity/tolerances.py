@@ -13,9 +13,14 @@ class Tolerance:
     exact: bool = False
     atol: float = 0.0
     rtol: float = 0.0
+    floor: float | None = None  # across stacks: the reference's own divergence this atol was derived from
 
     def describe(self):
-        return "bit-identical" if self.exact else f"atol {self.atol:g}, rtol {self.rtol:g}"
+        if self.exact:
+            return "bit-identical"
+        if self.floor is not None:
+            return f"atol {self.atol:g} (floor {self.floor:.3g} x {FLOOR_MULTIPLE:g}, at least the fixed bound), rtol {self.rtol:g}"
+        return f"atol {self.atol:g}, rtol {self.rtol:g}"
 
 
 BIT_IDENTICAL = Tolerance(exact=True)
@@ -35,6 +40,26 @@ ACROSS_STACKS = {
     "counts": BIT_IDENTICAL,
     "predictions": BIT_IDENTICAL,
 }
+
+# Across stacks the reference is run twice, on its own stack and on the port's (parity/conftest.py:
+# the floor run), and a quantity may differ from the reference by FLOOR_MULTIPLE times what the
+# reference's own two runs differ by, never less than the fixed bound above.
+# Measured (bench/floor_multiple.py, 2026-11-23, this project's 2-core machine): the Python replay at
+# 2 threads as the reference, at 1 as the floor run, at 3 as "another faithful stack". Of 2,188
+# quantities, 750 differed from the reference by more than the fixed bound; for those, the 3-thread
+# run's difference was at most 4.08x the floor (metrics; state dicts 3.89x, momentum 2.56x, step
+# losses 1.33x; median about 1.0x). The multiple is twice the largest. Seen once: an epoch metric where
+# the floor run agreed exactly and the 3-thread run did not (the floor cannot bound what it never saw).
+FLOOR_MULTIPLE = 8.0
+
+
+def across_stacks(kind, floor=None):
+    """The tolerance for `kind` across stacks; `floor`: the greatest absolute difference of the reference's two runs."""
+    fixed = ACROSS_STACKS[kind]
+    if not floor:  # not measured, or the reference's two runs agree exactly
+        return fixed
+    return Tolerance(atol=max(fixed.atol, FLOOR_MULTIPLE * floor), rtol=fixed.rtol, floor=floor)
+
 
 # Preprocessing runs through different image libraries (PIL in Python, libvips in Ruby), so
 # agreement is measured in pixel levels (1 level = 1/255 of ToTensor's range), not bit for bit.

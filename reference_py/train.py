@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from reference_py import atomic, threads, visualize
+from reference_py import atomic, runtime_info, threads, visualize
 from reference_py.data import load_data, resolve_data_dir
 from reference_py.errors import run_cli
 from reference_py.observer import NO_OBSERVER, Recorder
@@ -123,6 +123,7 @@ def curves(args, weights, data_dir, standin, thread_count, history, data_order):
         "data": {"dir": str(data_dir), "standin": standin},
         "seed": args.seed,
         "threads": thread_count,
+        "stack": runtime_info.describe(thread_count),
         "epochs": history["epochs"],
         "best_epoch": history["best_epoch"],
         "best_acc": history["best_acc"],

@@ -11,7 +11,7 @@ from reference_py.tensor_io import read_bundle
 from reference_py.tests.helpers import run_cli
 from reference_py.train import load_backbone
 
-CURVES_KEYS = {"side", "strategy", "weights", "data", "seed", "threads", "epochs", "best_epoch", "best_acc",
+CURVES_KEYS = {"side", "strategy", "weights", "data", "seed", "threads", "stack", "epochs", "best_epoch", "best_acc",
                "data_order", "seconds"}
 
 

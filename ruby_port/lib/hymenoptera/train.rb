@@ -130,6 +130,7 @@ module Hymenoptera
         data: {dir: data_dir.to_s, standin: standin},
         seed: options[:seed],
         threads: thread_count,
+        stack: RuntimeInfo.describe,
         epochs: history[:epochs],
         best_epoch: history[:best_epoch],
         best_acc: history[:best_acc],
