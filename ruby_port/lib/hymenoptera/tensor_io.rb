@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require "digest"
+require "openssl"
 require "json"
 require "numo/narray"
 require "torch"
@@ -34,15 +34,15 @@ module Hymenoptera
       offset = 0
       tensors.each do |name, tensor|
         dtype = DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
-        data = tensor.detach.contiguous.reshape([-1]).numo.to_binary # flat: torch.rb cannot numo a 0-d tensor
+        data = tensor.detach.contiguous.reshape([-1])._data_str # the raw bytes, as torch.rb's Tensor#numo reads them
         entries << {
           name: name, dtype: dtype, shape: tensor.shape, offset: offset,
-          nbytes: data.bytesize, sha256: Digest::SHA256.hexdigest(data)
+          nbytes: data.bytesize, sha256: OpenSSL::Digest::SHA256.hexdigest(data)
         }
         chunks << data
         offset += data.bytesize
       end
-      Atomic.write(blob_path, chunks.join.b)
+      Atomic.path(blob_path) { |tmp| File.open(tmp, "wb") { |file| chunks.each { |chunk| file.write(chunk) } } }
       index = {format: FORMAT, tensors: entries, meta: meta}
       Atomic.write(index_path, JSON.pretty_generate(index) + "\n")
     end
@@ -73,7 +73,7 @@ module Hymenoptera
       index["tensors"].each do |entry|
         data = blob.byteslice(entry["offset"], entry["nbytes"])
         raise BundleError, "#{blob_path}: #{entry["name"]} is truncated" if data.nil? || data.bytesize != entry["nbytes"]
-        raise BundleError, "#{blob_path}: #{entry["name"]} does not match its sha256" if Digest::SHA256.hexdigest(data) != entry["sha256"]
+        raise BundleError, "#{blob_path}: #{entry["name"]} does not match its sha256" if OpenSSL::Digest::SHA256.hexdigest(data) != entry["sha256"]
 
         tensors[entry["name"]] = to_tensor(data, entry["dtype"], entry["shape"])
       end
