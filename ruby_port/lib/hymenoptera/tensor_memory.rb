@@ -11,5 +11,16 @@ module Hymenoptera
     def release
       GC.start(full_mark: false, immediate_sweep: true)
     end
+
+    # Gives the memory of tensors that nobody else holds (a method's intermediates) back now rather
+    # than at the next GC: `tensor.data = torch.empty(0)` in Python; each Ruby object stays, empty.
+    # Fresh memory costs a page fault per 4 KiB on first touch; freed memory is reused warm.
+    def free(*tensors)
+      tensors.each { |tensor| tensor.set_data(EMPTY[tensor.dtype]) }
+      nil
+    end
+
+    EMPTY = Hash.new { |empty, dtype| empty[dtype] = Torch.empty(0, dtype: dtype) }
+    private_constant :EMPTY
   end
 end
