@@ -2,11 +2,14 @@
 
     python reference_py/preprocess.py SPEC.json OUT_STEM
 
-SPEC.json: {"images": [{"path": "...", "crop": [i, j, h, w], "flip": false}, ...]}. Writes one bundle
-OUT_STEM.json/.bin with, for image k: k/to_tensor, k/resize (Resize(256)), k/center_crop
-(CenterCrop(224)), k/normalize (of k/to_tensor), k/val (the whole val pipeline), k/resized_crop
-(RandomResizedCrop's work with the given crop), k/hflip (always flipped), and k/train (the train
-pipeline with the given crop and, if "flip", the flip).
+SPEC.json: {"images": [{"path": "...", "crop": [i, j, h, w], "seed": 0, "outputs": [...]}, ...]}.
+Writes one bundle OUT_STEM.json/.bin with, for image k, k/NAME for each name of "outputs" (default:
+all of OUTPUTS, in that order). The transforms alone, each on the decoded image, as uint8 [H, W, 3]
+(np.asarray of the PIL image): k/decoded (the RGB loader's image), k/resize (Resize(256)),
+k/center_crop (CenterCrop(224)), k/resized_crop (RandomResizedCrop's work with the given crop),
+k/hflip; then as float32 [3, H, W]: k/to_tensor and k/normalize (of the image's central PATCH x PATCH:
+ToTensor and Normalize work pixel by pixel, and the pipelines hold them at full size), k/val (the whole
+val pipeline) and k/train (the whole train pipeline, its crop and flip drawn after torch.manual_seed(seed)).
 """
 
 import argparse
@@ -17,6 +20,8 @@ from pathlib import Path
 if not __package__:  # run as a script: make `reference_py` importable from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+import numpy as np
+import torch
 from torchvision.transforms import functional as F
 
 from reference_py import threads
@@ -25,41 +30,59 @@ from reference_py.errors import UserError, read_json, run_cli
 from reference_py.tensor_io import write_bundle
 
 CROP_SIZE = [224, 224]
-SPEC_FORMAT = 'a spec is {"images": [{"path": "...", "crop": [i, j, h, w], "flip": false}, ...]}'
+PATCH = 32
+OUTPUTS = ["decoded", "resize", "center_crop", "resized_crop", "hflip", "to_tensor", "normalize", "val", "train"]
+SPEC_FORMAT = ('a spec is {"images": [{"path": "...", "crop": [i, j, h, w], "seed": 0, '
+               f'"outputs": [some of {", ".join(OUTPUTS)}]}}, ...]}}')
 
 
-def preprocess_image(image, crop, flip):
-    """Transform name -> tensor for one RGB PIL image."""
+def pixels(image):
+    """A PIL image as a uint8 tensor [H, W, C]: np.asarray's layout."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8))
+
+
+def train_pipeline(image, seed):
+    torch.manual_seed(seed)
+    return data_transforms["train"](image)
+
+
+def preprocess_image(image, crop, seed, outputs=OUTPUTS):
+    """Output name -> tensor for one RGB PIL image (only the requested outputs are computed)."""
     i, j, h, w = crop
-    to_tensor = F.to_tensor(image)
-    train = F.resized_crop(image, i, j, h, w, CROP_SIZE)
-    if flip:
-        train = F.hflip(train)
-    return {
-        "to_tensor": to_tensor,
-        "resize": F.to_tensor(F.resize(image, 256)),
-        "center_crop": F.to_tensor(F.center_crop(image, 224)),
-        "normalize": F.normalize(to_tensor, MEAN, STD),
-        "val": data_transforms["val"](image),
-        "resized_crop": F.to_tensor(F.resized_crop(image, i, j, h, w, CROP_SIZE)),
-        "hflip": F.to_tensor(F.hflip(image)),
-        "train": F.normalize(F.to_tensor(train), MEAN, STD),
+    steps = {
+        "decoded": lambda: pixels(image),
+        "resize": lambda: pixels(F.resize(image, 256)),
+        "center_crop": lambda: pixels(F.center_crop(image, 224)),
+        "resized_crop": lambda: pixels(F.resized_crop(image, i, j, h, w, CROP_SIZE)),
+        "hflip": lambda: pixels(F.hflip(image)),
+        "to_tensor": lambda: F.to_tensor(F.center_crop(image, PATCH)),
+        "normalize": lambda: F.normalize(F.to_tensor(F.center_crop(image, PATCH)), MEAN, STD),
+        "val": lambda: data_transforms["val"](image),
+        "train": lambda: train_pipeline(image, seed),
     }
+    return {name: steps[name]() for name in outputs}
+
+
+def valid_entry(entry):
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        return False
+    crop, seed, outputs = entry.get("crop"), entry.get("seed", 0), entry.get("outputs", OUTPUTS)
+    return (isinstance(crop, list) and len(crop) == 4 and all(type(v) is int for v in crop) and crop[2] >= 1
+            and crop[3] >= 1 and type(seed) is int and isinstance(outputs, list) and len(outputs) > 0
+            and all(name in OUTPUTS for name in outputs))
 
 
 def read_spec(path):
-    """The list of images of SPEC.json, each checked: a path, a crop of four whole numbers, a flip flag."""
+    """The list of images of SPEC.json, each checked: a path, a crop of four whole numbers, a seed, outputs."""
     spec = read_json(path, SPEC_FORMAT)
     images = spec.get("images") if isinstance(spec, dict) else None
     if not isinstance(images, list) or not images:
         raise UserError(f"spec {path} has no \"images\" list; {SPEC_FORMAT}")
     for k, entry in enumerate(images):
-        crop = entry.get("crop") if isinstance(entry, dict) else None
-        if (not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not isinstance(crop, list)
-                or len(crop) != 4 or not all(isinstance(v, int) for v in crop) or crop[2] < 1 or crop[3] < 1
-                or not isinstance(entry.get("flip", False), bool)):
+        if not valid_entry(entry):
             raise UserError(f"spec {path}: images[{k}] must be {{\"path\": str, \"crop\": [i, j, h, w] "
-                            f"(whole numbers, h and w at least 1), \"flip\": bool}}, got {json.dumps(entry)}")
+                            f"(whole numbers, h and w at least 1), \"seed\": int, \"outputs\": [some of "
+                            f"{', '.join(OUTPUTS)}]}} (seed and outputs optional), got {json.dumps(entry)}")
     return images
 
 
@@ -77,7 +100,8 @@ def main(argv=None):
     tensors = {}
     for k, entry in enumerate(images):
         image = rgb_loader(entry["path"])
-        for name, tensor in preprocess_image(image, entry["crop"], entry.get("flip", False)).items():
+        outputs = preprocess_image(image, entry["crop"], entry.get("seed", 0), entry.get("outputs", OUTPUTS))
+        for name, tensor in outputs.items():
             tensors[f"{k}/{name}"] = tensor
     write_bundle(args.out_stem, tensors, meta={"images": images})
 

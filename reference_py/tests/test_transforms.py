@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -74,25 +75,28 @@ def test_loader_converts_every_mode_to_rgb(tiny_data, index, mode):
 
 def test_preprocess_cli_writes_every_transform(tiny_data, tmp_path):
     paths = image_files(tiny_data / "val" / "ants")[:2]
-    spec = {"images": [{"path": str(paths[0]), "crop": [10, 20, 150, 120], "flip": False},
-                       {"path": str(paths[1]), "crop": [0, 0, 100, 180], "flip": True}]}
+    spec = {"images": [{"path": str(paths[0]), "crop": [10, 20, 150, 120], "seed": 3},
+                       {"path": str(paths[1]), "crop": [0, 0, 100, 180], "outputs": ["resized_crop", "train"]}]}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     completed = run_cli("preprocess.py", tmp_path / "spec.json", tmp_path / "out")
     assert completed.returncode == 0, completed.stderr
     bundle = read_bundle(tmp_path / "out")
-    names = ["to_tensor", "resize", "center_crop", "normalize", "val", "resized_crop", "hflip", "train"]
-    assert list(bundle) == [f"{k}/{name}" for k in range(2) for name in names]
-    for k, path in enumerate(paths):
-        image = rgb_loader(path)
-        width, height = image.size
-        to_tensor = bundle[f"{k}/to_tensor"]
-        assert to_tensor.shape == (3, height, width)
-        assert min(bundle[f"{k}/resize"].shape[1:]) == 256
-        assert bundle[f"{k}/center_crop"].shape == (3, 224, 224)
-        mean, std = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
-        assert torch.allclose(bundle[f"{k}/normalize"], (to_tensor - mean) / std, atol=1e-6)
-        assert torch.equal(bundle[f"{k}/val"], data_transforms["val"](image))
-        assert torch.equal(bundle[f"{k}/hflip"], to_tensor.flip(-1))
-        assert bundle[f"{k}/resized_crop"].shape == (3, 224, 224)
-    flipped = (bundle["1/resized_crop"] - torch.tensor(MEAN).view(3, 1, 1)) / torch.tensor(STD).view(3, 1, 1)
-    assert torch.allclose(bundle["1/train"], flipped.flip(-1), atol=1e-6)
+    names = ["decoded", "resize", "center_crop", "resized_crop", "hflip", "to_tensor", "normalize", "val", "train"]
+    assert list(bundle) == [f"0/{name}" for name in names] + ["1/resized_crop", "1/train"]
+    image = rgb_loader(paths[0])
+    width, height = image.size
+    decoded = bundle["0/decoded"]
+    assert decoded.dtype == torch.uint8 and decoded.shape == (height, width, 3)
+    assert torch.equal(bundle["0/hflip"], decoded.flip(1))
+    assert min(bundle["0/resize"].shape[:2]) == 256
+    assert bundle["0/center_crop"].shape == bundle["0/resized_crop"].shape == (224, 224, 3)
+    resized_crop = image.crop((20, 10, 140, 160)).resize((224, 224), Image.BILINEAR)
+    assert torch.equal(bundle["0/resized_crop"], torch.from_numpy(np.array(resized_crop)))
+    to_tensor = bundle["0/to_tensor"]
+    assert to_tensor.shape == (3, 32, 32)
+    assert torch.equal(to_tensor, transforms.ToTensor()(transforms.CenterCrop(32)(image)))
+    mean, std = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
+    assert torch.equal(bundle["0/normalize"], (to_tensor - mean) / std)
+    assert torch.equal(bundle["0/val"], data_transforms["val"](image))
+    torch.manual_seed(3)
+    assert torch.equal(bundle["0/train"], data_transforms["train"](image))

@@ -1,72 +1,148 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "zlib"
 
 class TransformsTest < Minitest::Test
   include Hymenoptera::TestSupport
   Data = Hymenoptera::Data
-  F = TorchVision::Transforms::F
+  T = Hymenoptera::Transforms
+  F = Hymenoptera::Transforms::F
 
-  def image(width, height)
+  # A 5x3 image (H=3, W=5) and what PIL 9.4 makes of it (printed by Python: np.asarray of
+  # Image.fromarray(IMAGE).resize(size, Image.BILINEAR)).
+  IMAGE = [[[0, 17, 34], [51, 68, 85], [102, 119, 136], [153, 170, 187], [204, 221, 238]],
+           [[255, 16, 33], [50, 67, 84], [101, 118, 135], [152, 169, 186], [203, 220, 237]],
+           [[254, 15, 32], [49, 66, 83], [100, 117, 134], [151, 168, 185], [202, 219, 236]]].freeze
+  PIL_RESIZED = {
+    [3, 2] => [[[76, 39, 56], [102, 119, 136], [182, 199, 216]], [[166, 37, 54], [100, 117, 134], [180, 197, 214]]],
+    [7, 4] => [[[0, 17, 34], [29, 46, 63], [66, 83, 100], [102, 119, 136], [138, 155, 172], [175, 192, 209], [204, 221, 238]],
+               [[159, 16, 33], [97, 45, 62], [65, 82, 99], [101, 118, 135], [137, 154, 171], [174, 191, 208], [203, 220, 237]],
+               [[255, 16, 33], [138, 45, 62], [65, 82, 99], [101, 118, 135], [137, 154, 171], [174, 191, 208], [203, 220, 237]],
+               [[254, 15, 32], [137, 44, 61], [64, 81, 98], [100, 117, 134], [136, 153, 170], [173, 190, 207], [202, 219, 236]]],
+    [5, 1] => [[[182, 16, 33], [50, 67, 84], [101, 118, 135], [152, 169, 186], [203, 220, 237]]],
+    [2, 3] => [[[51, 68, 85], [153, 170, 187]], [[131, 67, 84], [152, 169, 186]], [[130, 66, 83], [151, 168, 185]]]
+  }.freeze
+
+  def pixels(array)
+    Torch.tensor(array, dtype: :uint8)
+  end
+
+  def noise(height, width, seed: 0)
+    Torch.manual_seed(seed)
+    Torch.randint(0, 256, [height, width, 3], dtype: :uint8)
+  end
+
+  def vips_image(width, height)
     Vips::Image.new_from_file(write_image(File.join(tmpdir, "#{width}x#{height}.png"), width: width, height: height))
   end
 
-  def test_train_and_val_pipelines_give_normalized_224_squares
-    img = image(300, 200)
-    Torch.manual_seed(0)
-    %w[train val].each do |split|
-      tensor = Data.data_transforms[split].call(img)
-      assert_equal [3, 224, 224], tensor.shape, split
-      assert_equal :float32, tensor.dtype
+  def test_bilinear_resampling_is_pils_to_the_bit
+    PIL_RESIZED.each do |(width, height), expected|
+      assert_equal expected, Hymenoptera::Resample.bilinear(pixels(IMAGE), width, height).to_a, "#{width}x#{height}"
     end
+    # a crop is resampled as the view it is, strides and all
+    assert_equal PIL_RESIZED[[2, 3]], F.resize(F.crop(pixels([IMAGE[0]] + IMAGE), 1, 0, 3, 5), [3, 2]).to_a
   end
 
-  def test_normalize_subtracts_imagenets_mean_and_divides_by_its_std
-    gray = Vips::Image.black(8, 8, bands: 3).new_from_image([51, 102, 204]).cast(:uchar)
-    tensor = F.normalize(F.to_tensor(gray), Data::MEAN, Data::STD)
-    expected = [51, 102, 204].each_with_index.map { |v, c| ((v / 255.0) - Data::MEAN[c]) / Data::STD[c] }
-    expected.each_with_index { |v, c| assert_in_delta v, tensor[c, 3, 3].item, 1e-6 }
+  def test_resize_sizes_are_torchvisions
+    assert_equal [328, 256, 3], F.resize(noise(257, 200), 256).shape
+    assert_equal [256, 341, 3], F.resize(noise(375, 500), 256).shape
+    assert_equal [256, 18_731, 3], T::Resize.new(256).call(noise(41, 3000)).shape
+    assert_equal [256, 256, 3], T::Resize.new(256).call(noise(1, 1)).shape
+    image = noise(256, 300)
+    assert_same image, F.resize(image, 256), "an image already at the size is returned as it is"
   end
 
-  def test_resize_gives_torchvisions_size_where_torchvision_ruby_is_a_pixel_short
-    img = image(200, 257)
-    assert_equal [256, 328], Hymenoptera::Transforms::Resize.new(256).call(img).size
-    assert_equal [255, 328], TorchVision::Transforms::Resize.new(256).call(img).size
-    assert_equal [341, 256], Hymenoptera::Transforms::Resize.new(256).call(image(500, 375)).size
+  def test_center_crop_pads_with_black_and_rounds_half_to_even_like_python
+    image = pixels([[[0, 29, 58], [87, 116, 145], [174, 203, 232]], [[5, 34, 63], [92, 121, 150], [179, 208, 237]]])
+    black = [0, 0, 0]
+    assert_equal [[black] * 4, [[0, 29, 58], [87, 116, 145], [174, 203, 232], black],
+                  [[5, 34, 63], [92, 121, 150], [179, 208, 237], black], [black] * 4], T::CenterCrop.new(4).call(image).to_a
+    # int(round(0.5)) is 0 in Python: the top left pixel stays
+    assert_equal [[[0, 29, 58], [87, 116, 145]]], T::CenterCrop.new([1, 2]).call(image).to_a
+    wide = noise(256, 341)
+    assert Torch.equal(wide[16...240, 58...282], T::CenterCrop.new(224).call(wide)) # int(round(58.5)) = 58
   end
 
-  def test_center_crop_rounds_half_to_even_like_python
-    img = image(341, 256)
-    cropped = Hymenoptera::Transforms::CenterCrop.new(224).call(img)
-    assert_equal [224, 224], cropped.size
-    # Python: int(round(58.5)) = 58; torchvision-ruby: 59
-    assert Torch.equal(F.to_tensor(img)[0.., 16...240, 58...282], F.to_tensor(cropped))
-    refute Torch.equal(F.to_tensor(TorchVision::Transforms::CenterCrop.new(224).call(img)), F.to_tensor(cropped))
-    assert_equal [16, 58], Hymenoptera::Transforms::CenterCrop.offsets(341, 256, 224, 224)
-    assert_equal [224, 224], Hymenoptera::Transforms::CenterCrop.new(224).call(image(100, 300)).size
+  def test_random_resized_crop_draws_pythons_boxes
+    # RandomResizedCrop.get_params after torch.manual_seed (printed by Python)
+    image = Torch.empty(200, 300, 3, dtype: :uint8)
+    Torch.manual_seed(3)
+    assert_equal [[25, 123, 79, 63], [0, 127, 199, 155], [6, 27, 173, 217]],
+                 Array.new(3) { T::RandomResizedCrop.get_params(image, [0.08, 1.0], [3.0 / 4, 4.0 / 3]) }
+    strip = Torch.empty(41, 3000, 3, dtype: :uint8) # ten misses, then the central crop
+    Torch.manual_seed(0)
+    assert_equal [[0, 1472, 41, 55]] * 3, Array.new(3) { T::RandomResizedCrop.get_params(strip, [0.08, 1.0], [3.0 / 4, 4.0 / 3]) }
+  end
+
+  def test_random_horizontal_flip_draws_pythons_flips
+    image = pixels(IMAGE)
+    flip = T::RandomHorizontalFlip.new
+    Torch.manual_seed(5)
+    flips = Array.new(8) { Torch.equal(flip.call(image), image.flip(1)) }
+    assert_equal [false, true, false, false, false, true, true, false], flips # printed by Python
+  end
+
+  def test_to_tensor_and_normalize_give_pythons_floats
+    gray = pixels([[[51, 102, 204]] * 8] * 8)
+    to_tensor = T::ToTensor.new.call(gray)
+    assert_equal [3, 8, 8], to_tensor.shape
+    assert_equal [0.20000000298023224, 0.4000000059604645, 0.800000011920929], to_tensor[0.., 0, 0].to_a
+    normalized = T::Normalize.new(Data::MEAN, Data::STD).call(to_tensor)
+    # F.normalize(F.to_tensor(...)) in Python, as float32 bit patterns
+    assert_equal [3_214_888_228, 3_196_059_646, 1_071_653_994], normalized[0.., 3, 3].contiguous.view(:int32).to_a.map { |v| v % (1 << 32) }
+  end
+
+  def test_pipelines_take_any_geometry_pil_takes
+    [[1, 1], [41, 3000], [3000, 41], [300, 200]].each do |height, width|
+      Torch.manual_seed(0)
+      %w[train val].each do |split|
+        tensor = Data.data_transforms[split].call(noise(height, width))
+        assert_equal [[3, 224, 224], :float32], [tensor.shape, tensor.dtype], "#{split} #{width}x#{height}"
+      end
+    end
   end
 
   def test_the_loader_gives_rgb_as_pil_does
     gray = Hymenoptera::RGBLoader.load(write_image(File.join(tmpdir, "l.jpg"), bands: 1))
-    assert_equal [3, :uchar], [gray.bands, gray.format]
-    assert_equal gray.extract_band(0).to_a, gray.extract_band(2).to_a
+    assert_equal [[30, 40, 3], :uint8], [gray.shape, gray.dtype]
+    assert Torch.equal(gray[0.., 0.., 0], gray[0.., 0.., 2])
     rgba = Hymenoptera::RGBLoader.load(write_image(File.join(tmpdir, "rgba.png"), bands: 4))
-    assert_equal 3, rgba.bands
-    cmyk = Vips::Image.black(2, 1, bands: 4).new_from_image([62, 37, 246, 10]).cast(:uchar).copy(interpretation: :cmyk)
+    assert_equal [30, 40, 3], rgba.shape
+    cmyk = pixels([[[62, 37, 246, 10]] * 2])
     # Pillow's convert("RGB") of C, M, Y, K = 62, 37, 246, 10 (printed by Python)
     assert_equal [[[185, 209, 9]] * 2], Hymenoptera::RGBLoader.cmyk_to_rgb(cmyk).to_a
   end
 
-  # The orders and crops PyTorch 1.13 draws for the same seeds (printed by Python).
-  def test_sampler_and_random_resized_crop_draw_pythons_numbers
-    sampler = Hymenoptera::RandomSampler.new(10, generator: Torch::Generator.new.manual_seed(0))
-    3.times { sampler.to_a }
-    assert_equal [[4, 1, 7, 5, 3, 9, 0, 8, 6, 2], [4, 0, 8, 5, 9, 1, 6, 3, 7, 2], [2, 9, 1, 7, 6, 8, 4, 5, 0, 3]],
-                 sampler.orders
-    Torch.manual_seed(3)
-    crop = TorchVision::Transforms::RandomResizedCrop.new(224)
-    params = Array.new(3) { crop.params(image(300, 200), [0.08, 1.0], [3.0 / 4, 4.0 / 3]) }
-    assert_equal [[25, 123, 79, 63], [0, 127, 199, 155], [6, 27, 173, 217]], params
+  def test_the_loader_refuses_what_pil_refuses
+    # a black 20000 x 9000 grayscale PNG (180 kB): beyond PIL's decompression-bomb limit of 178,956,970 pixels
+    width, height = 20_000, 9000
+    deflate = Zlib::Deflate.new(Zlib::BEST_SPEED)
+    row = "\0".b * (width + 1) # filter type 0, then the row
+    pixels = height.times.map { deflate.deflate(row) }.join + deflate.finish
+    chunk = ->(type, data) { [data.bytesize].pack("N") + type + data + [Zlib.crc32(type + data)].pack("N") }
+    path = File.join(tmpdir, "bomb.png")
+    File.binwrite(path, "\x89PNG\r\n\x1a\n".b + chunk.call("IHDR", [width, height, 8, 0, 0, 0, 0].pack("NNC5")) +
+                        chunk.call("IDAT", pixels) + chunk.call("IEND", ""))
+    error = assert_raises(Hymenoptera::UserError) { Data.rgb_loader(path) }
+    assert_equal "#{path}: not a readable image (Image size (180000000 pixels) exceeds limit of 178956970 pixels, " \
+                 "could be decompression bomb DOS attack.); replace or delete the file", error.message
+    error = assert_raises(Hymenoptera::UserError) { Data.rgb_loader(File.join(tmpdir, "nowhere.jpg")) }
+    assert_equal "#{File.join(tmpdir, "nowhere.jpg")}: image not found; check the path", error.message
+  end
+
+  # The bugs of torchvision-ruby 0.3.0 that transforms/ replaces: the day one of these fails, the
+  # gem fixed it, and the port's file for it may go.
+  def test_canary_torchvision_ruby_transforms
+    tv = TorchVision::Transforms
+    assert_equal [255, 328], tv::Resize.new(256).call(vips_image(200, 257)).size, "Resize: one pixel short"
+    wide = vips_image(341, 256)
+    ours = T::ToTensor.new.call(T::CenterCrop.new(224).call(Hymenoptera::VipsTensor.pixels(wide)))
+    refute Torch.equal(tv::F.to_tensor(tv::CenterCrop.new(224).call(wide)), ours), "CenterCrop: halves rounded up"
+    small = Vips::Image.new_from_memory_copy(IMAGE.flatten.pack("C*"), 5, 3, 3, :uchar)
+    pil = T::ToTensor.new.call(pixels(PIL_RESIZED[[3, 2]]))
+    refute Torch.equal(tv::F.to_tensor(tv::F.resize(small, [3, 2])), pil), "resize: libvips' filter, not PIL's"
   end
 
   def test_the_data_loader_batches_in_the_samplers_order
@@ -79,6 +155,13 @@ class TransformsTest < Minitest::Test
     assert_equal [4, 1, 7, 5, 3, 9, 0, 8, 6, 2], batches.flat_map { |_, labels| labels.to_a }
     assert_equal :int64, batches[0][1].dtype
     assert_equal 3, loader.size
+  end
+
+  def test_sampler_draws_pythons_orders
+    sampler = Hymenoptera::RandomSampler.new(10, generator: Torch::Generator.new.manual_seed(0))
+    3.times { sampler.to_a }
+    assert_equal [[4, 1, 7, 5, 3, 9, 0, 8, 6, 2], [4, 0, 8, 5, 9, 1, 6, 3, 7, 2], [2, 9, 1, 7, 6, 8, 4, 5, 0, 3]],
+                 sampler.orders
   end
 
   def test_image_folder_takes_nested_images_in_torchvisions_order

@@ -17,9 +17,10 @@ module Hymenoptera
 
     module_function
 
-    # Resize and CenterCrop are the port's corrections of torchvision-ruby's (see their files).
+    # transforms.* as torchvision 0.14 applies them to PIL images, on the port's images (uint8
+    # tensors [H, W, 3], see rgb_loader): Hymenoptera::Transforms, bit for bit (see transforms/).
     def data_transforms
-      t = TorchVision::Transforms
+      t = Transforms
       {
         "train" => t::Compose.new([
           t::RandomResizedCrop.new(224),
@@ -28,21 +29,25 @@ module Hymenoptera
           t::Normalize.new(MEAN, STD)
         ]),
         "val" => t::Compose.new([
-          Transforms::Resize.new(256),
-          Transforms::CenterCrop.new(224),
+          t::Resize.new(256),
+          t::CenterCrop.new(224),
           t::ToTensor.new,
           t::Normalize.new(MEAN, STD)
         ])
       }
     end
 
-    # Decode an image completely and convert it to RGB (grayscale, CMYK and palette images too).
+    # Decode an image completely and convert it to RGB (grayscale, CMYK and palette images too): a
+    # uint8 tensor [H, W, 3], np.asarray(PIL image)'s layout. Decoded here, as PIL's image.load(): a
+    # truncated file fails now, not in the middle of training.
     def rgb_loader(path)
-      # Decoded into memory once, here, as PIL's image.load(): a truncated file fails now, not in the
-      # middle of training, and the transforms read the decoded pixels instead of decoding again.
-      RGBLoader.load(path).copy_memory
+      RGBLoader.load(path)
+    rescue Errno::ENOENT
+      raise UserError, "#{path}: image not found; check the path"
     rescue Vips::Error => e
-      raise UserError, "#{path}: not a readable image (#{Errors.one_line(e.message)}); replace or delete the file"
+      detail = Errors.one_line(e.message)
+      detail = "libvips could not decode it" if detail.empty? || detail == e.class.name # an empty error buffer
+      raise UserError, "#{path}: not a readable image (#{detail}); replace or delete the file"
     end
 
     # The files ImageFolder takes from a class folder, sorted.

@@ -1,0 +1,113 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  module Transforms
+    # torchvision.transforms.functional (0.14) as it treats a PIL image, for the port's images:
+    # uint8 Torch tensors [H, W, C], the layout of np.asarray(pil_image), as Data.rgb_loader returns
+    # them. The results are PIL's to the bit: crops and flips move pixels, resize is Pillow's bilinear
+    # filter (Resample), to_tensor and normalize run the same LibTorch operations as torchvision.
+    # torchvision-ruby's functional transforms take libvips images and resize with libvips' own
+    # filter instead (up to 134 levels away from PIL's).
+    module Functional
+      module_function
+
+      # [width, height], as F.get_image_size.
+      def image_size(img)
+        [img.size(1), img.size(0)]
+      end
+
+      # F.crop = PIL's img.crop((left, top, left + width, top + height)): pixels outside the image are 0.
+      # A crop inside the image is a view.
+      def crop(img, top, left, height, width)
+        img_height, img_width, channels = img.shape
+        if top >= 0 && left >= 0 && top + height <= img_height && left + width <= img_width
+          return img.narrow(0, top, height).narrow(1, left, width)
+        end
+
+        out = Torch.zeros(height, width, channels, dtype: img.dtype)
+        rows = [top, 0].max...[top + height, img_height].min
+        columns = [left, 0].max...[left + width, img_width].min
+        if rows.size.positive? && columns.size.positive?
+          out.narrow(0, rows.begin - top, rows.size).narrow(1, columns.begin - left, columns.size)
+             .copy!(img.narrow(0, rows.begin, rows.size).narrow(1, columns.begin, columns.size))
+        end
+        out
+      end
+
+      # F.pad(img, [left, top, right, bottom]) with fill 0 (PIL's ImageOps.expand).
+      def pad(img, left, top, right, bottom)
+        height, width, channels = img.shape
+        out = Torch.zeros(height + top + bottom, width + left + right, channels, dtype: img.dtype)
+        out.narrow(0, top, height).narrow(1, left, width).copy!(img)
+        out
+      end
+
+      # The [height, width] that F.resize gives: an Integer (or [size]) is the shorter side, the longer
+      # becomes int(size * long / short); [height, width] is taken as it is.
+      def resized_output_size(height, width, size)
+        return size if size.is_a?(Array) && size.size == 2
+
+        size = size[0] if size.is_a?(Array)
+        short, long = width <= height ? [width, height] : [height, width]
+        new_long = size * long / short # Python's int(size * long / short): the same below 2**53
+        width <= height ? [new_long, size] : [size, new_long]
+      end
+
+      # F.resize with bilinear interpolation: the image itself when the size does not change, else
+      # Pillow's Image.resize((w, h), BILINEAR).
+      def resize(img, size)
+        height, width, = img.shape
+        out_height, out_width = resized_output_size(height, width, size)
+        return img if out_height == height && out_width == width
+
+        Resample.bilinear(img, out_width, out_height)
+      end
+
+      # F.resized_crop: a crop, then a resize (not a resize of a box).
+      def resized_crop(img, top, left, height, width, size)
+        resize(crop(img, top, left, height, width), size)
+      end
+
+      # F.center_crop: padded with 0 where the image is smaller than the crop, offsets
+      # int(round((H - h) / 2.0)): Python rounds halves to even.
+      def center_crop(img, output_size)
+        crop_height, crop_width = output_size.is_a?(Integer) ? [output_size, output_size] : output_size
+        crop_width ||= crop_height
+        image_width, image_height = image_size(img)
+        if crop_width > image_width || crop_height > image_height
+          pad_width = [crop_width - image_width, 0].max
+          pad_height = [crop_height - image_height, 0].max
+          img = pad(img, pad_width / 2, pad_height / 2, (pad_width + 1) / 2, (pad_height + 1) / 2)
+          image_width, image_height = image_size(img)
+          return img if crop_width == image_width && crop_height == image_height
+        end
+        crop_top = ((image_height - crop_height) / 2.0).round(half: :even)
+        crop_left = ((image_width - crop_width) / 2.0).round(half: :even)
+        crop(img, crop_top, crop_left, crop_height, crop_width)
+      end
+
+      # F.hflip: PIL's FLIP_LEFT_RIGHT.
+      def hflip(img)
+        img.flip(1)
+      end
+
+      # F.to_tensor of an 8-bit image: [C, H, W] float32 in [0, 1], as torchvision computes it
+      # (permute to CHW, to float, div(255); here the first two in one copy).
+      def to_tensor(pic)
+        height, width, channels = pic.shape
+        Torch.empty(channels, height, width, dtype: :float32).copy!(pic.permute(2, 0, 1)).div!(255)
+      end
+
+      # F.normalize (not in place): (tensor - mean) / std per channel, mean and std as float32 tensors.
+      def normalize(tensor, mean, std)
+        mean = Torch.tensor(mean, dtype: tensor.dtype).view(-1, 1, 1)
+        std = Torch.tensor(std, dtype: tensor.dtype)
+        raise ArgumentError, "std evaluated to zero after conversion to #{tensor.dtype}, leading to division by zero." if std.eq(0).any.item
+
+        tensor.sub(mean).div!(std.view(-1, 1, 1))
+      end
+    end
+
+    F = Functional
+  end
+end

@@ -1,0 +1,59 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  module Transforms
+    # transforms.RandomResizedCrop(size) as torchvision 0.14 does it: a crop of random area (scale)
+    # and aspect ratio (ratio), drawn from LibTorch's global generator exactly as Python draws it, then
+    # a bilinear resize (Pillow's filter, bit for bit). torchvision-ruby 0.3.0's rounds the crop's
+    # sides half up where Python's round() goes to even, and resizes with libvips' filter.
+    class RandomResizedCrop < Torch::NN::Module
+      def initialize(size, scale: [0.08, 1.0], ratio: [3.0 / 4.0, 4.0 / 3.0])
+        super()
+        @size = size.is_a?(Integer) ? [size, size] : size
+        @scale = scale
+        @ratio = ratio
+      end
+
+      # [i, j, h, w]: the crop's top, left, height and width. Ten tries at a random area and aspect
+      # ratio, then the largest central crop within the ratio range.
+      def self.get_params(img, scale, ratio)
+        width, height = F.image_size(img)
+        area = height * width
+
+        log_ratio = Torch.log(Torch.tensor(ratio))
+        10.times do
+          target_area = area * Torch.empty(1).uniform!(scale[0], scale[1]).item
+          aspect_ratio = Torch.exp(Torch.empty(1).uniform!(log_ratio[0].item, log_ratio[1].item)).item
+
+          w = Math.sqrt(target_area * aspect_ratio).round(half: :even)
+          h = Math.sqrt(target_area / aspect_ratio).round(half: :even)
+
+          if w.positive? && w <= width && h.positive? && h <= height
+            i = Torch.randint(0, height - h + 1, size: [1], dtype: :int64).item
+            j = Torch.randint(0, width - w + 1, size: [1], dtype: :int64).item
+            return [i, j, h, w]
+          end
+        end
+
+        # Fallback to central crop
+        in_ratio = width.to_f / height
+        if in_ratio < ratio.min
+          w = width
+          h = (w / ratio.min).round(half: :even)
+        elsif in_ratio > ratio.max
+          h = height
+          w = (h * ratio.max).round(half: :even)
+        else # whole image
+          w = width
+          h = height
+        end
+        [(height - h) / 2, (width - w) / 2, h, w]
+      end
+
+      def forward(img)
+        i, j, h, w = RandomResizedCrop.get_params(img, @scale, @ratio)
+        F.resized_crop(img, i, j, h, w, @size)
+      end
+    end
+  end
+end
