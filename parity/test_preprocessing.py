@@ -1,100 +1,226 @@
-"""Preprocessing: the same JPEGs through Python's (PIL) and Ruby's (libvips) transforms.
+"""Preprocessing: the tutorial's transforms in Python (PIL, torchvision 0.14) and in the port (libvips
+decoding, Pillow's bilinear filter re-implemented on LibTorch), compared bit for bit.
 
-Reported per transform as the max and mean absolute difference in pixel levels (1 level = 1/255,
-ToTensor's step; after Normalize, differences are multiplied back by the channel's std). Decoding,
-flipping, cropping and Normalize are exact operations and must agree exactly; resampling uses
-different filters on the two sides (a known divergence), so it is held to a bound instead.
+Two sets of images go through reference_py/preprocess.py and ruby_port/bin/preprocess, all four
+processes at once:
+- the stand-in data set the fixtures were built from, every image (the fixtures' replay subset when
+  they were built from other data): the loader, each transform alone, and both pipelines, the train
+  pipeline with its crop and flip drawn from a seed;
+- GEOMETRY_IMAGES random images made here with PIL from a seeded generator, in every mode the loader
+  converts (RGB, L, P with and without transparency, RGBA and LA as PNG; CMYK as JPEG), sides from 1
+  to 4,000 pixels: the loader, Resize and CenterCrop on each, RandomResizedCrop's work on
+  CROPS_PER_IMAGE crop boxes each, drawn as RandomResizedCrop draws them; and EDGE_GEOMETRIES (1x1,
+  2x1, 1x2, a 3000x41 strip and its transpose, 4000x400 and 400x4000) through everything, both
+  pipelines too.
+Tensors of the same dtype, shape and bytes (the sha256 in each side's bundle index) are identical; any
+other is read back, and its difference is measured in pixel levels (1 level = 1/255; after Normalize,
+times the channel's std).
 """
 
 import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
+from torchvision import transforms
 
-from parity import known_divergences
-from parity.compare import Comparison, unravel, check
-from parity.sides import ROOT, run_python, run_ruby
-from parity.tolerances import PIXEL_LEVEL, Tolerance
-from reference_py.tensor_io import read_bundle
+from parity.compare import Comparison, check, measure
+from parity.sides import ROOT, python, ruby, run_together
+from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
+from reference_py.data import image_files
+from reference_py.preprocess import OUTPUTS
+from reference_py.tensor_io import read_bundle, read_index
 
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-NORMALIZED = {"normalize", "val"}
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(3, 1, 1)
+FLOAT_OUTPUTS = ("to_tensor", "normalize", "val", "train")  # float32 [3, H, W]; the others uint8 [H, W, 3]
+NORMALIZED = ("normalize", "val", "train")
+RRC_SCALE, RRC_RATIO = (0.08, 1.0), (3.0 / 4.0, 4.0 / 3.0)
 
-# (max levels, mean levels, why). The resampling bounds: bilinear and libvips' filter differ most on
-# hard edges, where the stand-in images (flat shapes on noise) are harsher than photos; measured on
-# the 14 images below: max 134 levels (one pixel on an edge), mean at most 9.9 levels per image.
-EXACT = (0.0, 0.0)
-RESAMPLED = (160.0, 12.0)
-BOUNDS = {
-    "to_tensor": (*EXACT, "JPEG decoding (libjpeg-turbo on both sides) and uint8 -> float"),
-    "hflip": (*EXACT, "a mirror of the decoded pixels"),
-    "normalize": (*EXACT, "the same float arithmetic on the same values"),
-    "center_crop": (*EXACT, "a crop at the same offsets (the port rounds halves to even, as torchvision)"),
-    "resize": (*RESAMPLED, "PIL bilinear (antialiased) vs libvips thumbnail"),
-    "resized_crop": (*RESAMPLED, "exact crop, then PIL bilinear vs libvips thumbnail"),
-    "val": (*RESAMPLED, "the resize difference, carried through CenterCrop and Normalize"),
-}
+GEOMETRY_SEED = 20261122
+GEOMETRY_IMAGES = 126
+CROPS_PER_IMAGE = 4
+MAX_SIDE = 4000
+MAX_ASPECT = 6.0  # keeps Resize(256)'s output within 1,536 x 256
+MAX_PIXELS = 1_600_000  # 4000 x 400
+MODES = ("RGB", "L", "P", "P+transparency", "RGBA", "LA", "CMYK")
+# through every output: the sizes at PIL's edges, the tutorial's bad-input strip, the largest sides
+EDGE_GEOMETRIES = ((1, 1), (2, 1), (1, 2), (3000, 41), (41, 3000), (4000, 400), (400, 4000))
+GEOMETRY_OUTPUTS = ["decoded", "resize", "center_crop", "resized_crop"]
+
+
+@dataclass
+class Bundles:
+    """One spec's two bundles; the tensors are read back only where the bytes differ."""
+    images: list
+    stems: dict
+    entries: dict = field(default_factory=dict)
+    _tensors: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.entries = {side: {e["name"]: e for e in read_index(stem)["tensors"]} for side, stem in self.stems.items()}
+
+    def tensor(self, side, key):
+        if side not in self._tensors:
+            self._tensors[side] = read_bundle(self.stems[side])
+        return self._tensors[side][key]
+
+    def compare(self, key, output, quantity, where):
+        result = Comparison(quantity=quantity, where=where, tolerance=PREPROCESSING)
+        python_entry, ruby_entry = self.entries["python"].get(key), self.entries["ruby"].get(key)
+        if python_entry is None or ruby_entry is None:
+            result.problem = f"{key} missing on the {'ruby' if ruby_entry is None else 'python'} side"
+            return result
+        if (ruby_entry["dtype"], ruby_entry["shape"]) != (python_entry["dtype"], python_entry["shape"]):
+            result.problem = (f"{ruby_entry['dtype']} {tuple(ruby_entry['shape'])} in ruby, "
+                              f"{python_entry['dtype']} {tuple(python_entry['shape'])} in python")
+            return result
+        result.numel = math.prod(python_entry["shape"])
+        if ruby_entry["sha256"] == python_entry["sha256"]:
+            return result  # the same bytes
+        ruby_tensor, python_tensor = self.tensor("ruby", key), self.tensor("python", key)
+        result = measure(ruby_tensor, python_tensor, quantity=quantity, tolerance=PREPROCESSING, **where)
+        levels = level_differences(ruby_tensor, python_tensor, output)
+        result.notes.append(f"greatest difference {float(levels.max()):.4g} pixel levels, mean {float(levels.mean()):.4g}")
+        return result
+
+
+def level_differences(ruby_tensor, python_tensor, output):
+    difference = (ruby_tensor.double() - python_tensor.double()).abs()
+    if output not in FLOAT_OUTPUTS:
+        return difference  # uint8: levels already
+    if output in NORMALIZED:
+        difference = difference * IMAGENET_STD
+    return difference / PIXEL_LEVEL
+
+
+def crop_box(height, width, seed):
+    """(i, j, h, w) as RandomResizedCrop(224) draws it for an image of this size after manual_seed(seed)."""
+    torch.manual_seed(seed)
+    image = torch.empty(1, 1, 1).expand(1, height, width)  # get_params reads only the size
+    return list(transforms.RandomResizedCrop.get_params(image, list(RRC_SCALE), list(RRC_RATIO)))
+
+
+def standin_spec(fixtures_dir):
+    manifest = json.loads((fixtures_dir / "manifest.json").read_text())
+    data_dir = ROOT / manifest["data"]["dir"]
+    if manifest["data"].get("standin"):
+        paths = [path for split in ("train", "val") for path in image_files(data_dir / split)]
+    else:  # real photos: the replay subset keeps this test short
+        paths = [data_dir / p for p in manifest["replay_subset"]["val"] + manifest["replay_subset"]["train"]]
+    images = []
+    for k, path in enumerate(paths):
+        with Image.open(path) as image:
+            width, height = image.size
+        images.append({"path": str(path), "crop": crop_box(height, width, k), "seed": k})
+    return images
+
+
+def random_image(rng, width, height, mode):
+    """A seeded noise image of the given size and mode (P: a random palette; with transparency, one index)."""
+    def noise(*bands):
+        return rng.integers(0, 256, size=(height, width, *bands), dtype=np.uint8)
+
+    if mode.startswith("P"):
+        image = Image.frombytes("P", (width, height), noise().tobytes())
+        image.putpalette(rng.integers(0, 256, size=768, dtype=np.uint8).tobytes())
+        if mode == "P+transparency":
+            image.info["transparency"] = int(rng.integers(0, 256))
+        return image
+    if mode == "L":
+        return Image.fromarray(noise(), mode="L")
+    bands = {"RGB": 3, "RGBA": 4, "LA": 2, "CMYK": 4}[mode]
+    return Image.frombytes(mode, (width, height), noise(bands).tobytes())
+
+
+def random_size(rng):
+    """Long side log-uniform in [1, MAX_SIDE], aspect log-uniform in [1, MAX_ASPECT], either orientation."""
+    while True:
+        long_side = int(round(math.exp(rng.uniform(0.0, math.log(MAX_SIDE)))))
+        short_side = max(1, int(round(long_side / math.exp(rng.uniform(0.0, math.log(MAX_ASPECT))))))
+        if long_side * short_side <= MAX_PIXELS:
+            return (long_side, short_side) if rng.random() < 0.5 else (short_side, long_side)
+
+
+def geometry_spec(folder):
+    """The random images, written into folder, and their spec entries (one per crop box)."""
+    rng = np.random.default_rng(GEOMETRY_SEED)
+    sizes = [(random_size(rng), MODES[k % len(MODES)], False) for k in range(GEOMETRY_IMAGES)]
+    sizes += [(size, MODES[k % len(MODES)], True) for k, size in enumerate(EDGE_GEOMETRIES)]
+    images = []
+    for k, ((width, height), mode, edge) in enumerate(sizes):
+        path = folder / f"geometry_{k:03d}_{width}x{height}_{mode.replace('+', '_')}.{'jpg' if mode == 'CMYK' else 'png'}"
+        image = random_image(rng, width, height, mode)
+        if mode == "CMYK":
+            image.save(path, quality=95)
+        else:
+            image.save(path, compress_level=1, **({"transparency": image.info["transparency"]} if "transparency" in image.info else {}))
+        for c in range(CROPS_PER_IMAGE):
+            seed = GEOMETRY_SEED + CROPS_PER_IMAGE * k + c
+            outputs = (OUTPUTS if edge else GEOMETRY_OUTPUTS) if c == 0 else ["resized_crop"]
+            images.append({"path": str(path), "crop": crop_box(height, width, seed), "seed": seed,
+                           "outputs": list(outputs), "geometry": f"{width}x{height} {mode}"})
+    return images
 
 
 @pytest.fixture(scope="module")
 def preprocessed(fixtures_dir, tmp_path_factory):
-    manifest = json.loads((fixtures_dir / "manifest.json").read_text())
-    data_dir = ROOT / manifest["data"]["dir"]
-    # every third image of each split's replay subset: JPEGs and the PNG/grayscale/CMYK ones alike
-    paths = [str(data_dir / p) for p in manifest["replay_subset"]["val"] + manifest["replay_subset"]["train"]][::3]
-    images = [{"path": path, "crop": [10 + 3 * k, 20 + 2 * k, 150, 120], "flip": bool(k % 2)}
-              for k, path in enumerate(paths)]
-    spec = tmp_path_factory.mktemp("preprocess") / "spec.json"
-    spec.write_text(json.dumps({"images": images}))
-    python_out, ruby_out = spec.with_name("python"), spec.with_name("ruby")
-    run_python("preprocess.py", spec, python_out)
-    run_ruby("preprocess", spec, ruby_out)
-    return read_bundle(ruby_out), read_bundle(python_out), images
+    """Both sets through both sides: name -> Bundles (about 1 GB per side, removed afterwards)."""
+    folder = tmp_path_factory.mktemp("preprocess")
+    specs = {"standin": standin_spec(fixtures_dir), "geometries": geometry_spec(folder)}
+    commands, stems = [], {}
+    for name, images in specs.items():
+        spec = folder / f"{name}.json"
+        spec.write_text(json.dumps({"images": images}))
+        stems[name] = {side: folder / f"{name}_{side}" for side in ("python", "ruby")}
+        commands += [python("preprocess.py", spec, stems[name]["python"]), ruby("preprocess", spec, stems[name]["ruby"])]
+    run_together(*commands)
+    yield {name: Bundles(images=specs[name], stems=stems[name]) for name in specs}
+    shutil.rmtree(folder, ignore_errors=True)
 
 
-def level_differences(ruby, python, transform):
-    difference = (ruby.double() - python.double()).abs()
-    if transform in NORMALIZED:
-        difference = difference * IMAGENET_STD.double()
-    return difference / PIXEL_LEVEL
+COUNTS = {}  # (set, output) -> (compared, identical): the summary note in the report
 
 
-def measure_levels(ruby, python, transform, image, path):
-    max_levels, mean_levels, why = BOUNDS[transform]
-    result = Comparison(quantity=f"preprocessing: {transform} (pixel levels)", where={"image": image, "file": path},
-                        tolerance=Tolerance(atol=max_levels))
-    if ruby.shape != python.shape:
-        result.problem = f"shape {tuple(ruby.shape)} in ruby, {tuple(python.shape)} in python"
-        return result
-    levels = level_differences(ruby, python, transform)
-    at = int(levels.argmax())
-    result.numel = levels.numel()
-    result.max_abs, result.max_abs_index = float(levels.reshape(-1)[at]), unravel(at, levels.shape)
-    result.ruby_at_max, result.python_at_max = ruby.reshape(-1)[at].item(), python.reshape(-1)[at].item()
-    mean = float(levels.mean())
-    result.mismatched = int((levels > max_levels + 1e-6).sum())
-    if mean > mean_levels:
-        result.problem = f"mean difference {mean:.4g} levels exceeds the bound of {mean_levels:g} ({why})"
-    result.notes.append(f"mean {mean:.4g} levels (bound {mean_levels:g}); max bound {max_levels:g}: {why}")
-    return result
+def check_set(bundles, set_name, quantity, output, where_of, recorder):
+    results = [bundles.compare(f"{k}/{output}", output, quantity, where_of(k, entry))
+               for k, entry in enumerate(bundles.images) if output in entry.get("outputs", OUTPUTS)]
+    COUNTS[(set_name, output)] = (len(results), sum(r.passed for r in results))
+    check(results, recorder)
 
 
-@pytest.mark.parametrize("transform", list(BOUNDS))
-def test_transform_agrees_within_bound(transform, preprocessed, recorder):
-    ruby, python, images = preprocessed
-    check([measure_levels(ruby[f"{k}/{transform}"], python[f"{k}/{transform}"], transform, k, image["path"])
-           for k, image in enumerate(images)], recorder)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_every_stand_in_image_is_bit_identical(output, preprocessed, recorder):
+    def where(k, entry):
+        return {"image": k, "file": Path(entry["path"]).relative_to(ROOT).as_posix()}
+
+    check_set(preprocessed["standin"], "stand-in images", f"preprocessing: {output} (pixel levels)", output, where,
+              recorder)
 
 
-@pytest.mark.xfail(strict=True, reason=known_divergences.RESAMPLING.reason)
-def test_known_divergence_resampling_is_not_bit_identical(preprocessed):
-    ruby, python, images = preprocessed
-    worst_max = max(float(level_differences(ruby[f"{k}/{t}"], python[f"{k}/{t}"], t).max())
-                    for k in range(len(images)) for t in ("resize", "resized_crop"))
-    worst_mean = max(float(level_differences(ruby[f"{k}/{t}"], python[f"{k}/{t}"], t).mean())
-                     for k in range(len(images)) for t in ("resize", "resized_crop"))
-    known_divergences.record(known_divergences.RESAMPLING,
-                             f"max {worst_max:.3g} levels, mean up to {worst_mean:.3g} levels over {len(images)} images")
-    for k in range(len(images)):
-        assert torch.equal(ruby[f"{k}/resize"], python[f"{k}/resize"]), (
-            f"resize of image {k} differs: max {worst_max:.3g} levels (known divergence)")
+@pytest.mark.parametrize("output", GEOMETRY_OUTPUTS + [o for o in OUTPUTS if o not in GEOMETRY_OUTPUTS])
+def test_random_geometries_are_bit_identical(output, preprocessed, recorder):
+    def where(k, entry):
+        crop = tuple(entry["crop"]) if output == "resized_crop" else None
+        return {"geometry": entry["geometry"], "crop": crop}
+
+    check_set(preprocessed["geometries"], "geometries", f"preprocessing, random geometries: {output} (pixel levels)",
+              output, where, recorder)
+
+
+def test_the_report_counts_what_was_compared(preprocessed, report_notes):
+    standin, geometries = preprocessed["standin"].images, preprocessed["geometries"].images
+    compared = sum(n for n, _ in COUNTS.values())
+    identical = sum(n for _, n in COUNTS.values())
+    boxes = sum(1 for entry in geometries if "resized_crop" in entry.get("outputs", OUTPUTS))
+    files = len({entry["path"] for entry in geometries})
+    report_notes.append(
+        f"preprocessing: {len(standin)} stand-in images through the loader, each transform and both pipelines, and "
+        f"{files} random images ({GEOMETRY_IMAGES} of sides 1 to {MAX_SIDE} px in modes {', '.join(MODES)}; and "
+        f"{', '.join(f'{w}x{h}' for w, h in EDGE_GEOMETRIES)}) with {boxes} RandomResizedCrop boxes: "
+        f"{identical} of {compared} outputs bit-identical")
+    assert identical == compared
