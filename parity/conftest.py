@@ -65,7 +65,8 @@ def fixtures_dir():
 
 def side_info(run):
     """A side's stack as its run recorded it (versions, LibTorch file, threads)."""
-    return {k: v for k, v in run.info.items() if k not in ("strategies", "weights", "fixtures_manifest_sha256")}
+    return {k: v for k, v in run.info.items()
+            if k not in ("strategies", "weights", "fixtures_manifest_sha256") and v is not None}
 
 
 def pytest_addoption(parser):
@@ -94,7 +95,9 @@ def replay_runs(fixtures_dir, request):
     if not given["ruby"]:
         commands.append(ruby("replay", *replay_args, "--out", RUNS / "ruby"))
     if not given["python"]:
-        commands.append(python("replay.py", *replay_args, "--out", RUNS / "python"))
+        # a Ruby run made elsewhere may be of another stack: then the steps locate divergences
+        record_steps = ["--record-steps"] if given["ruby"] else []
+        commands.append(python("replay.py", *replay_args, *record_steps, "--out", RUNS / "python"))
     run_together(*commands)
     python_run, ruby_run = Run(given["python"] or RUNS / "python"), Run(given["ruby"] or RUNS / "ruby")
     SIDES.update(python=side_info(python_run), ruby=side_info(ruby_run))
@@ -104,15 +107,30 @@ def replay_runs(fixtures_dir, request):
         f"{fixtures_used['ruby']}): nothing they computed is comparable; rerun both on the same fixtures/")
     replays = Replays(python_run, ruby_run)
     if not replays.same_stack:
-        threads_here = floor_threads(python_run.info, ruby_run.info)
         local = hashlib.sha256((fixtures_dir / "manifest.json").read_bytes()).hexdigest()
         assert local == fixtures_used["python"], (
             f"the runs' stacks differ, and the floor run needs the fixtures they used (manifest sha256 "
             f"{fixtures_used['python']}), but {fixtures_dir} holds others ({local}): copy the runs' fixtures/ here")
-        run_together(python("replay.py", *replay_args, "--out", RUNS / "python_floor", thread_count=threads_here))
-        replays.floor = Run(RUNS / "python_floor")
-        SIDES["python (floor run)"] = side_info(replays.floor)
+        run_across_stacks(replays, replay_args)
     return replays
+
+
+def run_across_stacks(replays, replay_args):
+    """The floor run; and where the reference recorded its steps, both resynchronised replays: the
+    port's (at the Ruby run's thread count) and the reference's own on the floor run's stack."""
+    floor = floor_threads(replays.python.info, replays.ruby.info)
+    commands = [python("replay.py", *replay_args, "--out", RUNS / "python_floor", thread_count=floor)]
+    resync = replays.python.has_steps()
+    if resync:
+        resync_args = [*replay_args, "--resync", replays.python.path, "--record-steps"]
+        commands += [ruby("replay", *resync_args, "--out", RUNS / "ruby_resync", thread_count=replays.ruby.info["threads"]),
+                     python("replay.py", *resync_args, "--out", RUNS / "python_floor_resync", thread_count=floor)]
+    run_together(*commands)
+    replays.floor = Run(RUNS / "python_floor")
+    SIDES["python (floor run)"] = side_info(replays.floor)
+    if resync:
+        replays.resync = Replays(replays.python, Run(RUNS / "ruby_resync"), Run(RUNS / "python_floor_resync"))
+        SIDES["ruby (resynchronised)"] = side_info(replays.resync.ruby)
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,17 @@ class Run:
             self._bundles[key] = read_bundle(self.path / strategy / name)
         return self._bundles[key]
 
+    def bundle_meta(self, strategy, name):
+        return read_bundle(self.path / strategy / name, with_meta=True)[1]
+
+    def has_steps(self):
+        """Whether the run recorded the state after every step (replay --record-steps)."""
+        return all((self.path / strategy / "steps" / "after_0.json").is_file() for strategy in self.info["strategies"])
+
+    def steps(self, strategy):
+        """The names of the recorded steps (after_0, after_1, ...), in order."""
+        return [f"after_{k}" for k in range(len(list((self.path / strategy / "steps").glob("after_*.json"))))]
+
     def epochs(self, strategy):
         return [entry["epoch"] for entry in self.summary(strategy)["epochs"]]
 
@@ -46,6 +57,7 @@ class Replays:
     def __init__(self, python, ruby, floor=None):
         self.python, self.ruby, self.floor = python, ruby, floor
         self.same_stack = same_stack(python.info, ruby.info)
+        self.resync = None  # across stacks: Replays of the resynchronised runs (ruby, and the floor's), if any
 
     def bundles(self, strategy, name):
         """(ruby, python, floor or None) of one bundle."""

@@ -57,9 +57,13 @@ class Command:
         return process
 
 
-def ruby(script, *args):
-    """The port's bin/SCRIPT."""
-    return Command("Ruby", ["ruby", str(port_root() / "bin" / script), *map(str, args)])
+def thread_env(thread_count):
+    return {} if thread_count is None else {threads.ENV_VAR: str(thread_count), "OMP_NUM_THREADS": str(thread_count)}
+
+
+def ruby(script, *args, thread_count=None):
+    """The port's bin/SCRIPT (at SIDE_THREADS, or thread_count threads)."""
+    return Command("Ruby", ["ruby", str(port_root() / "bin" / script), *map(str, args)], thread_env(thread_count))
 
 
 def rake(task, **env):
@@ -69,8 +73,8 @@ def rake(task, **env):
 
 def python(script, *args, thread_count=None):
     """reference_py/SCRIPT, with this interpreter (at SIDE_THREADS, or thread_count threads)."""
-    extra_env = {} if thread_count is None else {threads.ENV_VAR: str(thread_count), "OMP_NUM_THREADS": str(thread_count)}
-    return Command("Python", [sys.executable, str(ROOT / "reference_py" / script), *map(str, args)], extra_env)
+    return Command("Python", [sys.executable, str(ROOT / "reference_py" / script), *map(str, args)],
+                   thread_env(thread_count))
 
 
 def _wait(process):

@@ -34,6 +34,7 @@ ACROSS_STACKS = {
     "gradients": Tolerance(atol=1e-5, rtol=1e-4),
     "state": Tolerance(atol=1e-5, rtol=1e-4),
     "momentum": Tolerance(atol=1e-5, rtol=1e-4),
+    "step": Tolerance(atol=1e-5, rtol=1e-4),  # the training state after one step from the same state
     "metrics": Tolerance(atol=1e-6, rtol=1e-6),
     "lr": Tolerance(atol=0.0, rtol=1e-12),
     "inputs": Tolerance(atol=1e-6),  # elementwise ToTensor and Normalize of the same pixels

@@ -81,8 +81,20 @@ def trace(model, inputs):
     return {name: outputs[name] for name in FORWARD_ORDER}
 
 
-def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out):
-    """Steps 1 to 6 of the protocol for one strategy, writing its part of the run directory into `out`."""
+def resync_steps(run, strategy):
+    """The recorded steps of `run` for `strategy`, where --resync reads them."""
+    steps = Path(run) / strategy / "steps"
+    if not (steps / "after_0.json").is_file():
+        raise UserError(f"{run} has no recorded steps for {strategy}; make it with "
+                        f"`python reference_py/replay.py --record-steps --out {run}`")
+    return steps
+
+
+def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out, record_steps=False, resync=None):
+    """Steps 1 to 6 of the protocol for one strategy, writing its part of the run directory into `out`.
+
+    record_steps: also the training state after every step (out/steps/after_N); resync: a run made with
+    record_steps, whose state after each step the next step starts from (fixtures/README.md)."""
     batch_size = protocol["batch_size"]
     initial = read_fixture(fixtures, f"strategies/{strategy}/initial")
     epochs = [read_fixture(fixtures, f"strategies/{strategy}/epoch_{k}") for k in range(protocol["epochs"])]
@@ -105,7 +117,13 @@ def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out):
     optimizer = make_optimizer(strategy, model, protocol["lr"], protocol["momentum"],
                                protocol["backbone_lr"], protocol["head_lr"])
     scheduler = make_scheduler(optimizer, protocol["step_size"], protocol["gamma"])
-    recorder = Recorder(states_to=out)
+    steps_to = resync_from = None
+    if record_steps:
+        steps_to = out / "steps"
+        steps_to.mkdir()
+    if resync is not None:
+        resync_from = resync_steps(resync, strategy)
+    recorder = Recorder(states_to=out, steps_to=steps_to, resync_from=resync_from)
     model, history = train_model(model, criterion, optimizer, scheduler,
                                  {"train": EpochBatches(epochs, batch_size), "val": val_batches},
                                  len(epochs), progress=False, observer=recorder)
@@ -123,6 +141,10 @@ def get_args_parser():
     parser.add_argument("--out", default="runs/python")
     parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, dest="strategies",
                         help="strategies to replay (default: every one in the fixtures)")
+    parser.add_argument("--record-steps", action="store_true",
+                        help="also write the training state after every step (STRATEGY/steps/after_N)")
+    parser.add_argument("--resync", metavar="RUN",
+                        help="start every step from RUN's state after the same step (RUN made with --record-steps)")
     return parser
 
 
@@ -138,17 +160,21 @@ def main(argv=None):
                         f"{', '.join(manifest['config']['strategies'])}); {FIX.format(fixtures=fixtures)}")
     print(f"weights: {manifest['weights']['provenance']} weights (sha256 {manifest['weights']['sha256'][:12]}) "
           f"from {fixtures / 'weights.json'}", file=sys.stderr)
+    for strategy in strategies if args.resync else ():
+        resync_steps(args.resync, strategy)
     weights = read_fixture(fixtures, "weights")
     evaluation = read_fixture(fixtures, "eval")
 
     with atomic.atomic_dir(args.out) as out:
         for strategy in strategies:
             (out / strategy).mkdir()
-            replay_strategy(strategy, fixtures, manifest["protocol"], weights, evaluation, out / strategy)
+            replay_strategy(strategy, fixtures, manifest["protocol"], weights, evaluation, out / strategy,
+                            args.record_steps, args.resync)
         run = runtime_info.describe(thread_count)
         run.update({
             "fixtures_manifest_sha256": hashlib.sha256((fixtures / "manifest.json").read_bytes()).hexdigest(),
             "strategies": strategies,
+            "resync": None if args.resync is None else str(args.resync),
             "weights": {"provenance": manifest["weights"]["provenance"], "sha256": manifest["weights"]["sha256"]},
         })
         (out / "run.json").write_text(json.dumps(run, indent=1) + "\n")

@@ -67,8 +67,19 @@ module Hymenoptera
       Torch.no_grad { Model.forward_trace(model, inputs) }
     end
 
+    # The recorded steps of run for strategy, where --resync reads them.
+    def resync_steps(run, strategy)
+      steps = File.join(run, strategy, "steps")
+      return steps if File.file?(File.join(steps, "after_0.json"))
+
+      raise UserError, "#{run} has no recorded steps for #{strategy}; make it with " \
+                       "`python reference_py/replay.py --record-steps --out #{run}`"
+    end
+
     # Steps 1 to 6 of the protocol for one strategy, writing its part of the run directory into out.
-    def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out)
+    # record_steps: also the training state after every step (out/steps/after_N); resync: a run made
+    # with record_steps, whose state after each step the next step starts from (fixtures/README.md).
+    def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out, record_steps: false, resync: nil)
       batch_size = protocol.fetch("batch_size")
       initial = read_fixture(fixtures, "strategies/#{strategy}/initial")
       epochs = Array.new(protocol.fetch("epochs")) { |k| read_fixture(fixtures, "strategies/#{strategy}/epoch_#{k}") }
@@ -91,7 +102,9 @@ module Hymenoptera
       optimizer = Strategies.make_optimizer(strategy, model, lr: protocol["lr"], momentum: protocol["momentum"],
                                                              backbone_lr: protocol["backbone_lr"], head_lr: protocol["head_lr"])
       scheduler = Strategies.make_scheduler(optimizer, step_size: protocol["step_size"], gamma: protocol["gamma"])
-      recorder = Recorder.new(states_to: out)
+      steps_to = File.join(out, "steps").tap { |dir| Dir.mkdir(dir) } if record_steps
+      resync_from = resync_steps(resync, strategy) if resync
+      recorder = Recorder.new(states_to: out, steps_to: steps_to, resync_from: resync_from)
       model, history = Train.train_model(model, criterion, optimizer, scheduler,
                                          {"train" => EpochBatches.new(epochs, batch_size), "val" => val_batches},
                                          num_epochs: epochs.size, progress: false, observer: recorder)
@@ -104,7 +117,7 @@ module Hymenoptera
     end
 
     def parse_args(argv)
-      options = {fixtures: "fixtures", out: "runs/ruby", strategies: nil}
+      options = {fixtures: "fixtures", out: "runs/ruby", strategies: nil, record_steps: false, resync: nil}
       parser = OptionParser.new do |o|
         o.banner = "usage: ruby ruby_port/bin/replay [--fixtures fixtures] [--out runs/ruby] [--strategy NAME ...]\n\n" \
                    "The replay protocol of fixtures/README.md, on the fixtures' exact batches."
@@ -113,6 +126,12 @@ module Hymenoptera
         o.on("--strategy NAME", "strategies to replay (default: every one in the fixtures); " \
                                 "one or more of #{Strategies::STRATEGIES.join(", ")}") do |v|
           (options[:strategies] ||= []) << v
+        end
+        o.on("--record-steps", "also write the training state after every step (STRATEGY/steps/after_N)") do
+          options[:record_steps] = true
+        end
+        o.on("--resync RUN", "start every step from RUN's state after the same step (RUN made with --record-steps)") do |v|
+          options[:resync] = v
         end
       end
       rest = parser.parse(argv)
@@ -142,17 +161,20 @@ module Hymenoptera
 
       warn "weights: #{manifest["weights"]["provenance"]} weights (sha256 #{manifest["weights"]["sha256"].to_s[0, 12]}) " \
            "from #{File.join(fixtures, "weights.json")}"
+      strategies.each { |strategy| resync_steps(options[:resync], strategy) } if options[:resync]
       weights = read_fixture(fixtures, "weights")
       evaluation = read_fixture(fixtures, "eval")
 
       Atomic.dir(options[:out]) do |out|
         strategies.each do |strategy|
           Dir.mkdir(File.join(out, strategy))
-          replay_strategy(strategy, fixtures, manifest["protocol"], weights, evaluation, File.join(out, strategy))
+          replay_strategy(strategy, fixtures, manifest["protocol"], weights, evaluation, File.join(out, strategy),
+                          record_steps: options[:record_steps], resync: options[:resync])
         end
         run = RuntimeInfo.describe.merge(
           fixtures_manifest_sha256: Digest::SHA256.file(File.join(fixtures, "manifest.json")).hexdigest,
           strategies: strategies,
+          resync: options[:resync],
           weights: {provenance: manifest["weights"]["provenance"], sha256: manifest["weights"]["sha256"]}
         )
         File.write(File.join(out, "run.json"), JSON.pretty_generate(run) + "\n")
