@@ -35,6 +35,22 @@ def summary_table(comparisons):
     return lines
 
 
+def floor_table(comparisons):
+    """Across stacks: per quantity, the reference's own divergence (its floor run) against the port's."""
+    across = [c for c in comparisons if not c.tolerance.exact and "floor" in " ".join(c.notes)]
+    if not across:
+        return []
+    lines = ["| quantity | strategy | compared | greatest floor | greatest port difference | greatest port / floor | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for (quantity, strategy), group in _grouped(across).items():
+        floors = [c.tolerance.floor or 0.0 for c in group]
+        ratios = [c.max_abs / f for c, f in zip(group, floors) if f > 0]
+        verdict = "agree" if all(c.passed for c in group) else f"**differ** ({sum(not c.passed for c in group)})"
+        lines.append(f"| {quantity} | {strategy or '–'} | {len(group)} | {_fmt(max(floors))} | "
+                     f"{_fmt(max(c.max_abs for c in group))} | {_fmt(max(ratios)) if ratios else '–'} | {verdict} |")
+    return lines
+
+
 def first_failures(comparisons, limit=20):
     return [f"- {c.message()}" for c in comparisons if not c.passed][:limit]
 
@@ -122,6 +138,11 @@ def write(out, comparisons, sides, runs, known=(), notes=()):
     for side, info in sides.items():
         lines.append(f"- **{side}**: " + ", ".join(f"{k} {v}" for k, v in info.items() if k != "side"))
     lines += ["", "## Comparisons", ""] + summary_table(comparisons)
+    floors = floor_table(comparisons)
+    if floors:
+        lines += ["", "## Across stacks: the reference's noise floor and the port's divergence", "",
+                  "Each quantity may differ from the reference by FLOOR_MULTIPLE times the floor (parity/tolerances.py); "
+                  "the floor is what the reference's run on the port's stack differs from the reference by."] + [""] + floors
     if failed:
         lines += ["", "## Mismatches (first 20)", ""] + first_failures(comparisons)
     lines += ["", "## Known divergences", ""]
