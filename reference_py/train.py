@@ -29,6 +29,7 @@ from reference_py.errors import run_cli
 from reference_py.observer import NO_OBSERVER, Recorder
 from reference_py.pretrained import DEFAULT_PATH, load_or_make
 from reference_py.strategies import STRATEGIES, build_model, make_optimizer, make_scheduler, uses_pretrained
+from reference_py.tensor_io import write_bundle
 from reference_py.weights import save_state_dict
 
 def train_one_epoch(model, criterion, optimizer, data_loader, observer=NO_OBSERVER, desc=None):
@@ -195,6 +196,7 @@ def main(argv=None):
         if args.record:
             (out / "record").mkdir()
             recorder.write(out / "record")
+            write_bundle(out / "record" / "best_state", model.state_dict())  # best.pth's tensors, as a bundle
         save_state_dict(out / "best.pth", model.state_dict())
         visualize.plot_curves(record["epochs"], out / "curves.png")
         visualize.save_train_grid(dataloaders["train"], class_names, out / "train_grid.png")

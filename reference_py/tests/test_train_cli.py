@@ -72,6 +72,9 @@ def test_record_writes_the_steps_of_a_free_run(tiny_data, net_pth, tmp_path):
     assert list(grads) == list(momentum) and len(grads) == 62  # every parameter of ResNet-18 trains
     assert all(torch.equal(grads[name], momentum[name]) for name in grads)  # SGD's first buffer is the gradient
     assert list(read_bundle(record / "momentum_last")) == list(grads)
+    best = torch.load(tmp_path / "out" / "finetune" / "best.pth", weights_only=True)
+    recorded = read_bundle(record / "best_state")
+    assert list(recorded) == list(best) and all(torch.equal(recorded[k], best[k]) for k in best)
 
 
 def test_scratch_needs_no_weights(tmp_path, monkeypatch):

@@ -222,6 +222,8 @@ module Hymenoptera
         if options[:record]
           Dir.mkdir(File.join(out, "record"))
           recorder.write(File.join(out, "record"))
+          # best.pth's tensors, as a bundle: Python cannot load torch.rb's .pth with weights_only (see README)
+          TensorIO.write_bundle(File.join(out, "record", "best_state"), model.state_dict)
         end
         Weights.save_state_dict(File.join(out, "best.pth"), model.state_dict)
         Visualize.plot_curves(record[:epochs], File.join(out, "curves.png"))
