@@ -95,20 +95,12 @@ def start_suite_against(fault, folder, python_run):
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True), output
 
 
-@pytest.fixture(scope="module")
-def outcomes(fixtures_dir, request, tmp_path_factory):
-    """Every fault's child suite, all started at once: fault name -> (exit code, output)."""
-    # the replay tests on one stack reuse this session's Python replay; across stacks, a reference replayed
-    # at another thread count, with its steps recorded
-    python_run = request.getfixturevalue("python_run")
-    other_stack = tmp_path_factory.mktemp("other_stack") / "python"
-    run_together(python("replay.py", "--fixtures", fixtures_dir, "--strategy", ACROSS_STACKS_STRATEGY, "--record-steps",
-                        "--out", other_stack, thread_count=OTHER_STACK_THREADS))
-    waiting, running, results = list(FAULTS), {}, {}
+def run_children(faults, reference, tmp_path_factory):
+    """Each fault's child suite against `reference`, PARALLEL_CHILDREN at a time: name -> (exit code, output)."""
+    waiting, running, results = list(faults), {}, {}
     while waiting or running:
         while waiting and len(running) < PARALLEL_CHILDREN:
             fault = waiting.pop(0)
-            reference = Run(other_stack) if fault.across_stacks else python_run
             running[fault.name] = start_suite_against(fault, tmp_path_factory.mktemp("fault"), reference)
         name, (process, output) = next(iter(running.items()))
         process.wait(timeout=1800)
@@ -119,13 +111,40 @@ def outcomes(fixtures_dir, request, tmp_path_factory):
     return results
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-def test_suite_names_each_fault_and_passes_the_port_as_it_is(fault, outcomes):
-    returncode, output = outcomes[fault.name]
+@pytest.fixture(scope="module")
+def one_stack_outcomes(python_run, tmp_path_factory):
+    """The one-stack faults' child suites, reusing this session's Python replay."""
+    return run_children([f for f in FAULTS if not f.across_stacks], python_run, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def across_stacks_outcomes(fixtures_dir, tmp_path_factory):
+    """The across-stacks cases' child suites, against a reference replayed at another thread count with its
+    steps recorded."""
+    other_stack = tmp_path_factory.mktemp("other_stack") / "python"
+    run_together(python("replay.py", "--fixtures", fixtures_dir, "--strategy", ACROSS_STACKS_STRATEGY, "--record-steps",
+                        "--out", other_stack, thread_count=OTHER_STACK_THREADS))
+    return run_children([f for f in FAULTS if f.across_stacks], Run(other_stack), tmp_path_factory)
+
+
+def assert_verdict(fault, outcome):
+    returncode, output = outcome
     if fault.expected is None:
         assert returncode == 0, f"the suite failed on the port as it is ({fault.name}, exit {returncode}):\n{output[-4000:]}"
         return
     assert returncode == 1, f"the suite did not fail on '{fault.name}' (exit {returncode}):\n{output[-4000:]}"
     assert fault.expected in output, (
         f"the suite failed on '{fault.name}' but did not name '{fault.expected}':\n{output[-4000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", [f for f in FAULTS if not f.across_stacks], ids=lambda f: f.name)
+def test_suite_names_each_fault(fault, one_stack_outcomes):
+    assert_verdict(fault, one_stack_outcomes[fault.name])
+
+
+@pytest.mark.slow
+@pytest.mark.across_stacks
+@pytest.mark.parametrize("fault", [f for f in FAULTS if f.across_stacks], ids=lambda f: f.name)
+def test_across_stacks_the_port_passes_and_each_fault_is_located(fault, across_stacks_outcomes):
+    assert_verdict(fault, across_stacks_outcomes[fault.name])
