@@ -13,13 +13,14 @@ module Hymenoptera
   # 32-bit integers from a start of one half, shifts right by 22 and clips to 0..255; the vertical
   # pass reads the horizontal one's 8-bit result.
   #
-  # The weights are computed in plain Ruby Floats (IEEE doubles, Pillow's operations in Pillow's
-  # order) and cached per (input size, output size). A pass gathers, for each tap position, one
-  # input row per output row (index_select on dim 0 or on the rows of a planar image: whole rows,
-  # cheap) and accumulates row * weight in int32; every output pixel has the same number of taps,
-  # the shorter ones padded with weight 0 at a valid index. The horizontal pass works on the image
-  # transposed to planes of columns [C, W, H], so that it too gathers rows. Intermediate tensors are
-  # freed as soon as they are used (TensorMemory.free).
+  # The weights are computed with float64 tensor operations, Pillow's double arithmetic in Pillow's
+  # order, and cached per (input size, output size). A pass gathers, for each tap position, one input
+  # row per output row (index_select of whole rows: cheap) and accumulates row * weight in int32;
+  # every output pixel has the same number of taps, the shorter ones padded with weight 0 at a valid
+  # index. Both passes work on planes: the horizontal one on planes of columns [C, W, H], the vertical
+  # one on planes of rows [C, H, W], and the result is returned as the [H, W, C] view of its planes
+  # (LibTorch copies to or from a 3-wide innermost dimension at half speed; ToTensor wants planes
+  # anyway). Intermediate tensors are freed as soon as they are used (TensorMemory.free).
   module Resample
     PRECISION_BITS = 32 - 8 - 2
     HALF = 1 << (PRECISION_BITS - 1)
@@ -29,49 +30,46 @@ module Hymenoptera
     # (int64 [out]) and its weight (int32 [out]); clip: whether a sum can exceed 255 << 22 (the
     # weights are never negative, and each rounds up by at most one half: only with thousands of
     # taps, that is when shrinking more than about 8,000 times).
-    Taps = Struct.new(:indices, :weights, :clip)
+    Taps = Struct.new(:indices, :weights, :clip) do
+      # The weights viewed to broadcast along dim of a tensor of rank dims.
+      def weights_along(dim, dims)
+        (@along ||= {})[[dim, dims]] ||= weights.map { |w| w.view(*Array.new(dims) { |d| d == dim ? -1 : 1 }) }
+      end
+    end
 
     module_function
 
-    # image (uint8 [H, W, C], any strides) resampled to width x height: a new uint8 [height, width, C].
+    # image (uint8 [H, W, C], any strides) resampled to width x height: uint8 [height, width, C], a
+    # view of its planes [C, height, width] unless only the height changes.
     def bilinear(image, width, height)
       in_height, in_width, = image.shape
       unless width.positive? && height.positive?
         raise ArgumentError, "cannot resample a #{in_width}x#{in_height} image to #{width}x#{height}: " \
                              "width and height must be at least 1"
       end
-      return image.contiguous.clone if width == in_width && height == in_height
-      return vertical(image, taps(in_height, height)) if width == in_width
+      return image.clone if width == in_width && height == in_height
+      return pass(image, taps(in_height, height)) if width == in_width # rows of the image itself
 
-      columns = horizontal(image, taps(in_width, width))
-      return columns if height == in_height
+      columns = image.permute(2, 1, 0).contiguous # [C, W, H]: each plane's rows are the image's columns
+      planes = pass(columns, taps(in_width, width), dim: 1)
+      TensorMemory.free(columns)
+      return planes.permute(2, 1, 0) if height == in_height
 
-      vertical(columns, taps(in_height, height)).tap { TensorMemory.free(columns) }
-    end
-
-    # [H, W, C] -> [H, out, C], through planes of columns [C, W, H] -> [C, out, H].
-    def horizontal(image, taps)
-      planes = image.permute(2, 1, 0).contiguous
-      sums = accumulate(planes, 1, taps, [image.size(2), taps.indices.first.size(0), image.size(0)])
+      rows = planes.transpose(1, 2).contiguous # [C, H, width]
       TensorMemory.free(planes)
-      sums.permute(2, 1, 0).contiguous.tap { TensorMemory.free(sums) }
+      pass(rows, taps(in_height, height), dim: 1).permute(1, 2, 0).tap { TensorMemory.free(rows) }
     end
 
-    # [H, W, C] -> [out, W, C].
-    def vertical(image, taps)
-      accumulate(image, 0, taps, [taps.indices.first.size(0), image.size(1), image.size(2)])
-    end
-
-    # The 8-bit result of one pass along dim of source, whose output has the given shape.
-    def accumulate(source, dim, taps, shape)
-      sums = Torch.full(shape, HALF, dtype: :int32)
-      weight_shape = Array.new(shape.size, 1).tap { |s| s[dim] = shape[dim] }
-      taps.indices.zip(taps.weights) do |indices, weights|
+    # One pass along dim of source: output row r (along dim) is the sum over t of
+    # source's row indices[t][r] * weights[t][r], shifted and clipped to 8 bits.
+    def pass(source, taps, dim: 0)
+      sums = nil
+      taps.indices.zip(taps.weights_along(dim, source.dim)) do |indices, weights|
         rows = source.index_select(dim, indices)
-        sums.addcmul!(rows, weights.view(*weight_shape))
+        sums = sums ? sums.addcmul!(rows, weights) : rows.to(:int32).mul!(weights)
         TensorMemory.free(rows)
       end
-      sums.bitwise_right_shift!(PRECISION_BITS)
+      sums.add!(HALF).bitwise_right_shift!(PRECISION_BITS)
       sums.clamp!(0, 255) if taps.clip
       sums.to(:uint8).tap { TensorMemory.free(sums) }
     end
@@ -87,37 +85,26 @@ module Hymenoptera
       @taps[key] = build_taps(in_size, out_size)
     end
 
+    # Pillow's precompute_coeffs with the bilinear filter (support 1) and normalize_coeffs_8bpc, on
+    # all output pixels at once, in float64 tensor operations that round as the C double expressions
+    # do (each operation rounds once; the sum of an output's weights is taken in tap order).
     def build_taps(in_size, out_size)
-      bounds = coefficients(in_size, out_size)
-      count = bounds.map { |_xmin, kk| kk.size }.max
-      Taps.new(
-        Array.new(count) { |t| Torch.tensor(bounds.map { |xmin, _kk| [xmin + t, in_size - 1].min }, dtype: :int64) },
-        Array.new(count) { |t| Torch.tensor(bounds.map { |_xmin, kk| kk[t] || 0 }, dtype: :int32) },
-        bounds.any? { |_xmin, kk| (255 * kk.sum) + HALF >= 256 << PRECISION_BITS }
-      )
-    end
-
-    # For each output pixel, [its first input pixel, its integer weights]: Pillow's precompute_coeffs
-    # with the bilinear filter (support 1), then normalize_coeffs_8bpc.
-    def coefficients(in_size, out_size)
       scale = in_size.to_f / out_size
       filterscale = [scale, 1.0].max
       support = 1.0 * filterscale
       ss = 1.0 / filterscale
-      Array.new(out_size) do |xx|
-        center = (xx + 0.5) * scale
-        xmin = [(center - support + 0.5).to_i, 0].max # (int): truncation toward zero, as C
-        xmax = [(center + support + 0.5).to_i, in_size].min - xmin
-        k = Array.new(xmax) { |x| bilinear_filter((x + xmin - center + 0.5) * ss) }
-        ww = k.inject(0.0, :+) # in order, as C does (Array#sum would compensate)
-        k.map! { |w| w / ww } unless ww.zero?
-        [xmin, k.map { |w| (w.negative? ? -0.5 + (w * (1 << PRECISION_BITS)) : 0.5 + (w * (1 << PRECISION_BITS))).to_i }]
-      end
-    end
-
-    def bilinear_filter(x)
-      x = -x if x.negative?
-      x < 1.0 ? 1.0 - x : 0.0
+      center = Torch.arange(out_size, dtype: :float64).add!(0.5).mul!(scale) # (xx + 0.5) * scale
+      xmin = (center - support).add!(0.5).to(:int64).clamp!(0, in_size) # (int) truncates toward 0, as C
+      count = (center + support).add!(0.5).to(:int64).clamp!(0, in_size).sub!(xmin) # xmax -= xmin
+      taps = Torch.arange(count.max.item, dtype: :int64).view(-1, 1)
+      x = taps + xmin # [tap, output pixel]: x + xmin
+      k = x.to(:float64).sub!(center).add!(0.5).mul!(ss) # (x + xmin - center + 0.5) * ss
+      k.abs!.neg!.add!(1.0).clamp!(0.0, 1.0).mul!(taps.lt(count)) # bilinear_filter; 0 beyond xmax
+      ww = Torch.zeros(out_size, dtype: :float64)
+      k.unbind(0).each { |w| ww.add!(w) }
+      kk = Torch.where(ww.ne(0), k / ww, k).mul!(1 << PRECISION_BITS).add!(0.5).to(:int32) # (int)(0.5 + k * 2^22)
+      clip = kk.sum(0, dtype: :int64).mul!(255).add!(HALF).ge(256 << PRECISION_BITS).any.item
+      Taps.new(x.clamp!(0, in_size - 1).unbind(0), kk.unbind(0), clip)
     end
   end
 end
