@@ -21,21 +21,28 @@ module Hymenoptera
         raise Vips::Error, "Image size (#{pixels} pixels) exceeds limit of #{MAX_PIXELS} pixels, " \
                            "could be decompression bomb DOS attack."
       end
-      return cmyk_to_rgb(VipsTensor.pixels(image.cast(:uchar))) if image.interpretation == :cmyk && image.bands == 4
-
-      VipsTensor.pixels(rgb(image))
+      rgb_pixels(image)
     end
 
-    # The file decoded lazily, top to bottom. From the bytes when libvips has a loader for them in
-    # memory (one read, no file handle left open until the image is garbage collected), else from
-    # the file.
-    def open(path)
-      bytes = File.binread(path)
-      if Vips.vips_foreign_find_load_buffer(bytes, bytes.bytesize)
-        Vips::Image.new_from_buffer(bytes, "", access: :sequential, fail_on: :warning)
-      else
-        Vips::Image.new_from_file(path, access: :sequential, fail_on: :warning)
+    # The image's pixels as RGB: views where PIL's convert("RGB") only copies (gray replicated, alpha
+    # dropped), Pillow's formula for CMYK, libvips' conversion for anything else.
+    def rgb_pixels(image)
+      return VipsTensor.pixels(rgb(image)) unless image.format == :uchar
+
+      case [image.interpretation, image.bands]
+      when [:srgb, 3] then VipsTensor.pixels(image)
+      when [:srgb, 4] then VipsTensor.pixels(image).narrow(2, 0, 3)
+      when [:"b-w", 1], [:"b-w", 2] then VipsTensor.pixels(image).narrow(2, 0, 1).expand(image.height, image.width, 3)
+      when [:cmyk, 4] then cmyk_to_rgb(VipsTensor.pixels(image))
+      else VipsTensor.pixels(rgb(image))
       end
+    end
+
+    # The file decoded lazily, top to bottom. From its bytes when libvips has a loader for them in
+    # memory (one read, and no file handle left open until the image is garbage collected), else
+    # from the file.
+    def open(path)
+      VipsTensor.decode(File.binread(path)) || Vips::Image.new_from_file(path, access: :sequential, fail_on: :warning)
     end
 
     # 8-bit sRGB, three bands.
@@ -47,12 +54,24 @@ module Hymenoptera
     end
 
     # Pillow's cmyk2rgb on a uint8 tensor [H, W, 4]: with nk = 255 - K, each of R, G, B is
-    # nk - C * nk / 255, rounded as Pillow's MULDIV255 does: ((p >> 8) + p) >> 8 with p = C * nk + 128.
+    # nk - MULDIV255(C, nk), where MULDIV255 is ((p >> 8) + p) >> 8 with p = C * nk + 128. Both p and
+    # (p >> 8) + p stay below 2**16, so each >> 8 is the int32's second byte (x86 is little-endian),
+    # copied out of a view: LibTorch's shift is a slow loop. On planes, and the result is the
+    # [H, W, 3] view of its planes.
     def cmyk_to_rgb(cmyk)
-      cmyk = cmyk.to(:int32)
-      nk = 255 - cmyk[0.., 0.., 3..3]
-      product = (cmyk[0.., 0.., 0...3] * nk) + 128
-      (nk - (((product >> 8) + product) >> 8)).clamp(0, 255).to(:uint8)
+      bytes = cmyk.permute(2, 0, 1).contiguous
+      planes = bytes.to(:int32)
+      nk = planes.narrow(0, 3, 1).neg!.add!(255)
+      product = planes.narrow(0, 0, 3).mul!(nk).add!(128)
+      high = second_byte(product)
+      product.add!(high)
+      TensorMemory.free(high)
+      high = second_byte(product)
+      nk.sub(high).to(:uint8).permute(1, 2, 0).tap { TensorMemory.free(high, planes, bytes) }
+    end
+
+    def second_byte(int32)
+      int32.view(:uint8).view(*int32.shape, 4).select(-1, 1).contiguous
     end
   end
 end

@@ -1,18 +1,22 @@
 # frozen_string_literal: true
 
 module Hymenoptera
-  # A libvips image's pixels as a uint8 Torch tensor [height, width, bands] (the layout of
-  # np.asarray(pil_image)), computed in the calling thread straight into the tensor's memory:
-  # libvips evaluates the image (decoding the file, for a loaded one) into a region attached to the
-  # tensor (vips_region_prepare_to). ruby-vips' write_to_memory instead runs libvips' thread pool and
-  # copies twice, into a buffer libvips allocates and then into a Ruby String; for a 400x400 JPEG
-  # that overhead is larger than the decoding itself.
+  # libvips between a file's bytes and a uint8 Torch tensor [height, width, bands] (the layout of
+  # np.asarray(pil_image)), through a few libvips C functions called directly. ruby-vips' generic
+  # operation call costs about 0.15 ms of Ruby per call, and its write_to_memory runs libvips' thread
+  # pool and copies twice (into a buffer libvips allocates, then into a Ruby String): on a 400x400
+  # JPEG together more than the decoding itself. The calls that read or decode release Ruby's
+  # lock (blocking: true), so that threads decode several files at once (ImageFolder#getitems).
   module VipsTensor
     extend FFI::Library
     ffi_lib FFI.library_name("vips", 42)
+    attach_function :vips_image_new_from_buffer, [:pointer, :size_t, :string, :varargs], :pointer, blocking: true
+    attach_function :vips_image_new_from_memory, [:pointer, :size_t, :int, :int, :int, :int], :pointer
+    attach_function :vips_region_new, [:pointer], :pointer
     attach_function :vips_region_image, [:pointer, :pointer], :int
-    attach_function :vips_region_prepare_to, [:pointer, :pointer, :pointer, :int, :int], :int
+    attach_function :vips_region_prepare_to, [:pointer, :pointer, :pointer, :int, :int], :int, blocking: true
 
+    UCHAR = GObject::GValue.enum_from_nick(Vips::BAND_FORMAT_TYPE, :uchar)
     # Rows per vips_region_prepare_to call: bounds the buffers libvips allocates for the operations
     # in between (colour conversions) on a very large image; requests go top to bottom, so a
     # sequential loader is fine.
@@ -20,15 +24,40 @@ module Hymenoptera
 
     module_function
 
-    # image: a Vips::Image of band format :uchar.
+    # The image in bytes, decoded lazily top to bottom as the pixels are asked for (PIL's
+    # Image.open), a truncated file failing then; nil when libvips cannot open such bytes in memory
+    # (Vips::Image.new_from_file may: it has loaders that buffers have not, and says what is wrong).
+    # libvips reads the bytes where they are, so the image keeps a reference to them.
+    def decode(bytes, options = "[access=sequential,fail-on=warning]")
+      image = vips_image_new_from_buffer(bytes, bytes.bytesize, options, :pointer, nil)
+      return Vips::Image.new(image).tap { |wrapped| wrapped.references << bytes } unless image.null?
+
+      Vips.vips_error_clear
+      nil
+    end
+
+    # The pixels of image (a Vips::Image of band format :uchar), computed in this thread straight into
+    # the tensor's memory (vips_region_prepare_to, no thread pool, no copy).
     def pixels(image)
       raise ArgumentError, "expected an 8-bit image, got band format #{image.format}" unless image.format == :uchar
 
       width, height, bands = image.width, image.height, image.bands
       tensor = Torch.empty(height, width, bands, dtype: :uint8)
-      memory = Vips::Image.new_from_memory(FFI::Pointer.new(:uint8, tensor._data_ptr).slice(0, tensor.numel),
-                                           width, height, bands, :uchar)
-      source, target = Vips::Region.new(image), Vips::Region.new(memory)
+      memory = vips_image_new_from_memory(FFI::Pointer.new(:uint8, tensor._data_ptr), tensor.numel, width, height, bands, UCHAR)
+      raise Vips::Error if memory.null?
+
+      source, target = vips_region_new(image), vips_region_new(memory)
+      begin
+        fill(source, target, width, height)
+      ensure
+        [source, target, memory].each { |object| GObject.g_object_unref(object) unless object.null? }
+      end
+      tensor
+    end
+
+    def fill(source, target, width, height)
+      raise Vips::Error if source.null? || target.null?
+
       rows = [STRIP_PIXELS / width, 1].max
       rect = FFI::MemoryPointer.new(:int, 4)
       (0...height).step(rows) do |top|
@@ -36,7 +65,6 @@ module Hymenoptera
         raise Vips::Error if vips_region_image(target, rect) != 0
         raise Vips::Error if vips_region_prepare_to(source, target, rect, 0, top) != 0
       end
-      tensor
     end
   end
 end
