@@ -124,30 +124,6 @@ class TransformsTest < Minitest::Test
     assert Torch.equal(expected, Hymenoptera::VipsTensor.pixels(image))
   end
 
-  def test_a_batch_is_decoded_on_threads_and_transformed_in_order
-    root = write_data_dir(File.join(tmpdir, "data"), per_class: 3)
-    folder = Hymenoptera::ImageFolder.new(File.join(root, "train"), transform: Data.data_transforms["train"],
-                                          loader: Data.method(:rgb_loader))
-    indices = [4, 0, 5, 2, 1]
-    Torch.manual_seed(7)
-    one_by_one = indices.map { |index| folder[index] }
-    Torch.manual_seed(7)
-    batched = with_env(Hymenoptera::Threads::ENV_VAR => "3") { folder.getitems(indices) }
-    assert_equal one_by_one.map(&:last), batched.map(&:last)
-    one_by_one.zip(batched) { |(a, _), (b, _)| assert Torch.equal(a, b) }
-    File.binwrite(File.join(root, "train/ants/1.jpg"), "not a jpeg")
-    error = with_env(Hymenoptera::Threads::ENV_VAR => "3") { assert_raises(Hymenoptera::UserError) { folder.getitems([2, 1, 0]) } }
-    assert_match %r{train/ants/1.jpg: not a readable image}, error.message
-  end
-
-  def with_env(values)
-    saved = values.keys.to_h { |key| [key, ENV.fetch(key, nil)] }
-    values.each { |key, value| ENV[key] = value }
-    yield
-  ensure
-    saved.each { |key, value| ENV[key] = value }
-  end
-
   def test_the_loader_refuses_what_pil_refuses
     # a black 20000 x 9000 grayscale PNG (180 kB): beyond PIL's decompression-bomb limit of 178,956,970 pixels
     width, height = 20_000, 9000

@@ -17,14 +17,13 @@ module Hymenoptera
       @generator = generator
     end
 
-    # Yields [inputs, labels]: the samples' tensors stacked, the labels as int64. A dataset with
-    # getitems (PyTorch 2's __getitems__) fetches a batch at once.
+    # Yields [inputs, labels]: the samples' tensors stacked, the labels as int64.
     def each
       return to_enum(:each) unless block_given?
 
       _base_seed = RandomSampler.draw_int64(@generator)
       @sampler.each_slice(@batch_size) do |indices|
-        samples = @dataset.respond_to?(:getitems) ? @dataset.getitems(indices) : indices.map { |index| @dataset[index] }
+        samples = indices.map { |index| @dataset[index] }
         yield Torch.stack(samples.map(&:first), 0), Torch.tensor(samples.map(&:last), dtype: :int64)
       end
     end

@@ -5,16 +5,15 @@ module Hymenoptera
   # np.asarray(pil_image)), through a few libvips C functions called directly. ruby-vips' generic
   # operation call costs about 0.15 ms of Ruby per call, and its write_to_memory runs libvips' thread
   # pool and copies twice (into a buffer libvips allocates, then into a Ruby String): on a 400x400
-  # JPEG together more than the decoding itself. The calls that read or decode release Ruby's
-  # lock (blocking: true), so that threads decode several files at once (ImageFolder#getitems).
+  # JPEG together more than the decoding itself.
   module VipsTensor
     extend FFI::Library
     ffi_lib FFI.library_name("vips", 42)
-    attach_function :vips_image_new_from_buffer, [:pointer, :size_t, :string, :varargs], :pointer, blocking: true
+    attach_function :vips_image_new_from_buffer, [:pointer, :size_t, :string, :varargs], :pointer
     attach_function :vips_image_new_from_memory, [:pointer, :size_t, :int, :int, :int, :int], :pointer
     attach_function :vips_region_new, [:pointer], :pointer
     attach_function :vips_region_image, [:pointer, :pointer], :int
-    attach_function :vips_region_prepare_to, [:pointer, :pointer, :pointer, :int, :int], :int, blocking: true
+    attach_function :vips_region_prepare_to, [:pointer, :pointer, :pointer, :int, :int], :int
 
     UCHAR = GObject::GValue.enum_from_nick(Vips::BAND_FORMAT_TYPE, :uchar)
     # Pixels per vips_region_prepare_to call, in strips of whole rows, top to bottom (as a sequential
