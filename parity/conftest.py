@@ -69,16 +69,6 @@ def side_info(run):
             if k not in ("strategies", "weights", "fixtures_manifest_sha256") and v is not None}
 
 
-def pytest_addoption(parser):
-    group = parser.getgroup("parity", "comparing replay runs made elsewhere")
-    group.addoption("--python-run", default=os.environ.get("PARITY_PYTHON_RUN"), metavar="DIR",
-                    help="a Python replay run directory (reference_py/replay.py --out DIR) to compare instead of "
-                         "running the Python replay here")
-    group.addoption("--ruby-run", metavar="DIR",
-                    help="a Ruby replay run directory (ruby_port/bin/replay --out DIR) to compare instead of "
-                         "running the Ruby replay here")
-
-
 def floor_threads(python_info, ruby_info):
     """The thread count of the floor run: the Ruby run's, or another than the reference's if those agree."""
     if ruby_info.get("threads") != python_info.get("threads"):
