@@ -144,6 +144,7 @@ def test_suite_names_each_fault(fault, one_stack_outcomes):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.across_stacks
 @pytest.mark.parametrize("fault", [f for f in FAULTS if f.across_stacks], ids=lambda f: f.name)
 def test_across_stacks_the_port_passes_and_each_fault_is_located(fault, across_stacks_outcomes):
