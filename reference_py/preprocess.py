@@ -12,7 +12,6 @@ ToTensor and Normalize work pixel by pixel, and the pipelines hold them at full 
 val pipeline) and k/train (the whole train pipeline, its crop and flip drawn after torch.manual_seed(seed)).
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,10 +23,10 @@ import numpy as np
 import torch
 from torchvision.transforms import functional as F
 
-from reference_py import threads
+from reference_py import atomic, threads
 from reference_py.data import MEAN, STD, data_transforms, rgb_loader
-from reference_py.errors import UserError, read_json, run_cli
-from reference_py.tensor_io import write_bundle
+from reference_py.errors import ArgumentParser, UserError, read_json, run_cli
+from reference_py.tensor_io import FORMAT, bundle_paths, write_bundle
 
 CROP_SIZE = [224, 224]
 PATCH = 32
@@ -64,7 +63,7 @@ def preprocess_image(image, crop, seed, outputs=OUTPUTS):
 
 
 def valid_entry(entry):
-    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
         return False
     crop, seed, outputs = entry.get("crop"), entry.get("seed", 0), entry.get("outputs", OUTPUTS)
     return (isinstance(crop, list) and len(crop) == 4 and all(type(v) is int for v in crop) and crop[2] >= 1
@@ -86,8 +85,23 @@ def read_spec(path):
     return images
 
 
+def written_bundle(stem):
+    """Whether STEM.json is a tensor bundle's index (so STEM.json and STEM.bin are this tool's to replace)."""
+    index_path, _ = bundle_paths(stem)
+    try:
+        return json.loads(index_path.read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def bundle_output(stem, tool, option):
+    """OUT_STEM.json and OUT_STEM.bin, claimed: new, or a bundle; locked."""
+    index_path, blob_path = bundle_paths(stem)
+    return atomic.OutputFile(index_path, tool, option, lambda _: written_bundle(stem), companions=[blob_path])
+
+
 def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", help="SPEC.json")
     parser.add_argument("out_stem", help="the bundle to write (OUT_STEM.json and OUT_STEM.bin)")
     return parser
@@ -95,15 +109,20 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    out_stem = atomic.check_path_option(args.out_stem, "OUT_STEM")
     threads.configure()
-    images = read_spec(args.spec)
+    with bundle_output(out_stem, "preprocess", "OUT_STEM"):
+        write_outputs(read_spec(args.spec), out_stem)
+
+
+def write_outputs(images, out_stem):
     tensors = {}
     for k, entry in enumerate(images):
         image = rgb_loader(entry["path"])
         outputs = preprocess_image(image, entry["crop"], entry.get("seed", 0), entry.get("outputs", OUTPUTS))
         for name, tensor in outputs.items():
             tensors[f"{k}/{name}"] = tensor
-    write_bundle(args.out_stem, tensors, meta={"images": images})
+    write_bundle(out_stem, tensors, meta={"images": images})
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 Sources, in order: --weights FILE (a checkpoint you downloaded), the torch hub cache
 (TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth), else a deterministic stand-in that is NOT
-ImageNet-trained. net.pth.json beside it records which one it is.
+ImageNet-trained. net.pth.json beside it records which one it is: "imagenet" only for a file whose
+sha256 starts with the digits in torchvision's file name (torch.hub's check), "user-supplied" for any
+other checkpoint, "stand-in" for the seeded one. --out is never a file pretrained.py did not write.
 
     python reference_py/pretrained.py [--out net.pth] [--weights FILE] [--seed 0]
 """
 
-import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,12 +22,13 @@ import torchvision
 from torch import nn
 
 from reference_py import atomic, threads
-from reference_py.errors import run_cli
+from reference_py.errors import ArgumentParser, check_seed, run_cli
 from reference_py.weights import (announce, file_sha256, load_weights, provenance_path, read_state_dict,
-                                  save_state_dict, validate)
+                                  save_state_dict, validate, written_by_pretrained)
 
 IMAGENET_URL = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
 HUB_FILE = Path(IMAGENET_URL).name  # resnet18-f37072fd.pth
+HUB_SHA256_PREFIX = re.search(r"-([0-9a-f]+)\.", HUB_FILE).group(1)  # torch.hub checks the file's sha256 against it
 DEFAULT_PATH = Path("net.pth")
 CALIBRATION_BATCHES = 2
 CALIBRATION_SHAPE = (8, 3, 112, 112)
@@ -64,10 +67,20 @@ def plain_state_dict(state_dict):
     return model.state_dict()
 
 
+def provenance_of(sha256):
+    """"imagenet" only for torchvision's file (its sha256 starts with the digits in its name), else "user-supplied"."""
+    return "imagenet" if sha256.startswith(HUB_SHA256_PREFIX) else "user-supplied"
+
+
 def read_checkpoint(path, fix):
     state_dict = read_state_dict(path, fix)
     validate(state_dict, path, fix)
-    return state_dict, "imagenet", str(path), file_sha256(path)
+    sha256 = file_sha256(path)
+    provenance = provenance_of(sha256)
+    if provenance != "imagenet":
+        print(f"pretrained: {path} (sha256 {sha256[:12]}) is not torchvision's {HUB_FILE} (whose sha256 starts with "
+              f"{HUB_SHA256_PREFIX}); labelled {provenance}", file=sys.stderr)
+    return state_dict, provenance, str(path), sha256
 
 
 def choose_source(weights_file, seed):
@@ -96,9 +109,15 @@ def write_net(out, state_dict, provenance, source, source_sha256=None):
     return record
 
 
+def output_file(out):
+    """--out (and its .json), claimed: new, or pretrained.py's own unchanged output; locked."""
+    return atomic.OutputFile(out, "pretrained", "--out", written_by_pretrained, companions=[provenance_path(out)])
+
+
 def make_net(out, weights_file=None, seed=0):
-    state_dict, provenance, source, source_sha256 = choose_source(weights_file, seed)
-    record = write_net(out, state_dict, provenance, source, source_sha256)
+    with output_file(out):
+        state_dict, provenance, source, source_sha256 = choose_source(weights_file, seed)
+        record = write_net(out, state_dict, provenance, source, source_sha256)
     print(f"pretrained: wrote {out}: {provenance} weights from {source} (sha256 {record['sha256'][:12]})",
           file=sys.stderr)
     return record
@@ -121,7 +140,7 @@ def load_or_make(weights_arg, default=DEFAULT_PATH):
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="net.pth", help="where to write the weights (default: ./net.pth)")
     parser.add_argument("--weights", help="a ResNet-18 ImageNet checkpoint you downloaded (resnet18-f37072fd.pth)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the stand-in weights")
@@ -130,8 +149,10 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    out = atomic.check_path_option(args.out, "--out")
+    check_seed(args.seed)
     threads.configure()
-    make_net(Path(args.out), args.weights, args.seed)
+    make_net(out, args.weights, args.seed)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ No image decoding and no randomness: every input comes from the fixtures. Writes
 The Ruby twin is ruby_port/lib/hymenoptera/replay.rb.
 """
 
-import argparse
 import copy
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -21,23 +21,115 @@ import torch
 from torch import nn
 
 from reference_py import atomic, runtime_info, threads
-from reference_py.errors import UserError, read_json, run_cli
+from reference_py.export_fixtures import FORMAT as FIXTURES_FORMAT, GENERATOR_VERSION
+from reference_py.errors import ArgumentParser, UserError, read_json, run_cli
 from reference_py.observer import OutputsRecorder, Recorder
 from reference_py.model import FORWARD_ORDER, forward_trace, param_counts, resnet18_with_head
 from reference_py.strategies import STRATEGIES, make_optimizer, make_scheduler, prepare, uses_pretrained
-from reference_py.tensor_io import BundleError, read_bundle, write_bundle
+from reference_py.tensor_io import BundleError, read_bundle, read_index, write_bundle
 from reference_py.train import evaluate, train_model
 
 FIX = "regenerate them with `python reference_py/export_fixtures.py --out {fixtures}`"
+COUNTS = ("epochs", "batch_size", "step_size")
+RATES = ("lr", "momentum", "backbone_lr", "head_lr", "gamma")
+VERSIONS = ("python", "torch", "torchvision", "libtorch")
+IMAGE_SHAPE = [3, 224, 224]
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def manifest_problem(manifest):
+    """What makes `manifest` unusable for the replay (the first thing found), or None."""
+    if not isinstance(manifest, dict):
+        return f"holds a {type(manifest).__name__}, not an object"
+    if manifest.get("format") != FIXTURES_FORMAT:
+        return f"format is {json.dumps(manifest.get('format'))}, expected {json.dumps(FIXTURES_FORMAT)}"
+    if manifest.get("generator_version") != GENERATOR_VERSION:
+        return (f"generator_version is {json.dumps(manifest.get('generator_version'))}, this replay reads "
+                f"{GENERATOR_VERSION}")
+    for key in ("config", "protocol", "weights", "versions", "bundles"):
+        if not isinstance(manifest.get(key), dict):
+            return f"{key} is missing or not an object"
+    versions = manifest["versions"]
+    bad = [k for k in VERSIONS if not (k in versions and (versions[k] is None or isinstance(versions[k], str)))]
+    if bad:
+        return f"versions.{bad[0]} is missing or not a version string"
+    protocol = manifest["protocol"]
+    for key in COUNTS:
+        if not (isinstance(protocol.get(key), int) and not isinstance(protocol.get(key), bool) and protocol[key] >= 1):
+            return f"protocol.{key} is {json.dumps(protocol.get(key))}, expected a whole number of at least 1"
+    for key in RATES:
+        if not (is_number(protocol.get(key)) and math.isfinite(protocol[key]) and protocol[key] >= 0):
+            return f"protocol.{key} is {json.dumps(protocol.get(key))}, expected a finite number of at least 0"
+    strategies = manifest["config"].get("strategies")
+    if not (isinstance(strategies, list) and strategies and all(s in STRATEGIES for s in strategies)):
+        return f"config.strategies is {json.dumps(strategies)}, expected a list of {', '.join(STRATEGIES)}"
+    if not (isinstance(manifest["weights"].get("sha256"), str) and isinstance(manifest["weights"].get("provenance"), str)):
+        return "weights lacks provenance or sha256"
+    return None
 
 
 def read_manifest(fixtures):
     path = Path(fixtures) / "manifest.json"
     manifest = read_json(path, FIX.format(fixtures=fixtures), missing="not found: no fixtures there")
-    missing = [key for key in ("protocol", "config", "weights") if key not in manifest]
-    if missing:
-        raise UserError(f"{path} lacks {', '.join(missing)}; {FIX.format(fixtures=fixtures)}")
+    problem = manifest_problem(manifest)
+    if problem:
+        raise UserError(f"{path} is not a fixtures manifest this replay reads: {problem}; {FIX.format(fixtures=fixtures)}")
     return manifest
+
+
+def describe_tensor(entry):
+    return f"{entry.get('dtype')} {entry.get('shape')}"
+
+
+def check_bundle(fixtures, manifest, name, expected):
+    """The bundle's index against the manifest's record of it (names, dtypes, shapes) and the protocol's
+    needs (`expected`: tensor name -> (dtype, shape pattern with None for any size))."""
+    fix = FIX.format(fixtures=fixtures)
+    index_path = Path(fixtures) / f"{name}.json"
+    listed = manifest["bundles"].get(name)
+    if not isinstance(listed, list):
+        raise UserError(f"{fixtures}/manifest.json lists no bundle {name}; {fix}")
+    try:
+        tensors = read_index(Path(fixtures) / name)["tensors"]
+    except BundleError as error:
+        raise UserError(f"{error}; {fix}") from None
+    entries = {t.get("name"): t for t in tensors if isinstance(t, dict)}
+    for record in listed:
+        entry = entries.get(record.get("name"))
+        if entry is None or (entry.get("dtype"), entry.get("shape")) != (record.get("dtype"), record.get("shape")):
+            found = "missing" if entry is None else describe_tensor(entry)
+            raise UserError(f"{index_path}: {record.get('name')} is {found}, the manifest says "
+                            f"{describe_tensor(record)}; {fix}")
+    for tensor_name, (dtype, pattern) in expected.items():
+        entry = entries.get(tensor_name)
+        shape = entry.get("shape") if entry else None
+        fits = (entry is not None and entry.get("dtype") == dtype and isinstance(shape, list)
+                and len(shape) == len(pattern) and all(p is None or p == d for p, d in zip(pattern, shape)))
+        if not fits:
+            wanted = "[" + ", ".join("N" if p is None else str(p) for p in pattern) + "]"
+            found = "missing" if entry is None else describe_tensor(entry)
+            raise UserError(f"{index_path}: {tensor_name} is {found}, the replay needs {dtype} {wanted}; {fix}")
+    return entries
+
+
+def check_fixtures(fixtures, manifest, strategies):
+    """Every bundle the replay reads, checked against the manifest before anything is computed."""
+    samples = {}
+    for name in ["eval"] + [f"strategies/{s}/epoch_{k}" for s in strategies for k in range(manifest["protocol"]["epochs"])]:
+        entries = check_bundle(fixtures, manifest, name, {"images": ("float32", [None, *IMAGE_SHAPE]),
+                                                          "labels": ("int64", [None])})
+        count = entries["images"]["shape"][0]
+        if count < 1 or entries["labels"]["shape"] != [count]:
+            raise UserError(f"{fixtures}/{name}.json: {count} images but labels {entries['labels']['shape']}; "
+                            f"{FIX.format(fixtures=fixtures)}")
+        samples[name] = count
+    for strategy in strategies:
+        check_bundle(fixtures, manifest, f"strategies/{strategy}/initial",
+                     {"fc.weight": ("float32", [None, 512]), "fc.bias": ("float32", [None])})
+    check_bundle(fixtures, manifest, "weights", {})
 
 
 def read_fixture(fixtures, name):
@@ -136,7 +228,7 @@ def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out, reco
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fixtures", default="fixtures")
     parser.add_argument("--out", default="runs/python")
     parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, dest="strategies",
@@ -150,8 +242,15 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    atomic.check_path_option(args.out, "--out")
+    fixtures = atomic.check_path_option(args.fixtures, "--fixtures")
     thread_count = threads.configure()
-    fixtures = Path(args.fixtures)
+    with atomic.OutputDir(args.out, "replay", "--out", signature="run.json") as output:
+        replay(args, fixtures, thread_count, output)
+    print(f"replay: wrote {args.out}", file=sys.stderr)
+
+
+def replay(args, fixtures, thread_count, output):
     manifest = read_manifest(fixtures)
     strategies = args.strategies or manifest["config"]["strategies"]
     missing = [s for s in strategies if s not in manifest["config"]["strategies"]]
@@ -160,12 +259,13 @@ def main(argv=None):
                         f"{', '.join(manifest['config']['strategies'])}); {FIX.format(fixtures=fixtures)}")
     print(f"weights: {manifest['weights']['provenance']} weights (sha256 {manifest['weights']['sha256'][:12]}) "
           f"from {fixtures / 'weights.json'}", file=sys.stderr)
+    check_fixtures(fixtures, manifest, strategies)
     for strategy in strategies if args.resync else ():
         resync_steps(args.resync, strategy)
     weights = read_fixture(fixtures, "weights")
     evaluation = read_fixture(fixtures, "eval")
 
-    with atomic.atomic_dir(args.out) as out:
+    with output.write() as out:
         for strategy in strategies:
             (out / strategy).mkdir()
             replay_strategy(strategy, fixtures, manifest["protocol"], weights, evaluation, out / strategy,
@@ -178,7 +278,6 @@ def main(argv=None):
             "weights": {"provenance": manifest["weights"]["provenance"], "sha256": manifest["weights"]["sha256"]},
         })
         (out / "run.json").write_text(json.dumps(run, indent=1) + "\n")
-    print(f"replay: wrote {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ train_one_epoch and evaluate as torchvision's references/classification/train.py
 reference_py/replay.py drives the same three functions on the fixtures' batches.
 """
 
-import argparse
 import copy
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from reference_py import atomic, runtime_info, threads, visualize
 from reference_py.data import load_data, resolve_data_dir
-from reference_py.errors import run_cli
+from reference_py.errors import ArgumentParser, UserError, check_count, check_rate, check_seed, run_cli
 from reference_py.observer import NO_OBSERVER, Recorder
 from reference_py.pretrained import DEFAULT_PATH, load_or_make
 from reference_py.strategies import STRATEGIES, build_model, make_optimizer, make_scheduler, uses_pretrained
@@ -134,7 +134,7 @@ def curves(args, weights, data_dir, standin, thread_count, history, data_order):
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--strategy", choices=STRATEGIES, default="finetune")
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate (finetune, feature_extractor, scratch)")
@@ -166,13 +166,58 @@ def resolved_config(args, thread_count):
     return dict(sorted(config.items()))
 
 
+COUNTS = ("epochs", "batch_size", "step_size")
+RATES = ("lr", "momentum", "backbone_lr", "head_lr", "gamma")
+
+
+def check_args(args):
+    """Every option in its range, before anything is read or written (train.rb's check_options)."""
+    for name in COUNTS:
+        check_count(getattr(args, name), "--" + name.replace("_", "-"))
+    for name in RATES:
+        check_rate(getattr(args, name), "--" + name.replace("_", "-"))
+    check_seed(args.seed)
+    atomic.check_path_option(args.out_dir, "--out-dir")
+    for option in ("data_dir", "weights"):
+        if getattr(args, option) is not None and not getattr(args, option).strip():
+            raise UserError(f"--{option.replace('_', '-')} \"\": expected a path; leave the option out for the default")
+
+
+def json_safe(value):
+    """`value` for JSON: a number that is not finite (a diverged loss) becomes null, as JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def diverged_epoch(epochs):
+    """The first epoch whose loss is not finite, or None."""
+    return next((e["epoch"] for e in epochs if not all(map(math.isfinite, (e["train_loss"], e["val_loss"])))), None)
+
+
+def output_dir(args):
+    """OUT_DIR/STRATEGY, claimed (checked and locked) before the training starts."""
+    return atomic.OutputDir(Path(args.out_dir) / args.strategy, "train", "--out-dir", signature="curves.json")
+
+
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    check_args(args)
     thread_count = threads.configure()
     config = resolved_config(args, thread_count)
     if args.print_config:
         print(json.dumps(config, indent=1))
         return
+    with output_dir(args) as output:
+        train_and_write(args, config, thread_count, output)
+    print(f"train: wrote {output.target}", file=sys.stderr)
+
+
+def train_and_write(args, config, thread_count, output):
     weights = load_backbone(args.strategy, args.weights)
     data_dir, standin = resolve_data_dir(args.data_dir)
     _, dataloaders, dataset_sizes, class_names = load_data(data_dir, args.batch_size, args.seed)
@@ -190,8 +235,12 @@ def main(argv=None):
     data_order = list(dataloaders["train"].sampler.orders)
 
     record = curves(args, weights, data_dir, standin, thread_count, history, data_order)
-    with atomic.atomic_dir(Path(args.out_dir) / args.strategy) as out:
-        (out / "curves.json").write_text(json.dumps(record, indent=1) + "\n")
+    diverged = diverged_epoch(record["epochs"])
+    if diverged is not None:
+        print(f"train: warning: the loss is not finite from epoch {diverged} on (the training diverged); "
+              f"curves.json records null there: lower the learning rate", file=sys.stderr)
+    with output.write() as out:
+        (out / "curves.json").write_text(json.dumps(json_safe(record), indent=1, allow_nan=False) + "\n")
         (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
         if args.record:
             (out / "record").mkdir()
@@ -201,7 +250,6 @@ def main(argv=None):
         visualize.plot_curves(record["epochs"], out / "curves.png")
         visualize.save_train_grid(dataloaders["train"], class_names, out / "train_grid.png")
         visualize.visualize_model(model, dataloaders["val"], class_names, out / "predictions.png")
-    print(f"train: wrote {Path(args.out_dir) / args.strategy}", file=sys.stderr)
 
 
 if __name__ == "__main__":

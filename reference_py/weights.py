@@ -8,6 +8,7 @@ weights or the seeded stand-in (reference_py/pretrained.py writes both).
 import functools
 import hashlib
 import io
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,29 @@ import torchvision
 from reference_py import atomic
 from reference_py.errors import UserError, read_json
 
-PROVENANCES = ("imagenet", "stand-in")
+PROVENANCES = ("imagenet", "stand-in", "user-supplied")
 OPTIONAL_SUFFIX = "num_batches_tracked"  # absent from torchvision's published checkpoint
-FIX = "re-create it with `python reference_py/pretrained.py --out {path}`"
+
+
+def fresh_path(path):
+    """A sibling of `path` that does not exist: net.pth -> net-1.pth (advice must never overwrite a file)."""
+    path = Path(path)
+    k = 1
+    while True:
+        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        if not candidate.exists() and not provenance_path(candidate).exists():
+            return candidate
+        k += 1
+
+
+def fix_for(path):
+    """How to get usable weights instead of `path`: create it when missing, else a new file beside it."""
+    path = Path(path)
+    if not path.exists() and not provenance_path(path).exists():
+        return f"create it with `python reference_py/pretrained.py --out {path}`"
+    new = fresh_path(path)
+    return (f"make a new file with `python reference_py/pretrained.py --out {new}` (add --weights FILE for "
+            f"downloaded ImageNet weights) and pass --weights {new}")
 
 
 @dataclass
@@ -72,7 +93,7 @@ def provenance_path(path):
 def read_state_dict(path, fix=None):
     """torch.load a checkpoint of tensors only (weights_only); any failure is the user's to fix."""
     path = Path(path)
-    fix = fix or FIX.format(path=path)
+    fix = fix or fix_for(path)
     if not path.is_file():
         raise UserError(f"{path}: weights file not found; {fix}")
     try:
@@ -101,18 +122,37 @@ def validate(state_dict, path, fix=None):
         problems.append(f"wrong shapes: {'; '.join(wrong[:3])}")
     if problems:
         raise UserError(f"{path} is not a ResNet-18 state dict with a 1000-class fc: {', '.join(problems)}; "
-                        f"{fix or FIX.format(path=path)}")
+                        f"{fix or fix_for(path)}")
 
 
 def read_provenance(path):
     """net.pth.json, checked against the file it describes."""
     path = Path(path)
     record_path = provenance_path(path)
-    record = read_json(record_path, FIX.format(path=path), missing=f"not found, so the origin of {path} is unknown")
+    record = read_json(record_path, fix_for(path), missing=f"not found, so the origin of {path} is unknown")
+    if not isinstance(record, dict):
+        raise UserError(f"{record_path} holds a JSON {json_type(record)}, not an object with provenance and sha256; "
+                        f"{fix_for(path)}")
     if record.get("provenance") not in PROVENANCES:
-        raise UserError(f"{record_path}: provenance {record.get('provenance')!r} is not one of "
-                        f"{', '.join(PROVENANCES)}; {FIX.format(path=path)}")
+        raise UserError(f"{record_path}: provenance {json.dumps(record.get('provenance'))} is not one of "
+                        f"{', '.join(PROVENANCES)}; {fix_for(path)}")
     return record
+
+
+def json_type(value):
+    """JSON's name for the type of a parsed value (the same word on both sides)."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def written_by_pretrained(path):
+    """Whether net.pth (and net.pth.json) are pretrained.py's unchanged output, which it may replace."""
+    path = Path(path)
+    try:
+        record = json.loads(provenance_path(path).read_text())
+        return isinstance(record, dict) and path.is_file() and record.get("sha256") == file_sha256(path)
+    except (OSError, ValueError):
+        return False
 
 
 def load_weights(path):
@@ -124,7 +164,7 @@ def load_weights(path):
     sha256 = file_sha256(path)
     if record.get("sha256") != sha256:
         raise UserError(f"{path} (sha256 {sha256[:12]}) is not the file {provenance_path(path)} describes "
-                        f"(sha256 {str(record.get('sha256'))[:12]}); {FIX.format(path=path)}")
+                        f"(sha256 {str(record.get('sha256'))[:12]}); {fix_for(path)}")
     return Weights(state_dict, record["provenance"], sha256, path)
 
 

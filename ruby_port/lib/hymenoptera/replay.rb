@@ -11,18 +11,122 @@ module Hymenoptera
   # directory (run.json, STRATEGY/summary.json and bundles) into a temporary folder renamed into
   # place when complete.
   module Replay
+    # What reference_py/export_fixtures.py writes (its FORMAT and GENERATOR_VERSION), the only fixtures read.
+    FIXTURES_FORMAT = "hymenoptera-fixtures/1"
+    GENERATOR_VERSION = 1
+    COUNTS = %w[epochs batch_size step_size].freeze
+    RATES = %w[lr momentum backbone_lr head_lr gamma].freeze
+    VERSIONS = %w[python torch torchvision libtorch].freeze
+    IMAGE_SHAPE = [3, 224, 224].freeze
+
     module_function
 
     def fix(fixtures)
       "regenerate them with `python reference_py/export_fixtures.py --out #{fixtures}`"
     end
 
+    # What makes manifest unusable for the replay (the first thing found), or nil.
+    def manifest_problem(manifest)
+      return "holds a #{Errors.json_type(manifest)}, not an object" unless manifest.is_a?(Hash)
+      unless manifest["format"] == FIXTURES_FORMAT
+        return "format is #{JSON.generate(manifest["format"])}, expected #{JSON.generate(FIXTURES_FORMAT)}"
+      end
+      unless manifest["generator_version"] == GENERATOR_VERSION && manifest["generator_version"].is_a?(Integer)
+        return "generator_version is #{JSON.generate(manifest["generator_version"])}, this replay reads #{GENERATOR_VERSION}"
+      end
+
+      %w[config protocol weights versions bundles].each do |key|
+        return "#{key} is missing or not an object" unless manifest[key].is_a?(Hash)
+      end
+      versions = manifest["versions"]
+      bad = VERSIONS.find { |k| !(versions.key?(k) && (versions[k].nil? || versions[k].is_a?(String))) }
+      return "versions.#{bad} is missing or not a version string" if bad
+
+      protocol = manifest["protocol"]
+      COUNTS.each do |key|
+        next if protocol[key].is_a?(Integer) && protocol[key] >= 1
+
+        return "protocol.#{key} is #{JSON.generate(protocol[key])}, expected a whole number of at least 1"
+      end
+      RATES.each do |key|
+        next if protocol[key].is_a?(Numeric) && protocol[key].to_f.finite? && protocol[key] >= 0
+
+        return "protocol.#{key} is #{JSON.generate(protocol[key])}, expected a finite number of at least 0"
+      end
+      strategies = manifest["config"]["strategies"]
+      unless strategies.is_a?(Array) && strategies.any? && strategies.all? { |s| Strategies::STRATEGIES.include?(s) }
+        return "config.strategies is #{JSON.generate(strategies)}, expected a list of #{Strategies::STRATEGIES.join(", ")}"
+      end
+      return "weights lacks provenance or sha256" unless manifest["weights"]["sha256"].is_a?(String) && manifest["weights"]["provenance"].is_a?(String)
+
+      nil
+    end
+
     def read_manifest(fixtures)
       path = File.join(fixtures, "manifest.json")
       manifest = Errors.read_json(path, missing: "not found: no fixtures there", fix: fix(fixtures))
-      return manifest if manifest.is_a?(Hash) && %w[config protocol weights].all? { |key| manifest[key].is_a?(Hash) }
+      problem = manifest_problem(manifest)
+      return manifest unless problem
 
-      raise UserError, "#{path} is not a fixtures manifest (no config, protocol or weights); #{fix(fixtures)}"
+      raise UserError, "#{path} is not a fixtures manifest this replay reads: #{problem}; #{fix(fixtures)}"
+    end
+
+    # Python's "{dtype} {shape}" of an index entry (shape as a Python list prints).
+    def describe_tensor(entry)
+      shape = entry["shape"]
+      "#{entry["dtype"] || "None"} #{shape.is_a?(Array) ? "[#{shape.join(", ")}]" : (shape.nil? ? "None" : shape)}"
+    end
+
+    # The bundle's index against the manifest's record of it (names, dtypes, shapes) and the protocol's
+    # needs (expected: tensor name => [dtype, shape pattern with nil for any size]).
+    def check_bundle(fixtures, manifest, name, expected)
+      index_path = File.join(fixtures, "#{name}.json")
+      listed = manifest["bundles"][name]
+      raise UserError, "#{fixtures}/manifest.json lists no bundle #{name}; #{fix(fixtures)}" unless listed.is_a?(Array)
+
+      tensors = begin
+        TensorIO.read_index(File.join(fixtures, name))["tensors"]
+      rescue TensorIO::BundleError => e
+        raise UserError, "#{e.message}; #{fix(fixtures)}"
+      end
+      entries = tensors.select { |t| t.is_a?(Hash) }.to_h { |t| [t["name"], t] }
+      listed.each do |record|
+        entry = entries[record["name"]]
+        next if entry && [entry["dtype"], entry["shape"]] == [record["dtype"], record["shape"]]
+
+        raise UserError, "#{index_path}: #{record["name"]} is #{entry ? describe_tensor(entry) : "missing"}, " \
+                         "the manifest says #{describe_tensor(record)}; #{fix(fixtures)}"
+      end
+      expected.each do |tensor_name, (dtype, pattern)|
+        entry = entries[tensor_name]
+        shape = entry && entry["shape"]
+        fits = entry && entry["dtype"] == dtype && shape.is_a?(Array) && shape.size == pattern.size &&
+               pattern.zip(shape).all? { |p, d| p.nil? || p == d }
+        next if fits
+
+        wanted = "[#{pattern.map { |p| p.nil? ? "N" : p }.join(", ")}]"
+        raise UserError, "#{index_path}: #{tensor_name} is #{entry ? describe_tensor(entry) : "missing"}, " \
+                         "the replay needs #{dtype} #{wanted}; #{fix(fixtures)}"
+      end
+      entries
+    end
+
+    # Every bundle the replay reads, checked against the manifest before anything is computed.
+    def check_fixtures(fixtures, manifest, strategies)
+      epochs = manifest["protocol"]["epochs"]
+      names = ["eval"] + strategies.flat_map { |s| Array.new(epochs) { |k| "strategies/#{s}/epoch_#{k}" } }
+      names.each do |name|
+        entries = check_bundle(fixtures, manifest, name, {"images" => ["float32", [nil, *IMAGE_SHAPE]], "labels" => ["int64", [nil]]})
+        count = entries["images"]["shape"][0]
+        next if count >= 1 && entries["labels"]["shape"] == [count]
+
+        raise UserError, "#{fixtures}/#{name}.json: #{count} images but labels [#{entries["labels"]["shape"].join(", ")}]; #{fix(fixtures)}"
+      end
+      strategies.each do |strategy|
+        check_bundle(fixtures, manifest, "strategies/#{strategy}/initial",
+                     {"fc.weight" => ["float32", [nil, 512]], "fc.bias" => ["float32", [nil]]})
+      end
+      check_bundle(fixtures, manifest, "weights", {})
     end
 
     def read_fixture(fixtures, name)
@@ -150,6 +254,14 @@ module Hymenoptera
 
     def main(argv)
       options = parse_args(argv)
+      Atomic.check_path_option(options[:out], "--out")
+      Atomic.check_path_option(options[:fixtures], "--fixtures")
+      output = Atomic::OutputDir.new(options[:out], "replay", "--out", signature: "run.json")
+      output.hold { replay(options, output) }
+      warn "replay: wrote #{options[:out]}"
+    end
+
+    def replay(options, output)
       fixtures = options[:fixtures]
       manifest = read_manifest(fixtures)
       available = manifest["config"]["strategies"] || []
@@ -161,11 +273,12 @@ module Hymenoptera
 
       warn "weights: #{manifest["weights"]["provenance"]} weights (sha256 #{manifest["weights"]["sha256"].to_s[0, 12]}) " \
            "from #{File.join(fixtures, "weights.json")}"
+      check_fixtures(fixtures, manifest, strategies)
       strategies.each { |strategy| resync_steps(options[:resync], strategy) } if options[:resync]
       weights = read_fixture(fixtures, "weights")
       evaluation = read_fixture(fixtures, "eval")
 
-      Atomic.dir(options[:out]) do |out|
+      output.write do |out|
         strategies.each do |strategy|
           Dir.mkdir(File.join(out, strategy))
           replay_strategy(strategy, fixtures, manifest["protocol"], weights, evaluation, File.join(out, strategy),
@@ -179,7 +292,6 @@ module Hymenoptera
         )
         File.write(File.join(out, "run.json"), JSON.pretty_generate(run) + "\n")
       end
-      warn "replay: wrote #{options[:out]}"
     rescue KeyError => e
       raise UserError, "the fixtures in #{fixtures} lack #{e.key.inspect}; #{fix(fixtures)}"
     end

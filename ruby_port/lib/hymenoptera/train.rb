@@ -139,22 +139,27 @@ module Hymenoptera
       }
     end
 
+    INTEGERS = %i[epochs step_size batch_size seed].freeze
+    FLOATS = %i[lr momentum backbone_lr head_lr gamma].freeze
+    COUNTS = %i[epochs batch_size step_size].freeze
+    RATES = %i[lr momentum backbone_lr head_lr gamma].freeze
+
     def option_parser
       OptionParser.new do |o|
         o.banner = "usage: ruby ruby_port/bin/train [options]\n\n" \
                    "Train ResNet-18 on ants vs bees, as PyTorch's transfer-learning tutorial does."
         o.on("--strategy NAME", Strategies::STRATEGIES, "one of #{Strategies::STRATEGIES.join(", ")} (default finetune)")
-        o.on("--epochs N", Integer, "default 25")
-        o.on("--lr LR", Float, "learning rate (finetune, feature_extractor, scratch; default 0.001)")
-        o.on("--momentum M", Float, "default 0.9")
-        o.on("--backbone-lr LR", Float, "backbone_lr: the backbone's learning rate (default 1e-4)")
-        o.on("--head-lr LR", Float, "backbone_lr: fc's learning rate (default 1e-3)")
-        o.on("--step-size N", Integer, "StepLR: decay the learning rate every N epochs (default 7)")
-        o.on("--gamma G", Float, "StepLR: by this factor (default 0.1)")
-        o.on("--batch-size N", Integer, "default 4")
+        o.on("--epochs N", "default 25")
+        o.on("--lr LR", "learning rate (finetune, feature_extractor, scratch; default 0.001)")
+        o.on("--momentum M", "default 0.9")
+        o.on("--backbone-lr LR", "backbone_lr: the backbone's learning rate (default 1e-4)")
+        o.on("--head-lr LR", "backbone_lr: fc's learning rate (default 1e-3)")
+        o.on("--step-size N", "StepLR: decay the learning rate every N epochs (default 7)")
+        o.on("--gamma G", "StepLR: by this factor (default 0.1)")
+        o.on("--batch-size N", "default 4")
         o.on("--data-dir DIR", "hymenoptera_data's layout (default: the generated stand-in)")
         o.on("--weights FILE", "net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
-        o.on("--seed N", Integer, "default 0")
+        o.on("--seed N", "default 0")
         o.on("--out-dir DIR", "default runs/train/ruby")
         o.on("--[no-]progress", "a progress bar on stderr (default: yes)")
         o.on("--record", "also write OUT_DIR/STRATEGY/record/: every step's loss, the first batch, its gradients, " \
@@ -177,18 +182,56 @@ module Hymenoptera
       raise UserError, "unexpected argument #{rest.first.inspect}; see ruby ruby_port/bin/train --help" if rest.any?
 
       options = DEFAULTS.merge(parsed.transform_keys { |key| key.to_s.tr("-", "_").to_sym })
-      check_positive(options, :epochs, :batch_size, :step_size)
+      convert_numbers(options)
+      check_options(options)
       options
     rescue OptionParser::ParseError => e
       raise UserError, "#{e.message}; see ruby ruby_port/bin/train --help"
     end
 
-    def check_positive(options, *keys)
-      keys.each do |key|
-        next if options[key].positive?
+    # The numeric options' words as argparse's type=int and type=float read them.
+    def convert_numbers(options)
+      INTEGERS.each { |key| options[key] = Errors.parse_int(options[key], flag(key)) if options[key].is_a?(String) }
+      FLOATS.each { |key| options[key] = Errors.parse_float(options[key], flag(key)) if options[key].is_a?(String) }
+    rescue UserError => e
+      raise UserError, "#{e.message}; see ruby ruby_port/bin/train --help"
+    end
 
-        raise UserError, "--#{key.to_s.tr("_", "-")} #{options[key]}: expected a whole number of at least 1"
+    def flag(key)
+      "--#{key.to_s.tr("_", "-")}"
+    end
+
+    # Every option in its range, before anything is read or written (train.py's check_args).
+    def check_options(options)
+      COUNTS.each { |key| Errors.check_count(options[key], flag(key)) }
+      RATES.each { |key| Errors.check_rate(options[key], flag(key)) }
+      Errors.check_seed(options[:seed])
+      Atomic.check_path_option(options[:out_dir], "--out-dir")
+      %i[data_dir weights].each do |key|
+        next if options[key].nil? || !options[key].strip.empty?
+
+        raise UserError, "#{flag(key)} \"\": expected a path; leave the option out for the default"
       end
+    end
+
+    # A value for JSON: a number that is not finite (a diverged loss) becomes null, as JSON has no NaN.
+    def json_safe(value)
+      case value
+      when Float then value.finite? ? value : nil
+      when Hash then value.transform_values { |item| json_safe(item) }
+      when Array then value.map { |item| json_safe(item) }
+      else value
+      end
+    end
+
+    # The first epoch whose loss is not finite, or nil.
+    def diverged_epoch(epochs)
+      epochs.find { |e| ![e[:train_loss], e[:val_loss]].all?(&:finite?) }&.fetch(:epoch)
+    end
+
+    # OUT_DIR/STRATEGY, claimed (checked and locked) before the training starts.
+    def output_dir(options)
+      Atomic::OutputDir.new(File.join(options[:out_dir], options[:strategy]), "train", "--out-dir", signature: "curves.json")
     end
 
     def main(argv)
@@ -198,6 +241,12 @@ module Hymenoptera
       config = resolved_config(options, thread_count)
       return puts(JSON.pretty_generate(config)) if options[:print_config]
 
+      output = output_dir(options)
+      output.hold { train_and_write(options, config, thread_count, output) }
+      warn "train: wrote #{output.target}"
+    end
+
+    def train_and_write(options, config, thread_count, output)
       weights = load_backbone(options[:strategy], options[:weights])
       data_dir, standin = Data.resolve_data_dir(options[:data_dir])
       _, dataloaders, dataset_sizes, class_names = Data.load_data(data_dir, batch_size: options[:batch_size], seed: options[:seed])
@@ -215,9 +264,13 @@ module Hymenoptera
       data_order = dataloaders["train"].sampler.orders.dup
 
       record = curves(options, weights, data_dir, standin, thread_count, history, data_order)
-      target = File.join(options[:out_dir], options[:strategy])
-      Atomic.dir(target) do |out|
-        File.write(File.join(out, "curves.json"), JSON.pretty_generate(record) + "\n")
+      diverged = diverged_epoch(record[:epochs])
+      if diverged
+        warn "train: warning: the loss is not finite from epoch #{diverged} on (the training diverged); " \
+             "curves.json records null there: lower the learning rate"
+      end
+      output.write do |out|
+        File.write(File.join(out, "curves.json"), JSON.pretty_generate(json_safe(record)) + "\n")
         File.write(File.join(out, "config.json"), JSON.pretty_generate(config) + "\n")
         if options[:record]
           Dir.mkdir(File.join(out, "record"))
@@ -230,7 +283,6 @@ module Hymenoptera
         Visualize.save_train_grid(dataloaders["train"], class_names, File.join(out, "train_grid.png"))
         Visualize.visualize_model(model, dataloaders["val"], class_names, File.join(out, "predictions.png"))
       end
-      warn "train: wrote #{target}"
     end
   end
 end
