@@ -219,11 +219,12 @@ class Output:
 class OutputDir(Output):
     """A folder written whole: MARKER inside lists its files (or, with `owned`, the tool's own index does)."""
 
-    def __init__(self, target, tool, option, signature=None, owned=None, keep_foreign=False):
+    def __init__(self, target, tool, option, signature=None, owned=None, record=MARKER, keep_foreign=(), ):
         super().__init__(target, tool, option)
         self.signature = signature  # a file every run of the tool wrote, before MARKER existed
-        self.owned_of = owned
-        self.keep_foreign = keep_foreign
+        self.owned_of = owned  # the tool's own index instead of MARKER: folder -> owned files or None
+        self.record = record  # the file that says what the tool wrote (MARKER, or the tool's index)
+        self.keep_foreign = set(keep_foreign)  # when given, the names the tool writes: other files are kept
 
     def owned(self, folder):
         """The files of `folder` this tool wrote (relative paths), or None if the folder is not this tool's."""
@@ -251,7 +252,10 @@ class OutputDir(Output):
             return
         foreign = self.foreign(target)
         if foreign is None:
-            raise UserError(f"{target} exists and was not written by {self.tool} (no {MARKER} in it); {self.fix()}")
+            raise UserError(f"{target} exists and was not written by {self.tool} (no {self.record} in it); {self.fix()}")
+        clashes = [f for f in foreign if f in self.keep_foreign]
+        if clashes:
+            raise UserError(f"{target / clashes[0]} was not written by {self.tool}, which would replace it; {self.fix()}")
         if foreign and not self.keep_foreign:
             raise UserError(f"{target} holds {len(foreign)} file(s) {self.tool} did not write (first: {foreign[0]}); "
                             f"{self.tool} replaces the whole folder: move them away or choose another {self.option}")
@@ -311,14 +315,16 @@ class OutputDir(Output):
             os.rename(tmp, target)
             return
         self.check_target()  # nothing foreign has appeared while we worked
-        if self.keep_foreign:
-            for name in self.foreign(target) or []:
-                if not (tmp / name).exists():
-                    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-                    os.link(target / name, tmp / name, follow_symlinks=False)
+        kept = [name for name in self.foreign(target) or [] if self.keep_foreign and not (tmp / name).exists()]
+        for name in kept:  # the user's files move to the new folder (hard links: the very same files)
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            os.link(target / name, tmp / name, follow_symlinks=False)
         old = target.with_name(f".{target.name}.old")
         os.rename(target, old)
         os.rename(tmp, target)
+        for name in kept:
+            if os.path.samestat(os.lstat(old / name), os.lstat(target / name)):
+                os.unlink(old / name)
         if self.owned(old) is not None:
             self._remove_owned(old)
         else:  # the empty folder the user made for us

@@ -5,6 +5,9 @@ A data dir is hymenoptera_data's layout: train/{ants,bees}/*.jpg and val/{ants,b
 """
 
 import hashlib
+import os
+import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -14,7 +17,7 @@ from torchvision import datasets, transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from reference_py import standin_data
-from reference_py.errors import UserError
+from reference_py.errors import UserError, display
 from reference_py.weights import file_sha256
 
 SPLITS = ("train", "val")
@@ -39,21 +42,66 @@ data_transforms = {
 }
 
 
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # PIL's modes of more than 8 bits per sample
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+WIDE_MESSAGE = ("more than 8 bits per sample (e.g. a 16-bit PNG); PIL and libvips decode such images differently "
+                "(PIL clips, libvips scales), so both sides refuse it: convert it to 8 bits per sample")
+
+
+def png_bit_depth(path):
+    """A PNG's bits per sample (its IHDR's bit depth; PIL opens a 16-bit RGB PNG as 8-bit "RGB"), else None."""
+    with open(path, "rb") as stream:
+        head = stream.read(25)
+    return head[24] if len(head) == 25 and head.startswith(PNG_SIGNATURE) else None
+
+
 def rgb_loader(path):
-    """Decode an image completely and convert it to RGB (grayscale, CMYK and palette images too)."""
+    """Decode an image completely and convert it to RGB (grayscale, CMYK and palette images too).
+
+    Refused: what PIL cannot decode, more than 2 * Image.MAX_IMAGE_PIXELS pixels (PIL's decompression-bomb
+    error; above MAX_IMAGE_PIXELS PIL warns, in one line here), and more than 8 bits per sample (WIDE_MESSAGE)."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.mode in WIDE_MODES or png_bit_depth(path) == 16:
+                    raise UserError(f"{display(path)}: {WIDE_MESSAGE}")
+                image.load()
+                rgb = image.convert("RGB")
+        for warning in caught:
+            print(f"warning: {display(path)}: {warning.message}", file=sys.stderr)
+        return rgb
     except FileNotFoundError:
-        raise UserError(f"{path}: image not found; check the path") from None
+        raise UserError(f"{display(path)}: image not found; check the path") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise UserError(f"{path}: not a readable image ({error}); replace or delete the file") from None
+        raise UserError(f"{display(path)}: not a readable image ({error}); replace or delete the file") from None
+
+
+def tree_entries(folder):
+    """Every entry below `folder` (sorted, depth first), refusing what would make the two sides see different
+    data: a name that is not UTF-8, a symbolic link to a folder (it may loop), a link to nothing."""
+    for entry in sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name)):
+        path = Path(entry.path)
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(f"{display(path)}: the name is not valid UTF-8; rename it "
+                            f"(the two sides would sort and show it differently)") from None
+        if entry.is_symlink():
+            if not path.exists():
+                raise UserError(f"{display(path)} is a symbolic link to nothing ({display(os.readlink(path))}); "
+                                f"remove it or make it point to an image")
+            if path.is_dir():
+                raise UserError(f"{display(path)} is a symbolic link to a folder; the data dir's folders must be "
+                                f"real folders (a link can loop): replace it with a copy of the folder")
+        yield path
+        if entry.is_dir(follow_symlinks=False):
+            yield from tree_entries(path)
 
 
 def image_files(folder):
     """The files ImageFolder takes from a class folder, sorted."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
+    return sorted(p for p in tree_entries(folder) if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
 
 
 def check_layout(data_dir):
@@ -67,7 +115,7 @@ def check_layout(data_dir):
         folder = data_dir / split
         if not folder.is_dir():
             raise UserError(f"{folder} not found: {LAYOUT_HINT}")
-        class_names[split] = sorted(d.name for d in folder.iterdir() if d.is_dir())
+        class_names[split] = sorted(d.name for d in tree_entries(folder) if d.parent == folder and d.is_dir())
         if not class_names[split]:
             raise UserError(f"{folder} has no class folders: {LAYOUT_HINT}")
         for name in class_names[split]:

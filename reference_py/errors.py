@@ -32,6 +32,12 @@ def one_line(message):
     return " ".join(str(message).split())
 
 
+def json_type(value):
+    """JSON's name for the type of a parsed value (the same word on both sides)."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
 def display(path):
     """A path for a message: bytes that are not UTF-8 as \\xNN (Python and Ruby write them alike)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")

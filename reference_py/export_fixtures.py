@@ -7,7 +7,6 @@ same data, weights and seed give byte-identical files. ensure_fixtures() regener
 fixtures are missing or stale.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch.utils.data import Subset
 
 from reference_py import ROOT, atomic, runtime_info, threads
 from reference_py.data import fingerprint, image_datasets, make_dataloader, resolve_data_dir
-from reference_py.errors import UserError, run_cli
+from reference_py.errors import ArgumentParser, UserError, check_count, check_seed, run_cli
 from reference_py.model import resnet18_with_head, seeded_head
 from reference_py.pretrained import load_or_make
 from reference_py.strategies import STRATEGIES, uses_pretrained
@@ -138,8 +137,27 @@ def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_n
     }
 
 
+def owned_files(folder):
+    """The files an export wrote into `folder` (its manifest lists them), or None if it holds no fixtures manifest."""
+    manifest = read_manifest(folder)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+        return None
+    return set(manifest["files"]) | {MANIFEST}
+
+
+def fixtures_output(out, config):
+    """--out, claimed: new, empty, or fixtures an export wrote; other files in it (fixtures/README.md) are kept."""
+    planned = {f"{name}.{ext}" for name in bundle_names(config) for ext in ("json", "bin")} | {MANIFEST}
+    return atomic.OutputDir(out, "export_fixtures", "--out", owned=owned_files, record=MANIFEST, keep_foreign=planned)
+
+
 def export(out, data_dir, weights, standin, config):
-    """Check the images, then write every fixture file, the manifest last (removed first: none means incomplete)."""
+    """Check the images, then write every fixture file into a new folder that replaces `out` whole."""
+    with fixtures_output(out, config) as output:
+        return export_into(output, data_dir, weights, standin, config)
+
+
+def export_into(output, data_dir, weights, standin, config):
     image_sets = image_datasets(data_dir)
     train_set, val_set = image_sets["train"], image_sets["val"]
     if len(train_set.classes) != NUM_CLASSES:
@@ -147,19 +165,15 @@ def export(out, data_dir, weights, standin, config):
                         f"give it exactly two classes")
     eval_indices = balanced_subset(val_set, config["eval_per_class"])
     replay_indices = balanced_subset(train_set, config["replay_per_class"])
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).unlink(missing_ok=True)
-
-    write_bundle(out / "weights", weights.state_dict, meta={"provenance": weights.provenance, "sha256": weights.sha256})
-    export_eval(out, val_set, eval_indices, train_set.classes)
-    with atomic.atomic_dir(out / "strategies") as folder:
+    with output.write() as out:
+        write_bundle(out / "weights", weights.state_dict, meta={"provenance": weights.provenance, "sha256": weights.sha256})
+        export_eval(out, val_set, eval_indices, train_set.classes)
         for strategy in config["strategies"]:
-            export_strategy(folder / strategy, strategy, train_set, replay_indices,
+            export_strategy(out / "strategies" / strategy, strategy, train_set, replay_indices,
                             strategy_seeds(config["seed"], strategy))
-    manifest = build_manifest(out, config, weights, data_dir, standin, fingerprint(data_dir), train_set.classes,
-                              relative_paths(train_set, replay_indices), relative_paths(val_set, eval_indices))
-    atomic.write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+        manifest = build_manifest(out, config, weights, data_dir, standin, fingerprint(data_dir), train_set.classes,
+                                  relative_paths(train_set, replay_indices), relative_paths(val_set, eval_indices))
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -171,7 +185,7 @@ def make_config(seed=0, strategies=STRATEGIES, eval_per_class=EVAL_PER_CLASS, re
 def read_manifest(out):
     try:
         return json.loads((Path(out) / MANIFEST).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, ValueError):
         return None
 
 
@@ -207,7 +221,7 @@ def ensure_fixtures(out=ROOT / "fixtures", data_dir=None, weights_path=ROOT / "n
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="fixtures")
     parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
     parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
@@ -220,6 +234,10 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    atomic.check_path_option(args.out, "--out")
+    check_seed(args.seed)
+    for option in ("eval_per_class", "replay_per_class"):
+        check_count(getattr(args, option), "--" + option.replace("_", "-"))
     threads.configure()
     weights = load_or_make(args.weights)
     data_dir, standin = resolve_data_dir(args.data_dir)

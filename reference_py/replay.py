@@ -22,7 +22,7 @@ from torch import nn
 
 from reference_py import atomic, runtime_info, threads
 from reference_py.export_fixtures import FORMAT as FIXTURES_FORMAT, GENERATOR_VERSION
-from reference_py.errors import ArgumentParser, UserError, read_json, run_cli
+from reference_py.errors import ArgumentParser, UserError, json_type, read_json, run_cli
 from reference_py.observer import OutputsRecorder, Recorder
 from reference_py.model import FORWARD_ORDER, forward_trace, param_counts, resnet18_with_head
 from reference_py.strategies import STRATEGIES, make_optimizer, make_scheduler, prepare, uses_pretrained
@@ -43,7 +43,7 @@ def is_number(value):
 def manifest_problem(manifest):
     """What makes `manifest` unusable for the replay (the first thing found), or None."""
     if not isinstance(manifest, dict):
-        return f"holds a {type(manifest).__name__}, not an object"
+        return f"holds a JSON {json_type(manifest)}, not an object"
     if manifest.get("format") != FIXTURES_FORMAT:
         return f"format is {json.dumps(manifest.get('format'))}, expected {json.dumps(FIXTURES_FORMAT)}"
     if manifest.get("generator_version") != GENERATOR_VERSION:
@@ -257,9 +257,9 @@ def replay(args, fixtures, thread_count, output):
     if missing:
         raise UserError(f"{fixtures} has no fixtures for {', '.join(missing)} (it has "
                         f"{', '.join(manifest['config']['strategies'])}); {FIX.format(fixtures=fixtures)}")
+    check_fixtures(fixtures, manifest, strategies)
     print(f"weights: {manifest['weights']['provenance']} weights (sha256 {manifest['weights']['sha256'][:12]}) "
           f"from {fixtures / 'weights.json'}", file=sys.stderr)
-    check_fixtures(fixtures, manifest, strategies)
     for strategy in strategies if args.resync else ():
         resync_steps(args.resync, strategy)
     weights = read_fixture(fixtures, "weights")

@@ -17,7 +17,7 @@ import torch
 import torchvision
 
 from reference_py import atomic
-from reference_py.errors import UserError, read_json
+from reference_py.errors import UserError, json_type, read_json
 
 PROVENANCES = ("imagenet", "stand-in", "user-supplied")
 OPTIONAL_SUFFIX = "num_batches_tracked"  # absent from torchvision's published checkpoint
@@ -137,12 +137,6 @@ def read_provenance(path):
         raise UserError(f"{record_path}: provenance {json.dumps(record.get('provenance'))} is not one of "
                         f"{', '.join(PROVENANCES)}; {fix_for(path)}")
     return record
-
-
-def json_type(value):
-    """JSON's name for the type of a parsed value (the same word on both sides)."""
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
 
 
 def written_by_pretrained(path):

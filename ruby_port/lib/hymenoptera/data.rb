@@ -43,18 +43,44 @@ module Hymenoptera
     def rgb_loader(path)
       RGBLoader.load(path)
     rescue Errno::ENOENT
-      raise UserError, "#{path}: image not found; check the path"
+      raise UserError, "#{Errors.display(path)}: image not found; check the path"
+    rescue RGBLoader::WideSamples
+      raise UserError, "#{Errors.display(path)}: #{RGBLoader::WIDE_MESSAGE}"
     rescue Vips::Error => e
       detail = Errors.one_line(e.message)
       detail = "libvips could not decode it" if detail.empty? || detail == e.class.name # an empty error buffer
-      raise UserError, "#{path}: not a readable image (#{detail}); replace or delete the file"
+      raise UserError, "#{Errors.display(path)}: not a readable image (#{detail}); replace or delete the file"
+    end
+
+    # Every entry below folder (sorted, depth first), refusing what would make the two sides see
+    # different data: a name that is not UTF-8, a symbolic link to a folder (it may loop), a link to nothing.
+    def tree_entries(folder, &block)
+      return enum_for(:tree_entries, folder) unless block
+
+      Dir.children(folder).sort_by(&:b).each do |name|
+        path = File.join(folder, name)
+        unless name.dup.force_encoding(Encoding::UTF_8).valid_encoding?
+          raise UserError, "#{Errors.display(path)}: the name is not valid UTF-8; rename it " \
+                           "(the two sides would sort and show it differently)"
+        end
+        if File.symlink?(path)
+          unless File.exist?(path)
+            raise UserError, "#{Errors.display(path)} is a symbolic link to nothing (#{Errors.display(File.readlink(path))}); " \
+                             "remove it or make it point to an image"
+          end
+          if File.directory?(path)
+            raise UserError, "#{Errors.display(path)} is a symbolic link to a folder; the data dir's folders must be " \
+                             "real folders (a link can loop): replace it with a copy of the folder"
+          end
+        end
+        yield path
+        tree_entries(path, &block) if File.directory?(path) && !File.symlink?(path)
+      end
     end
 
     # The files ImageFolder takes from a class folder, sorted.
     def image_files(folder)
-      Dir.glob("**/*", base: folder).sort
-         .map { |name| File.join(folder, name) }
-         .select { |path| File.file?(path) && path.downcase.end_with?(*IMG_EXTENSIONS) }
+      tree_entries(folder).select { |path| File.file?(path) && path.downcase.end_with?(*IMG_EXTENSIONS) }.sort
     end
 
     # The class names, once train/ and val/ each hold the same class folders, none of them empty.
@@ -67,7 +93,8 @@ module Hymenoptera
         folder = File.join(data_dir, split)
         raise UserError, "#{folder} not found: #{LAYOUT_HINT}" unless File.directory?(folder)
 
-        names = Dir.children(folder).select { |name| File.directory?(File.join(folder, name)) }.sort
+        names = tree_entries(folder).select { |path| File.dirname(path) == folder && File.directory?(path) }
+                                    .map { |path| File.basename(path) }.sort
         raise UserError, "#{folder} has no class folders: #{LAYOUT_HINT}" if names.empty?
 
         names.each do |name|

@@ -48,7 +48,7 @@ module Hymenoptera
     end
 
     def valid_entry?(entry)
-      return false unless entry.is_a?(Hash) && entry["path"].is_a?(String)
+      return false unless entry.is_a?(Hash) && entry["path"].is_a?(String) && !entry["path"].empty?
 
       crop, seed, outputs = entry["crop"], entry.fetch("seed", 0), entry.fetch("outputs", OUTPUTS)
       crop.is_a?(Array) && crop.size == 4 && crop.all?(Integer) && crop[2] >= 1 && crop[3] >= 1 &&
@@ -77,7 +77,25 @@ module Hymenoptera
                          "usage: ruby ruby_port/bin/preprocess SPEC.json OUT_STEM"
       end
       spec_path, out_stem = argv
-      images = read_spec(spec_path)
+      Atomic.check_path_option(out_stem, "OUT_STEM")
+      bundle_output(out_stem, "preprocess", "OUT_STEM").hold { write_outputs(read_spec(spec_path), out_stem) }
+    end
+
+    # Whether STEM.json is a tensor bundle's index (so STEM.json and STEM.bin are this tool's to replace).
+    def written_bundle?(stem)
+      index = JSON.parse(File.read(TensorIO.bundle_paths(stem)[0]))
+      index.is_a?(Hash) && index["format"] == TensorIO::FORMAT
+    rescue SystemCallError, JSON::ParserError
+      false
+    end
+
+    # OUT_STEM.json and OUT_STEM.bin, claimed: new, or a bundle; locked.
+    def bundle_output(stem, tool, option)
+      index_path, blob_path = TensorIO.bundle_paths(stem)
+      Atomic::OutputFile.new(index_path, tool, option, companions: [blob_path]) { written_bundle?(stem) }
+    end
+
+    def write_outputs(images, out_stem)
       tensors = {}
       images.each_with_index do |entry, k|
         image = Data.rgb_loader(entry["path"])

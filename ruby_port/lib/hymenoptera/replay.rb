@@ -27,7 +27,7 @@ module Hymenoptera
 
     # What makes manifest unusable for the replay (the first thing found), or nil.
     def manifest_problem(manifest)
-      return "holds a #{Errors.json_type(manifest)}, not an object" unless manifest.is_a?(Hash)
+      return "holds a JSON #{Errors.json_type(manifest)}, not an object" unless manifest.is_a?(Hash)
       unless manifest["format"] == FIXTURES_FORMAT
         return "format is #{JSON.generate(manifest["format"])}, expected #{JSON.generate(FIXTURES_FORMAT)}"
       end
@@ -271,9 +271,9 @@ module Hymenoptera
         raise UserError, "#{fixtures} has no fixtures for #{missing.join(", ")} (it has #{available.join(", ")}); #{fix(fixtures)}"
       end
 
+      check_fixtures(fixtures, manifest, strategies)
       warn "weights: #{manifest["weights"]["provenance"]} weights (sha256 #{manifest["weights"]["sha256"].to_s[0, 12]}) " \
            "from #{File.join(fixtures, "weights.json")}"
-      check_fixtures(fixtures, manifest, strategies)
       strategies.each { |strategy| resync_steps(options[:resync], strategy) } if options[:resync]
       weights = read_fixture(fixtures, "weights")
       evaluation = read_fixture(fixtures, "eval")

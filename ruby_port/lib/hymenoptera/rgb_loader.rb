@@ -9,8 +9,14 @@ module Hymenoptera
   # that does not decode raises Vips::Error, also for a truncated JPEG (libvips would otherwise warn
   # and fill grey), and so does one larger than PIL opens (its decompression-bomb limit).
   module RGBLoader
-    # PIL refuses to open an image of more than 2 * Image.MAX_IMAGE_PIXELS pixels.
-    MAX_PIXELS = 2 * (1024 * 1024 * 1024 / 4 / 3)
+    # PIL's Image.MAX_IMAGE_PIXELS: it warns above it, and refuses to open more than twice as many pixels.
+    MAX_IMAGE_PIXELS = 1024 * 1024 * 1024 / 4 / 3
+    MAX_PIXELS = 2 * MAX_IMAGE_PIXELS
+    WIDE_MESSAGE = "more than 8 bits per sample (e.g. a 16-bit PNG); PIL and libvips decode such images differently " \
+                   "(PIL clips, libvips scales), so both sides refuse it: convert it to 8 bits per sample"
+
+    # An image of more than 8 bits per sample, which the loader refuses (WIDE_MESSAGE).
+    class WideSamples < StandardError; end
 
     module_function
 
@@ -21,6 +27,12 @@ module Hymenoptera
         raise Vips::Error, "Image size (#{pixels} pixels) exceeds limit of #{MAX_PIXELS} pixels, " \
                            "could be decompression bomb DOS attack."
       end
+      if pixels > MAX_IMAGE_PIXELS
+        warn "warning: #{Errors.display(path)}: Image size (#{pixels} pixels) exceeds limit of #{MAX_IMAGE_PIXELS} " \
+             "pixels, could be decompression bomb DOS attack."
+      end
+      raise WideSamples unless image.format == :uchar
+
       rgb_pixels(image)
     end
 

@@ -6,14 +6,30 @@ module Hymenoptera
   # 1000-class ImageNet fc); beside it, net.pth.json says whether it holds torchvision's ImageNet
   # weights or the seeded stand-in.
   class Weights
-    PROVENANCES = %w[imagenet stand-in].freeze
+    PROVENANCES = %w[imagenet stand-in user-supplied].freeze
     OPTIONAL_SUFFIX = "num_batches_tracked" # absent from torchvision's published checkpoint
     DEFAULT_PATH = "net.pth"
 
     attr_reader :state_dict, :provenance, :sha256, :path
 
+    # How to get usable weights instead of path: create it when missing, else a new file beside it
+    # (advice must never overwrite a file; pretrained.py refuses to anyway).
     def self.fix(path)
-      "re-create it with `python reference_py/pretrained.py --out #{path}`"
+      return "create it with `python reference_py/pretrained.py --out #{path}`" unless File.exist?(path) || File.exist?(provenance_path(path))
+
+      fresh = fresh_path(path)
+      "make a new file with `python reference_py/pretrained.py --out #{fresh}` (add --weights FILE for " \
+        "downloaded ImageNet weights) and pass --weights #{fresh}"
+    end
+
+    # A sibling of path that does not exist: net.pth -> net-1.pth.
+    def self.fresh_path(path)
+      ext = File.extname(path)
+      stem = path.to_s.delete_suffix(ext)
+      (1..).each do |k|
+        candidate = "#{stem}-#{k}#{ext}"
+        return candidate unless File.exist?(candidate) || File.exist?(provenance_path(candidate))
+      end
     end
 
     # Load net.pth, check it and its provenance.
@@ -85,9 +101,13 @@ module Hymenoptera
     def self.read_provenance(path)
       record_path = provenance_path(path)
       record = Errors.read_json(record_path, missing: "not found, so the origin of #{path} is unknown", fix: fix(path))
-      unless record.is_a?(Hash) && PROVENANCES.include?(record["provenance"])
-        raise UserError, "#{record_path}: provenance #{record.is_a?(Hash) ? record["provenance"].inspect : "missing"} " \
-                         "is not one of #{PROVENANCES.join(", ")}; #{fix(path)}"
+      unless record.is_a?(Hash)
+        raise UserError, "#{record_path} holds a JSON #{Errors.json_type(record)}, not an object with provenance and " \
+                         "sha256; #{fix(path)}"
+      end
+      unless PROVENANCES.include?(record["provenance"])
+        raise UserError, "#{record_path}: provenance #{JSON.generate(record["provenance"])} is not one of " \
+                         "#{PROVENANCES.join(", ")}; #{fix(path)}"
       end
       record
     end

@@ -1,0 +1,457 @@
+"""Bad input, table-driven, against both languages' entry points (reference_py/*.py and ruby_port/bin/*).
+
+Every case runs each side's real command line in a folder of its own and must end with exit status 2
+and exactly one line on stderr that names the problem and the fix (the same words on both sides), and
+every file that existed before the run must be byte-identical after it. The cases run a few at a time
+(each is mostly an interpreter and LibTorch starting).
+
+The crash-consistency tests kill a trainer (SIGTERM, SIGKILL) while it trains and while it writes its
+result, and check that the result of an earlier run is never lost, that nothing half-written is left in
+its place, and that the next run tidies what a killed one left and reports it.
+"""
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from parity.sides import python, ruby
+from reference_py import standin_data
+from reference_py.export_fixtures import ensure_fixtures
+from reference_py.pretrained import HUB_FILE, HUB_SHA256_PREFIX, standin_state_dict, write_net
+from reference_py.weights import save_state_dict
+
+pytestmark = [pytest.mark.extended, pytest.mark.bad_input]
+
+PARALLEL = 3  # processes at a time: each waits mostly on its interpreter starting
+SCRIPTS = {"python": lambda name: f"{name}.py", "ruby": lambda name: name}
+COMMANDS = {"python": python, "ruby": ruby}
+TRAIN = ["--strategy", "scratch", "--epochs", "1", "--no-progress"]
+SMALL_FIXTURES = {"seed": 0, "eval_per_class": 2, "replay_per_class": 2}
+
+
+# --- inputs ------------------------------------------------------------------------------------------------
+
+def png_bytes(width, height, bit_depth, colour_type, rows):
+    """A PNG from raw rows (each with its filter byte): the decompression bomb costs no memory to make."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+def bomb_png(path):
+    """20000 x 20000 one-bit pixels, 400 million: more than PIL's 2 * MAX_IMAGE_PIXELS, a few hundred kB."""
+    path.write_bytes(png_bytes(20000, 20000, 1, 0, bytes(20000 * (1 + 2500))))
+
+
+def png16(path, channels):
+    rng = np.random.RandomState(7)
+    values = rng.randint(0, 65536, size=(32, 32 * channels)).astype(">u2")
+    rows = b"".join(b"\x00" + row.tobytes() for row in values)
+    path.write_bytes(png_bytes(32, 32, 16, 0 if channels == 1 else 2, rows))
+
+
+def truncate_after_header(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:data.index(b"\xff\xda") + 40])  # the header and the start of the scan, no more
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """What the cases start from: a tiny image set, stand-in weights, small fixtures."""
+    root = tmp_path_factory.mktemp("bad_input_inputs")
+    data = standin_data.generate(root / "data", seed=1, counts={"train": 2, "val": 2})
+    net = root / "weights" / "net.pth"
+    net.parent.mkdir()
+    write_net(net, standin_state_dict(seed=3), "stand-in", "seed 3")
+    fixtures = root / "fixtures"
+    ensure_fixtures(fixtures, data_dir=data, weights_path=net, **SMALL_FIXTURES)
+    return {"data": data, "net": net, "fixtures": fixtures}
+
+
+# --- the case table ----------------------------------------------------------------------------------------
+
+@dataclass
+class Case:
+    script: str  # the entry point's name: train, replay, preprocess, pretrained
+    args: list  # {data}, {net}, {fixtures}, {case}: placeholders filled per case folder
+    expect: list  # fragments the error line must hold (same on both sides), with the same placeholders
+    prepare: object = None  # prepare(case folder, inputs): make the bad input (and any files to keep)
+    sides: tuple = ("python", "ruby")  # pretrained.py exists in Python only
+
+
+def copy_data(folder, inputs):
+    return Path(shutil.copytree(inputs["data"], folder / "data"))
+
+
+def data_with(change):
+    """prepare: a copy of the image set, changed by change(data folder)."""
+    def prepare(folder, inputs):
+        change(copy_data(folder, inputs))
+    return prepare
+
+
+def fixtures_with(change):
+    """prepare: a copy of the fixtures whose manifest (and bundle indexes) change(folder, manifest) edits."""
+    def prepare(folder, inputs):
+        fixtures = Path(shutil.copytree(inputs["fixtures"], folder / "fixtures", copy_function=os.link))
+        manifest = json.loads((fixtures / "manifest.json").read_text())
+        manifest = change(fixtures, manifest)
+        (fixtures / "manifest.json").unlink()  # a hard link to the original: write a new file
+        (fixtures / "manifest.json").write_text(json.dumps(manifest))
+    return prepare
+
+
+def edit_index(fixtures, name, edit):
+    path = fixtures / f"{name}.json"
+    index = json.loads(path.read_text())
+    edit(index)
+    path.unlink()
+    path.write_text(json.dumps(index))
+    return index
+
+
+def protocol_change(key, value):
+    def change(fixtures, manifest):
+        if value is None:
+            del manifest["protocol"][key]
+        else:
+            manifest["protocol"][key] = value
+        return manifest
+    return change
+
+
+def eval_images_reshaped(fixtures, manifest):
+    edit_index(fixtures, "eval", lambda index: index["tensors"][0].update(shape=[4, 3, 448, 224]))
+    return manifest
+
+
+def eval_images_retyped_everywhere(fixtures, manifest):
+    edit_index(fixtures, "eval", lambda index: index["tensors"][0].update(dtype="float64"))
+    manifest["bundles"]["eval"][0].update(dtype="float64")
+    return manifest
+
+
+def user_folder(relative, with_marker=False):
+    """prepare: a folder of the user's (notes.txt), optionally with a train marker claiming other files."""
+    def prepare(folder, inputs):
+        target = folder / relative
+        target.mkdir(parents=True)
+        (target / "notes.txt").write_text("mine\n")
+        if with_marker:
+            (target / ".hymenoptera-output.json").write_text(json.dumps({"tool": "train", "files": ["curves.json"]}))
+    return prepare
+
+
+def user_file(relative):
+    def prepare(folder, inputs):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text("the user's file\n")
+    return prepare
+
+
+def spec_for(image_maker):
+    """prepare: a preprocess spec of one image made by image_maker(path)."""
+    def prepare(folder, inputs):
+        image = folder / "image.png"
+        image_maker(image)
+        (folder / "spec.json").write_text(json.dumps({"images": [{"path": str(image), "crop": [0, 0, 8, 8]}]}))
+    return prepare
+
+
+def truncated_jpeg_spec(folder, inputs):
+    image = folder / "image.jpg"
+    shutil.copy(next((inputs["data"] / "train" / "ants").glob("*.jpg")), image)
+    truncate_after_header(image)
+    (folder / "spec.json").write_text(json.dumps({"images": [{"path": str(image), "crop": [0, 0, 8, 8]}]}))
+
+
+def first_jpeg(data):
+    return sorted((data / "train" / "ants").glob("*.jpg"))[0]
+
+
+def weights_json(content):
+    def prepare(folder, inputs):
+        net = folder / "net.pth"
+        shutil.copy(inputs["net"], net)
+        (folder / "net.pth.json").write_text(content)
+    return prepare
+
+
+def weights_without_provenance(folder, inputs):
+    shutil.copy(inputs["net"], folder / "net.pth")
+
+
+def invalid_utf8_name(data):
+    source = first_jpeg(data)
+    os.rename(source, os.fsencode(source.parent) + b"/ant_\xff.jpg")
+
+
+OUT = ["--out-dir", "{case}/out"]
+CASES = {
+    # options: ranges, the same rule on both sides
+    "batch size 0": Case("train", [*TRAIN, "--batch-size", "0", *OUT], ["--batch-size 0", "a whole number of at least 1"]),
+    "epochs 0": Case("train", [*TRAIN[:2], "--epochs", "0", *OUT], ["--epochs 0", "a whole number of at least 1"]),
+    "step size 0": Case("train", [*TRAIN, "--step-size", "0", *OUT], ["--step-size 0", "at least 1"]),
+    "lr -1": Case("train", [*TRAIN, "--lr", "-1", *OUT], ["--lr -1.0", "a finite number of at least 0"]),
+    "lr nan": Case("train", [*TRAIN, "--lr", "nan", *OUT], ["--lr nan", "a finite number of at least 0"]),
+    "momentum -1": Case("train", [*TRAIN, "--momentum", "-1", *OUT], ["--momentum -1.0", "finite number"]),
+    "gamma nan": Case("train", [*TRAIN, "--gamma", "nan", *OUT], ["--gamma nan", "finite number"]),
+    "head lr inf": Case("train", [*TRAIN, "--head-lr", "inf", *OUT], ["--head-lr inf", "finite number"]),
+    "seed 2**70": Case("train", [*TRAIN, "--seed", str(2**70), *OUT], [f"--seed {2**70}", "from 0 to 18446744073709551614"]),
+    "seed -1": Case("train", [*TRAIN, "--seed", "-1", *OUT], ["--seed -1", "from 0 to"]),
+    "epochs not a number": Case("train", [*TRAIN[:2], "--epochs", "two", *OUT], ["invalid int value: 'two'", "--help"]),
+    "lr not a number": Case("train", [*TRAIN, "--lr", "fast", *OUT], ["invalid float value: 'fast'", "--help"]),
+    "empty out-dir": Case("train", [*TRAIN, "--out-dir", ""], ['--out-dir ""', "expected a path"]),
+    "empty data-dir": Case("train", [*TRAIN, "--data-dir", "", *OUT], ['--data-dir ""', "expected a path"]),
+    # outputs: never replace what the tool did not write
+    "out-dir/STRATEGY is the user's folder": Case(
+        "train", [*TRAIN, "--data-dir", "{data}", *OUT], ["{case}/out/scratch", "was not written by train", "--out-dir"],
+        user_folder("out/scratch")),
+    "out-dir/STRATEGY holds a user's file": Case(
+        "train", [*TRAIN, "--data-dir", "{data}", *OUT], ["did not write (first: notes.txt)", "--out-dir"],
+        user_folder("out/scratch", with_marker=True)),
+    "out-dir/STRATEGY is a file": Case(
+        "train", [*TRAIN, "--data-dir", "{data}", *OUT], ["{case}/out/scratch", "is not a folder", "--out-dir"],
+        user_file("out/scratch")),
+    "out-dir is a file": Case(
+        "train", [*TRAIN, "--data-dir", "{data}", *OUT], ["{case}/out is not a folder", "--out-dir"], user_file("out")),
+    "out-dir locked by another run": Case(
+        "train", [*TRAIN, "--data-dir", "{data}", *OUT], ["{case}/out/scratch is being written by another run", "wait"]),
+    "replay --out is the user's folder": Case(
+        "replay", ["--fixtures", "{fixtures}", "--out", "{case}/mine"], ["{case}/mine", "was not written by replay", "--out"],
+        user_folder("mine")),
+    "replay --out empty": Case("replay", ["--fixtures", "{fixtures}", "--out", ""], ['--out ""', "expected a path"]),
+    "preprocess OUT_STEM is the user's file": Case(
+        "preprocess", ["{case}/spec.json", "{case}/result"], ["{case}/result.json", "was not written by preprocess"],
+        lambda folder, inputs: (spec_for(lambda path: Image.new("RGB", (16, 16)).save(path))(folder, inputs),
+                                user_file("result.json")(folder, inputs))),
+    "pretrained --out is the user's checkpoint": Case(
+        "pretrained", ["--out", "{case}/net.pth"], ["{case}/net.pth", "was not written by pretrained", "--out"],
+        weights_without_provenance, sides=("python",)),
+    # images: the same checks on both sides, before any training
+    "jpeg truncated after its header": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT], ["ant_000.jpg: not a readable image", "replace or delete"],
+        data_with(lambda data: truncate_after_header(first_jpeg(data)))),
+    "decompression bomb": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT],
+        ["bomb.png: not a readable image", "exceeds limit of 178956970 pixels", "decompression bomb"],
+        data_with(lambda data: bomb_png(data / "train" / "ants" / "bomb.png"))),
+    "16-bit grayscale png": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT], ["gray16.png: more than 8 bits per sample", "convert it"],
+        data_with(lambda data: png16(data / "val" / "bees" / "gray16.png", 1))),
+    "16-bit rgb png": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT], ["rgb16.png: more than 8 bits per sample", "convert it"],
+        data_with(lambda data: png16(data / "train" / "bees" / "rgb16.png", 3))),
+    "symlink loop to its own folder": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT], ["ants/loop is a symbolic link to a folder", "replace it"],
+        data_with(lambda data: os.symlink(".", data / "train" / "ants" / "loop"))),
+    "symlink loop to the parent": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT], ["bees/up is a symbolic link to a folder", "copy of the folder"],
+        data_with(lambda data: os.symlink("..", data / "val" / "bees" / "up"))),
+    "dangling jpg symlink": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT], ["gone.jpg is a symbolic link to nothing", "remove it"],
+        data_with(lambda data: os.symlink("nowhere.jpg", data / "train" / "bees" / "gone.jpg"))),
+    "file name not UTF-8": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT], ["ant_\\xff.jpg: the name is not valid UTF-8", "rename it"],
+        data_with(invalid_utf8_name)),
+    "preprocess: jpeg truncated after its header": Case(
+        "preprocess", ["{case}/spec.json", "{case}/result"], ["image.jpg: not a readable image"], truncated_jpeg_spec),
+    "preprocess: 16-bit png": Case(
+        "preprocess", ["{case}/spec.json", "{case}/result"], ["image.png: more than 8 bits per sample"],
+        spec_for(lambda path: png16(path, 1))),
+    "preprocess: decompression bomb": Case(
+        "preprocess", ["{case}/spec.json", "{case}/result"], ["image.png: not a readable image", "decompression bomb"],
+        spec_for(bomb_png)),
+    # fixtures: checked against the manifest before the replay computes anything
+    "fixtures: manifest is a list": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["manifest.json", "holds a JSON array", "export_fixtures.py"],
+        fixtures_with(lambda fixtures, manifest: [manifest])),
+    "fixtures: another format": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ['format is "hymenoptera-fixtures/2"', "export_fixtures.py"],
+        fixtures_with(lambda fixtures, manifest: {**manifest, "format": "hymenoptera-fixtures/2"})),
+    "fixtures: another generator version": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["generator_version is 2", "export_fixtures.py"],
+        fixtures_with(lambda fixtures, manifest: {**manifest, "generator_version": 2})),
+    "fixtures: versions not strings": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["versions.torch is missing or not a version string"],
+        fixtures_with(lambda fixtures, manifest: {**manifest, "versions": {**manifest["versions"], "torch": 113}})),
+    "fixtures: batch_size 0": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["protocol.batch_size is 0", "at least 1"],
+        fixtures_with(protocol_change("batch_size", 0))),
+    "fixtures: no lr": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["protocol.lr is null", "finite number"],
+        fixtures_with(protocol_change("lr", None))),
+    "fixtures: images reshaped": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"],
+        ["eval.json: images is float32 [4, 3, 448, 224], the manifest says float32 [4, 3, 224, 224]"],
+        fixtures_with(eval_images_reshaped)),
+    "fixtures: images float64, manifest too": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"],
+        ["eval.json: images is float64 [4, 3, 224, 224], the replay needs float32 [N, 3, 224, 224]"],
+        fixtures_with(eval_images_retyped_everywhere)),
+    # weights: net.pth.json, and advice that never overwrites the user's file
+    "net.pth.json is a list": Case(
+        "train", ["--strategy", "finetune", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
+        ["net.pth.json holds a JSON array", "pretrained.py --out {case}/net-1.pth"], weights_json("[1, 2]")),
+    "net.pth without provenance": Case(
+        "train", ["--strategy", "finetune", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
+        ["net.pth.json not found", "pretrained.py --out {case}/net-1.pth", "pass --weights {case}/net-1.pth"],
+        weights_without_provenance),
+}
+RUNS = [(name, side) for name, case in CASES.items() for side in case.sides]
+
+
+def snapshot(folder):
+    """Every file and link below folder: relative path -> bytes (or the link's target)."""
+    found = {}
+    for root, dirs, files in os.walk(folder):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            path = os.path.join(root, name)
+            found[os.path.relpath(path, folder)] = ("link", os.readlink(path)) if os.path.islink(path) else Path(path).read_bytes()
+    return found
+
+
+def run_case(name, side, inputs, root):
+    case = CASES[name]
+    folder = root / f"{name.replace(' ', '_').replace('/', '_')}-{side}"
+    folder.mkdir()
+    if case.prepare:
+        case.prepare(folder, inputs)
+    places = {**{k: str(v) for k, v in inputs.items()}, "case": str(folder)}
+    command = COMMANDS[side](SCRIPTS[side](case.script), *[a.format(**places) for a in case.args])
+    lock = None
+    if name == "out-dir locked by another run":  # another run holds the lock: we take it as that run would
+        (folder / "out").mkdir()
+        lock = os.open(folder / "out" / ".scratch.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        os.write(lock, f"{os.getpid()}\n".encode())
+    before = snapshot(folder)
+    env = {**command.env(), "TORCH_HOME": str(folder / "torch_home")}
+    completed = subprocess.run(command.argv, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    if lock is not None:
+        os.close(lock)
+    return completed, before, snapshot(folder), [f.format(**places) for f in case.expect]
+
+
+@pytest.fixture(scope="module")
+def outcomes(inputs, tmp_path_factory):
+    """Every case on every side, PARALLEL processes at a time."""
+    root = tmp_path_factory.mktemp("bad_input_cases")
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        futures = {run: pool.submit(run_case, *run, inputs, root) for run in RUNS}
+        return {run: future.result() for run, future in futures.items()}
+
+
+@pytest.mark.parametrize("name,side", RUNS, ids=[f"{side}: {name}" for name, side in RUNS])
+def test_bad_input_is_refused_in_one_line(name, side, outcomes):
+    completed, before, after, expected = outcomes[(name, side)]
+    script = SCRIPTS[side](CASES[name].script)
+    assert completed.returncode == 2, f"exit {completed.returncode}; stderr:\n{completed.stderr}"
+    lines = completed.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{completed.stderr}"
+    assert lines[0].startswith(f"{script}: error: "), lines[0]
+    for fragment in expected:
+        assert fragment in lines[0], f"{fragment!r} not in: {lines[0]}"
+    changed = sorted(path for path in before if after.get(path) != before[path])
+    assert not changed, f"files that existed before the run were changed or removed: {changed}"
+    assert sorted(after) == sorted(before), f"the refused run left files behind: {sorted(set(after) - set(before))}"
+
+
+# --- the hub cache's label -----------------------------------------------------------------------------------
+
+def test_a_file_at_the_hub_cache_path_is_labelled_by_its_sha256(tmp_path):
+    """torch.hub's rule: resnet18-f37072fd.pth is ImageNet's file only if its sha256 starts with f37072fd."""
+    checkpoints = tmp_path / "torch_home" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    save_state_dict(checkpoints / HUB_FILE, standin_state_dict(seed=5))
+    command = python("pretrained.py", "--out", tmp_path / "net.pth")
+    completed = subprocess.run(command.argv, cwd=tmp_path, env={**command.env(), "TORCH_HOME": str(tmp_path / "torch_home")},
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    record = json.loads((tmp_path / "net.pth.json").read_text())
+    assert record["provenance"] == "user-supplied", record
+    assert record["source_sha256"] and not record["source_sha256"].startswith(HUB_SHA256_PREFIX)
+    assert "labelled user-supplied" in completed.stderr
+
+
+# --- crash consistency ---------------------------------------------------------------------------------------
+
+def start_train(side, data, out):
+    command = COMMANDS[side](SCRIPTS[side]("train"), *TRAIN, "--data-dir", data, "--out-dir", out)
+    return subprocess.Popen(command.argv, cwd=out.parent, env=command.env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def kill_when(process, ready, signum, timeout=240):
+    """Send signum once ready() holds; returns whether it was sent before the process ended by itself."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if ready():
+            process.send_signal(signum)
+            process.communicate(timeout=120)
+            return True
+        time.sleep(0.005)
+    process.communicate(timeout=120)
+    return False
+
+
+def leftovers(out):
+    return sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+
+
+def crash_sequence(side, data, work):
+    """A finished run, then runs killed while training and while writing; each must keep the first result."""
+    out = work / side
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's, beside the results\n")
+    first = start_train(side, data, out)
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    kept = snapshot(out)
+    result = out / "scratch"
+    writing = lambda: any(p.name.startswith(".scratch.") and p.name.endswith(".tmp") for p in out.iterdir())
+    training = lambda: (result.parent / ".scratch.lock").exists()
+    events = []
+    for point, ready in (("training", training), ("writing", writing)):
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            process = start_train(side, data, out)
+            hit = kill_when(process, ready, signum)
+            events.append((point, signum.name, hit, process.returncode, leftovers(out)))
+            now = snapshot(out)
+            assert {k: v for k, v in now.items() if k in kept} == kept, (
+                f"{side}: killed ({signum.name}) while {point}, and the earlier result changed")
+            assert not any(name.endswith(".old") for name in leftovers(out)), events[-1]
+            if signum == signal.SIGTERM and hit:  # a clean exit: nothing half-written, no lock
+                assert leftovers(out) == [], events[-1]
+    last = start_train(side, data, out)
+    _, stderr = last.communicate(timeout=300)
+    assert last.returncode == 0, stderr
+    assert leftovers(out) == [], f"{side}: left after a complete run: {leftovers(out)}"
+    assert (out / "notes.txt").read_text().startswith("the user's")
+    return events, stderr
+
+
+def test_killed_runs_lose_nothing_and_leave_nothing_half_written(inputs, tmp_path):
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sequences = {side: pool.submit(crash_sequence, side, inputs["data"], tmp_path) for side in ("python", "ruby")}
+        results = {side: future.result() for side, future in sequences.items()}
+    for side, (events, _) in results.items():
+        hits = [(point, name) for point, name, hit, _, _ in events if hit]
+        assert ("writing", "SIGKILL") in hits and ("training", "SIGTERM") in hits, f"{side}: signals that hit: {events}"
+        killed_writing = next(e for e in events if e[:3] == ("writing", "SIGKILL", True))
+        assert any(name.endswith(".tmp") for name in killed_writing[4]), (
+            f"{side}: SIGKILL while writing left no temporary folder to tidy (the test did not hit its point): {events}")
