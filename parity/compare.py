@@ -80,11 +80,17 @@ def measure(ruby, python, *, quantity, tolerance, **where):
     result.numel = python.numel()
     if result.numel == 0:
         return result
+    ruby_bytes, python_bytes = _bytes(ruby), _bytes(python)
+    if torch.equal(ruby_bytes, python_bytes):
+        # the same bytes: no difference anywhere (NaNs included)
+        result.max_abs_index = result.max_rel_index = unravel(0, python.shape)
+        result.ruby_at_max = ruby.reshape(-1)[0].item()
+        result.python_at_max = python.reshape(-1)[0].item()
+        return result
     if tolerance.exact:
         # bit-identical: compare the bytes, so that -0.0/+0.0 and NaN payloads count too
-        same = ruby.contiguous().view(-1).numpy().view("u1").reshape(result.numel, -1) == \
-            python.contiguous().view(-1).numpy().view("u1").reshape(result.numel, -1)
-        differs = torch.from_numpy(~same.all(axis=1))
+        same = ruby_bytes.view(result.numel, -1) == python_bytes.view(result.numel, -1)
+        differs = ~same.all(dim=1)
     else:
         differs = ~torch.isclose(ruby.double(), python.double(), atol=tolerance.atol, rtol=tolerance.rtol,
                                  equal_nan=True)
@@ -104,6 +110,11 @@ def measure(ruby, python, *, quantity, tolerance, **where):
     result.ruby_at_max = ruby.reshape(-1)[abs_at].item()
     result.python_at_max = python.reshape(-1)[abs_at].item()
     return result
+
+
+def _bytes(tensor):
+    """The tensor's bytes in row-major order, as a flat uint8 tensor."""
+    return tensor.contiguous().view(-1).view(torch.uint8)
 
 
 def _key_by_key(ruby, python, quantity, where, tolerance, compare_key):

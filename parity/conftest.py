@@ -15,17 +15,19 @@ Environment (used by the fault-injection tests, which run this suite against a b
   PARITY_RUBY_PORT   a copy of ruby_port/ to test instead of ruby_port/
   PARITY_RUNS        where the replays write (default runs/parity)
   PARITY_STRATEGIES  comma-separated strategies to replay and compare (default: all four)
-  PARITY_REPORT      where the report goes (default parity/report)
+  PARITY_REPORT      where the report goes (default parity/report; "none": no report, as for the fault
+                     tests' child suites, whose verdict is their output)
   PARITY_PYTHON_RUN  the default of --python-run
 """
 
+import functools
 import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
-from parity import known_divergences, report
+from parity import early, known_divergences, report
 from parity.sides import ROOT, python, ruby, run_together
 from parity.runs import Replays, Run
 
@@ -36,7 +38,8 @@ ALL_STRATEGIES = ["finetune", "feature_extractor", "backbone_lr", "scratch"]
 STRATEGIES = [s for s in os.environ.get("PARITY_STRATEGIES", "").split(",") if s] or ALL_STRATEGIES
 FIXTURES = ROOT / "fixtures"
 RUNS = Path(os.environ.get("PARITY_RUNS") or ROOT / "runs" / "parity")
-REPORT = Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report")
+REPORT = (None if os.environ.get("PARITY_REPORT") == "none"
+          else Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report"))
 
 
 @pytest.fixture(scope="session")
@@ -55,12 +58,18 @@ def report_notes():
     return NOTES
 
 
-@pytest.fixture(scope="session")
-def fixtures_dir():
+@functools.cache
+def fixtures_ready():
+    """fixtures/, built or rebuilt first when missing or stale (checked once per session)."""
     from reference_py.export_fixtures import ensure_fixtures
 
     ensure_fixtures(FIXTURES)
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():
+    return fixtures_ready()
 
 
 def side_info(run):
@@ -138,8 +147,12 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("strategy", STRATEGIES)
 
 
+def pytest_collection_finish(session):
+    early.start_used(session)
+
+
 def pytest_sessionfinish(session):
-    if COMPARISONS or SIDES:
+    if REPORT and (COMPARISONS or SIDES):
         report.write(REPORT, COMPARISONS, SIDES, RUNS, known=known_divergences.MEASURED, notes=NOTES)
 
 
@@ -150,4 +163,4 @@ def pytest_terminal_summary(terminalreporter):
     if COMPARISONS:
         failed = sum(not c.passed for c in COMPARISONS)
         terminalreporter.write_line(
-            f"{len(COMPARISONS)} comparisons, {failed} outside tolerance; report: parity/report/index.md")
+            f"{len(COMPARISONS)} comparisons, {failed} outside tolerance" + (f"; report: {REPORT / 'index.md'}" if REPORT else ""))

@@ -17,6 +17,7 @@ from reference_py import threads
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE_THREADS = max(1, threads.thread_count() // 2)
+BACKGROUND_NICENESS = 10
 TIMEOUT = 1800
 
 
@@ -27,14 +28,6 @@ class SideFailed(AssertionError):
 def port_root():
     """The Ruby port under test: ruby_port/, or a copy named by PARITY_RUBY_PORT (the fault tests use one)."""
     return Path(os.environ.get("PARITY_RUBY_PORT") or ROOT / "ruby_port")
-
-
-# Rice 4.0.x, the line torch.rb 0.12 needs, keys its method registry by a hash of class address and
-# method id that can collide; a process whose addresses collide aborts with std::bad_any_cast
-# (fixed in rice 4.3, ruby-rice/rice#208). It depends on the process's addresses only, so a new
-# process runs clean: that crash, and only it, is retried.
-RICE_COLLISION = "std::bad_any_cast"
-RICE_COLLISION_RETRIES = 2
 
 
 @dataclass
@@ -49,10 +42,14 @@ class Command:
         env.update(self.extra_env)
         return env
 
-    def start(self):
-        """The running process; its output goes to files, so that a chatty side never waits on a full pipe."""
+    def start(self, background=False):
+        """The running process; its output goes to files, so that a chatty side never waits on a full pipe.
+        A background process runs at a lower priority (nice BACKGROUND_NICENESS): it takes the cores the
+        tests leave idle."""
         stdout, stderr = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-        process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env(), stdout=stdout, stderr=stderr, text=True)
+        niceness = (lambda: os.nice(BACKGROUND_NICENESS)) if background else None
+        process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env(), stdout=stdout, stderr=stderr, text=True,
+                                   preexec_fn=niceness)
         process.output_files = (stdout, stderr)
         return process
 
@@ -90,13 +87,6 @@ def _wait(process):
 
 def _finish(command, process):
     stdout, stderr = _wait(process)
-    for _ in range(RICE_COLLISION_RETRIES):
-        if process.returncode == 0 or RICE_COLLISION not in stderr:
-            break
-        print(f"parity: {command.side} side aborted with rice 4.0's method-registry collision ({RICE_COLLISION}); "
-              f"running it again: {' '.join(command.argv)}", file=sys.stderr)
-        process = command.start()
-        stdout, stderr = _wait(process)
     if process.returncode != 0:
         raise SideFailed(
             f"the {command.side} side failed (exit {process.returncode}): {' '.join(command.argv)}\n"
@@ -105,19 +95,37 @@ def _finish(command, process):
     return stdout
 
 
+class Running:
+    """Commands started together; wait() gives their outputs once all have ended, and raises for the first
+    that failed."""
+
+    def __init__(self, commands, background=False):
+        self.commands = commands
+        self.processes = [command.start(background) for command in commands]
+        self.outputs = None
+
+    def wait(self):
+        if self.outputs is None:
+            failure, outputs = None, []
+            for command, process in zip(self.commands, self.processes):
+                try:
+                    outputs.append(_finish(command, process))
+                except SideFailed as error:
+                    failure = failure or error
+            self.outputs = failure or outputs
+        if isinstance(self.outputs, SideFailed):
+            raise self.outputs
+        return self.outputs
+
+
+def start_together(*commands, background=False):
+    """Start every command at once (at a lower priority in the background); Running.wait() for their outputs."""
+    return Running(commands, background)
+
+
 def run_together(*commands):
     """Start every command at once, wait for all; raises for the first that failed."""
-    processes = [command.start() for command in commands]
-    failure = None
-    outputs = []
-    for command, process in zip(commands, processes):
-        try:
-            outputs.append(_finish(command, process))
-        except SideFailed as error:
-            failure = failure or error
-    if failure:
-        raise failure
-    return outputs
+    return start_together(*commands).wait()
 
 
 def run_ruby(script, *args):

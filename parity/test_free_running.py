@@ -15,7 +15,8 @@ import torch
 
 from parity.compare import check, measure, measure_dict
 from parity.runs import same_stack
-from parity.sides import ROOT, python, ruby, run_together
+from parity.early import started, starts_early
+from parity.sides import ROOT, python, ruby, start_together
 from parity.tolerances import for_quantity
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
@@ -42,18 +43,33 @@ class FreeRun:
         return self.record("best_state")
 
 
-@pytest.fixture(scope="module")
-def free_runs(fixtures_dir):
-    from parity.conftest import RUNS, STRATEGIES
+def free_out():
+    from parity.conftest import RUNS
 
-    out = RUNS / "free"
+    return RUNS / "free"
+
+
+@starts_early("free_runs")
+def start_free_runs(_session, background):
+    """Both trainers, every strategy, all at once."""
+    from parity.conftest import STRATEGIES
+
+    out = free_out()
     data_dir = standin_data.ensure_standin(out / "data", seed=SEED, counts=DATA_COUNTS)
     weights = ensure_net(ROOT / "net.pth")
     common = ["--epochs", EPOCHS, "--step-size", STEP_SIZE, "--seed", SEED, "--data-dir", data_dir,
               "--weights", weights, "--no-progress", "--record"]
-    run_together(*[side for strategy in STRATEGIES for side in (
+    return start_together(*[side for strategy in STRATEGIES for side in (
         python("train.py", "--strategy", strategy, *common, "--out-dir", out / "python"),
-        ruby("train", "--strategy", strategy, *common, "--out-dir", out / "ruby"))])
+        ruby("train", "--strategy", strategy, *common, "--out-dir", out / "ruby"))], background=background)
+
+
+@pytest.fixture(scope="module")
+def free_runs(request):
+    from parity.conftest import STRATEGIES
+
+    started("free_runs", request.session).wait()
+    out = free_out()
     return {strategy: (FreeRun(out / "ruby" / strategy), FreeRun(out / "python" / strategy)) for strategy in STRATEGIES}
 
 

@@ -30,7 +30,8 @@ from PIL import Image
 from torchvision import transforms
 
 from parity.compare import Comparison, check, measure
-from parity.sides import ROOT, python, ruby, run_together
+from parity.early import started, starts_early
+from parity.sides import ROOT, python, ruby, start_together
 from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
 from reference_py.data import image_files
 from reference_py.preprocess import OUTPUTS
@@ -167,20 +168,41 @@ def geometry_spec(folder):
     return images
 
 
-@pytest.fixture(scope="module")
-def preprocessed(fixtures_dir, tmp_path_factory):
-    """Both sets through both sides: name -> Bundles (about 1 GB per side, removed afterwards)."""
-    folder = tmp_path_factory.mktemp("preprocess")
-    specs = {"standin": standin_spec(fixtures_dir), "geometries": geometry_spec(folder)}
+# the image sets each test reads
+SETS = {"test_every_stand_in_image_is_bit_identical": ("standin",),
+        "test_random_geometries_are_bit_identical": ("geometries",),
+        "test_the_report_counts_what_was_compared": ("standin", "geometries")}
+
+
+@starts_early("preprocessed")
+def start_preprocessing(session, background):
+    """The collected tests' sets through both sides, all four processes at once: (folder, specs, stems, Running)."""
+    from parity.conftest import RUNS, fixtures_ready
+
+    folder = RUNS / "preprocess"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    selected = {name for item in session.items for name in SETS.get(item.originalname, ())}
+    makers = {"standin": lambda: standin_spec(fixtures_ready()), "geometries": lambda: geometry_spec(folder)}
+    specs = {name: make() for name, make in makers.items() if name in selected}
     commands, stems = [], {}
     for name, images in specs.items():
         spec = folder / f"{name}.json"
         spec.write_text(json.dumps({"images": images}))
         stems[name] = {side: folder / f"{name}_{side}" for side in ("python", "ruby")}
         commands += [python("preprocess.py", spec, stems[name]["python"]), ruby("preprocess", spec, stems[name]["ruby"])]
-    run_together(*commands)
-    yield {name: Bundles(images=specs[name], stems=stems[name]) for name in specs}
-    shutil.rmtree(folder, ignore_errors=True)
+    return folder, specs, stems, start_together(*commands, background=background)
+
+
+@pytest.fixture(scope="module")
+def preprocessed(request):
+    """Each set's Bundles, by name (about 1 GB per side, removed afterwards)."""
+    folder, specs, stems, running = started("preprocessed", request.session)
+    try:
+        running.wait()
+        yield {name: Bundles(images=specs[name], stems=stems[name]) for name in specs}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 COUNTS = {}  # (set, output) -> (compared, identical): the summary note in the report

@@ -1,0 +1,33 @@
+"""Runs that start as soon as the tests are collected, in the background.
+
+A test module registers, for one of its fixtures, the function that starts that fixture's runs
+(`@starts_early("free_runs")`); when the collected tests use the fixture, conftest calls it before the
+first test, and the runs go at a lower priority (parity/sides.py), filling the cores while the tests
+before them wait for other runs or compare. The fixture then takes what was started (`started(...)`),
+or starts it then, in the foreground, when it was not. A run no collected test uses never starts.
+"""
+
+STARTERS = {}  # fixture name -> start(session, background): what the fixture then waits for
+STARTED = {}
+
+
+def starts_early(fixture_name):
+    def register(start):
+        STARTERS[fixture_name] = start
+        return start
+    return register
+
+
+def start_used(session):
+    """Start, in the background, the runs of every registered fixture that a collected test uses."""
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    for name, start in STARTERS.items():
+        if name in used:
+            STARTED[name] = start(session, background=True)
+
+
+def started(fixture_name, session):
+    """What the fixture's start function returned: at collection, or now."""
+    if fixture_name in STARTED:
+        return STARTED.pop(fixture_name)
+    return STARTERS[fixture_name](session, background=False)
