@@ -117,7 +117,6 @@ def check_bundle(fixtures, manifest, name, expected):
 
 def check_fixtures(fixtures, manifest, strategies):
     """Every bundle the replay reads, checked against the manifest before anything is computed."""
-    samples = {}
     for name in ["eval"] + [f"strategies/{s}/epoch_{k}" for s in strategies for k in range(manifest["protocol"]["epochs"])]:
         entries = check_bundle(fixtures, manifest, name, {"images": ("float32", [None, *IMAGE_SHAPE]),
                                                           "labels": ("int64", [None])})
@@ -125,7 +124,6 @@ def check_fixtures(fixtures, manifest, strategies):
         if count < 1 or entries["labels"]["shape"] != [count]:
             raise UserError(f"{fixtures}/{name}.json: {count} images but labels {entries['labels']['shape']}; "
                             f"{FIX.format(fixtures=fixtures)}")
-        samples[name] = count
     for strategy in strategies:
         check_bundle(fixtures, manifest, f"strategies/{strategy}/initial",
                      {"fc.weight": ("float32", [None, 512]), "fc.bias": ("float32", [None])})

@@ -36,8 +36,7 @@ def bad(tmp_path_factory, tiny_data, net_pth, small_fixtures):
     paths["corrupt_image"] = paths["corrupt_jpeg"] / "train" / "ants" / "ant_000.jpg"
     paths["corrupt_image"].write_bytes(paths["corrupt_image"].read_bytes()[:600])
     paths["broken_fixtures"] = root / "broken_fixtures"
-    paths["broken_fixtures"].mkdir()
-    shutil.copy(small_fixtures / "manifest.json", paths["broken_fixtures"])
+    shutil.copytree(small_fixtures, paths["broken_fixtures"])
     (paths["broken_fixtures"] / "weights.json").write_text("{ truncated")
     paths["bad_spec"] = root / "bad_spec.json"
     paths["bad_spec"].write_text("{'images': []}")

@@ -24,8 +24,9 @@ def test_train_writes_curves_weights_and_pictures(tiny_data, net_pth, tmp_path):
     assert lines[:2] == ["Epoch 0/1", "----------"] and lines[-1].startswith("Best val Acc: ")
     assert "stand-in weights (sha256" in completed.stderr
     out = tmp_path / "out" / "feature_extractor"
-    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "config.json", "curves.json", "curves.png",
-                                                     "predictions.png", "train_grid.png"]
+    written = ["best.pth", "config.json", "curves.json", "curves.png", "predictions.png", "train_grid.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".hymenoptera-output.json", *written]
+    assert json.loads((out / ".hymenoptera-output.json").read_text()) == {"tool": "train", "files": written}
     config = json.loads((out / "config.json").read_text())
     assert (config["strategy"], config["epochs"], config["step_size"], config["seed"]) == ("feature_extractor", 2, 1, 3)
     assert (config["gamma"], config["momentum"], config["record"]) == (0.1, 0.9, False)

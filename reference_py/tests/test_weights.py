@@ -7,7 +7,7 @@ import torch
 import torchvision
 
 from reference_py.errors import UserError
-from reference_py.pretrained import HUB_FILE, make_net, standin_state_dict
+from reference_py.pretrained import HUB_FILE, HUB_SHA256_PREFIX, make_net, provenance_of, standin_state_dict
 from reference_py.tests.helpers import run_cli
 from reference_py.weights import file_sha256, load_weights, provenance_path, validate
 
@@ -60,7 +60,8 @@ def test_the_hub_cache_checkpoint_is_used(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "STAND-IN" not in completed.stderr
     record = json.loads(provenance_path(tmp_path / "net.pth").read_text())
-    assert record["provenance"] == "imagenet"
+    assert record["provenance"] == "user-supplied"  # torchvision's layout, not its file: the sha256 says so
+    assert "labelled user-supplied" in completed.stderr
     assert record["source"] == str(hub_file)
     assert record["source_sha256"] == file_sha256(hub_file)
     net = torch.load(tmp_path / "net.pth", weights_only=True)
@@ -75,9 +76,25 @@ def test_a_weights_file_comes_before_the_hub_cache(tmp_path, monkeypatch):
     mine = checkpoint_like_torchvisions(tmp_path / "mine.pth", seed=8)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     record = make_net(tmp_path / "net.pth", weights_file=tmp_path / "mine.pth")
-    assert (record["provenance"], record["source"]) == ("imagenet", str(tmp_path / "mine.pth"))
+    assert (record["provenance"], record["source"]) == ("user-supplied", str(tmp_path / "mine.pth"))
     weights = load_weights(tmp_path / "net.pth")
     assert torch.equal(weights.state_dict["fc.weight"], mine["fc.weight"])
+
+
+def test_only_torchvisions_file_is_labelled_imagenet():
+    """torch.hub's check: the digits in resnet18-f37072fd.pth begin the sha256 of the real file."""
+    assert HUB_SHA256_PREFIX == "f37072fd"
+    assert provenance_of(HUB_SHA256_PREFIX + "0" * 56) == "imagenet"
+    assert provenance_of("0" * 64) == "user-supplied"
+
+
+def test_pretrained_never_replaces_a_file_it_did_not_write(net_pth, tmp_path):
+    mine = tmp_path / "net.pth"
+    mine.write_bytes(b"the user's checkpoint")
+    completed = run_cli("pretrained.py", "--out", mine, env={"TORCH_HOME": str(tmp_path / "torch_home")})
+    assert completed.returncode == 2 and "was not written by pretrained" in completed.stderr
+    assert mine.read_bytes() == b"the user's checkpoint" and not provenance_path(mine).exists()
+    assert f"pretrained.py --out {tmp_path / 'net-1.pth'}" in str(pytest.raises(UserError, load_weights, mine).value)
 
 
 def test_a_replaced_net_pth_no_longer_matches_its_provenance(net_pth, tmp_path):
