@@ -301,7 +301,7 @@ CASES = {
         fixtures_with(eval_images_reshaped)),
     "fixtures: images float64, manifest too": Case(
         "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"],
-        ["eval.json: images is float64 [4, 3, 224, 224], the replay needs float32 [N, 3, 224, 224]"],
+        ["eval.json: images is float64 [4, 3, 224, 224], the replay needs float32 [N, 3, N, N]"],
         fixtures_with(eval_images_retyped_everywhere)),
     # weights: net.pth.json, and advice that never overwrites the user's file
     "net.pth.json is a list": Case(

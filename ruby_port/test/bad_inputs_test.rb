@@ -48,13 +48,14 @@ class BadInputsTest < Minitest::Test
 
   def test_missing_weights
     train("--weights", File.join(tmpdir, "nowhere.pth"),
-          message: %r{net.pth not found at \S*/nowhere.pth; re-create it with `python reference_py/pretrained.py --out })
+          message: %r{net.pth not found at (\S*/nowhere.pth); create it with `python reference_py/pretrained.py --out \1`})
   end
 
   def test_corrupt_weights
     path = File.join(tmpdir, "corrupt.pth")
     File.binwrite(path, "PK\x03\x04 not really a checkpoint")
-    train("--weights", path, message: /corrupt.pth is not a readable PyTorch checkpoint of tensors .*; re-create it/)
+    # the advice names a new file: never a command that would overwrite the user's
+    train("--weights", path, message: %r{corrupt.pth is not a readable PyTorch checkpoint of tensors .*; make a new file with `python reference_py/pretrained.py --out \S*/corrupt-1.pth`})
   end
 
   def test_weights_with_wrong_keys

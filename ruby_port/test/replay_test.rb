@@ -31,7 +31,13 @@ class ReplayTest < Minitest::Test
                               {"order" => Torch.randperm(8), "images" => Torch.randn(8, 3, 32, 32), "labels" => labels})
       end
     end
-    manifest = {config: {strategies: STRATEGIES}, protocol: PROTOCOL, weights: {provenance: "stand-in", sha256: "0" * 64}}
+    bundles = Dir.glob("**/*.json", base: fixtures).to_h do |name|
+      [name.delete_suffix(".json"), TensorIO.read_index(File.join(fixtures, name.delete_suffix(".json")))["tensors"]
+        .map { |t| t.slice("name", "dtype", "shape") }]
+    end
+    manifest = {format: Hymenoptera::Replay::FIXTURES_FORMAT, generator_version: Hymenoptera::Replay::GENERATOR_VERSION,
+                config: {strategies: STRATEGIES}, protocol: PROTOCOL, weights: {provenance: "stand-in", sha256: "0" * 64},
+                versions: {python: "3.11", torch: "1.13.1", torchvision: "0.14.1", libtorch: "1.13.1"}, bundles: bundles}
     File.write(File.join(fixtures, "manifest.json"), JSON.generate(manifest))
   end
 

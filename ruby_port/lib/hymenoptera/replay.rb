@@ -17,7 +17,7 @@ module Hymenoptera
     COUNTS = %w[epochs batch_size step_size].freeze
     RATES = %w[lr momentum backbone_lr head_lr gamma].freeze
     VERSIONS = %w[python torch torchvision libtorch].freeze
-    IMAGE_SHAPE = [3, 224, 224].freeze
+    IMAGE_SHAPE = [3, nil, nil].freeze # RGB, any size (the protocol's 224 x 224, or a test's smaller images)
 
     module_function
 
