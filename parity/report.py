@@ -51,6 +51,36 @@ def floor_table(comparisons):
     return lines
 
 
+def zoo_table(comparisons):
+    """The zoo matrix: one row per architecture, one column per quantity; a cell is "identical" or the
+    first differing key (module, in forward order, or parameter) and the greatest absolute difference."""
+    zoo = [c for c in comparisons if "arch" in c.where]
+    if not zoo:
+        return []
+    cells, quantities = OrderedDict(), []
+    for c in zoo:
+        quantity = c.quantity.removeprefix("zoo: ")
+        if quantity not in quantities:
+            quantities.append(quantity)
+        cells.setdefault(c.where["arch"], OrderedDict()).setdefault(quantity, []).append(c)
+    lines = ["| architecture | " + " | ".join(quantities) + " |", "|---|" + "---|" * len(quantities)]
+    for arch, by_quantity in cells.items():
+        row = []
+        for quantity in quantities:
+            group = by_quantity.get(quantity, [])
+            failed = [c for c in group if not c.passed]
+            if not group:
+                row.append("–")
+            elif not failed:
+                row.append("identical" if group[0].tolerance.exact else "agree")
+            else:
+                first = failed[0]
+                size = first.problem or f"greatest abs. difference {_fmt(max(c.max_abs for c in failed))}"
+                row.append(f"**differs** ({len(failed)} of {len(group)}): first `{first.where.get('key')}`, {size}")
+        lines.append(f"| {arch} | " + " | ".join(row) + " |")
+    return lines
+
+
 def first_failures(comparisons, limit=20):
     return [f"- {c.message()}" for c in comparisons if not c.passed][:limit]
 
@@ -143,6 +173,12 @@ def write(out, comparisons, sides, runs, known=(), notes=()):
         lines += ["", "## Across stacks: the reference's noise floor and the port's divergence", "",
                   "Each quantity may differ from the reference by FLOOR_MULTIPLE times the floor (parity/tolerances.py); "
                   "the floor is what the reference's run on the port's stack differs from the reference by."] + [""] + floors
+    zoo = zoo_table(comparisons)
+    if zoo:
+        lines += ["", "## The zoo: torchvision-ruby's architectures against torchvision's", "",
+                  "Stand-in weights (torchvision's initialisation from one seed), a seeded batch of 2 at the smallest "
+                  "input each architecture takes (parity/test_zoo.py). \"initial weights\": does the port, from the "
+                  "same seed, initialise as torchvision does?", ""] + zoo
     if failed:
         lines += ["", "## Mismatches (first 20)", ""] + first_failures(comparisons)
     lines += ["", "## Known divergences", ""]

@@ -1,0 +1,160 @@
+"""The zoo matrix: the 18 architectures torchvision-ruby 0.3 shares with torchvision 0.14, on both sides.
+
+One Python process (reference_py/zoo.py) and one Ruby process (ruby_port/bin/zoo) run the whole matrix
+side by side: Python writes each architecture's stand-in (torchvision's initialisation from a seed, a
+seeded batch of 2 at the smallest input the architecture takes) and its own results, Ruby reads the
+stand-in and writes its results; this module compares each architecture as soon as both are done and
+deletes its directory (the VGGs' weights and results are hundreds of MB each). Compared, per
+architecture: the initial weights from the same seed, eval logits, every leaf module's output in forward
+order (eval and train mode), Dropout's masks, the training loss, every gradient, every parameter and
+buffer after one SGD step with momentum (BatchNorm statistics and num_batches_tracked included). On one
+stack everything must be bit-identical.
+
+Tensors whose bytes hash alike (each bundle's index holds every tensor's sha256) are identical without
+being read; the others are read and measured with the suite's one comparison (parity/compare.py).
+"""
+
+import json
+import math
+import shutil
+import time
+
+import pytest
+
+from parity.compare import Comparison, check, measure
+from parity.runs import same_stack
+from parity.sides import SideFailed, _finish, python, ruby
+from parity.tolerances import for_quantity
+from reference_py import zoo
+from reference_py.tensor_io import read_bundle, read_index
+
+pytestmark = [pytest.mark.extended, pytest.mark.zoo]
+
+ARCHITECTURES = list(zoo.ARCHITECTURES)
+# quantity -> (the bundle both sides write, the tolerance kind across stacks)
+QUANTITIES = {
+    "eval logits": ("eval_logits", "logits"),
+    "eval leaf outputs": ("eval_trace", "trace"),
+    "train leaf outputs": ("train_trace", "trace"),
+    "Dropout masks": ("dropout_masks", "counts"),
+    "train loss": ("train_loss", "loss"),
+    "gradients": ("grads", "gradients"),
+    "parameters and buffers after one SGD step": ("state_after", "state"),
+}
+INITIAL = "initial weights from the same seed"
+ALL_QUANTITIES = [INITIAL, *QUANTITIES]
+POLL_SECONDS = 0.1
+
+
+def _entries(index):
+    return {entry["name"]: entry for entry in index["tensors"]}
+
+
+def _identical(quantity, where, tolerance, entry):
+    return Comparison(quantity=f"zoo: {quantity}", where=where, tolerance=tolerance, numel=math.prod(entry["shape"]))
+
+
+def compare_entries(quantity, arch, tolerance, python_entries, ruby_digests, load_python, load_ruby):
+    """One Comparison per Python entry (and per entry only Ruby has): identical where the sha256 agree,
+    else measured on the tensors (loaded only then)."""
+    comparisons, python_tensors, ruby_tensors = [], None, None
+    for key, entry in python_entries.items():
+        where = {"arch": arch, "key": key}
+        if key not in ruby_digests:
+            missing = Comparison(quantity=f"zoo: {quantity}", where=where, tolerance=tolerance)
+            missing.problem = "key missing on the ruby side"
+            comparisons.append(missing)
+        elif ruby_digests[key] == entry["sha256"]:
+            comparisons.append(_identical(quantity, where, tolerance, entry))
+        else:
+            python_tensors = python_tensors if python_tensors is not None else load_python()
+            ruby_tensors = ruby_tensors if ruby_tensors is not None else load_ruby()
+            if key in ruby_tensors:
+                comparisons.append(measure(ruby_tensors[key], python_tensors[key], quantity=f"zoo: {quantity}",
+                                           tolerance=tolerance, **where))
+            else:
+                lost = Comparison(quantity=f"zoo: {quantity}", where=where, tolerance=tolerance)
+                lost.problem = "the ruby side's sha256 differs but it wrote no tensor"
+                comparisons.append(lost)
+    for key in ruby_digests:
+        if key not in python_entries:
+            extra = Comparison(quantity=f"zoo: {quantity}", where={"arch": arch, "key": key}, tolerance=tolerance)
+            extra.problem = "key present only on the ruby side"
+            comparisons.append(extra)
+    return comparisons
+
+
+def first_module(comparisons):
+    """The key (module, in forward order) of the first comparison that fails, or None."""
+    return next((c.where["key"] for c in comparisons if not c.passed), None)
+
+
+def compare_arch(folder, arch):
+    """{quantity: [Comparison]} for one architecture's directory."""
+    python_info = json.loads((folder / "python" / "done.json").read_text())
+    ruby_info = json.loads((folder / "ruby" / "done.json").read_text())
+    one_stack = same_stack(python_info, ruby_info)
+    results = {}
+    standin, init = folder / "standin_weights", folder / "ruby" / "init"
+    init_index = read_index(init)
+    results[INITIAL] = compare_entries(INITIAL, arch, for_quantity("state", one_stack), _entries(read_index(standin)),
+                                       init_index["meta"]["sha256"], lambda: read_bundle(standin),
+                                       lambda: read_bundle(init))
+    for quantity, (bundle, kind) in QUANTITIES.items():
+        python_stem, ruby_stem = folder / "python" / bundle, folder / "ruby" / bundle
+        ruby_digests = {key: entry["sha256"] for key, entry in _entries(read_index(ruby_stem)).items()}
+        results[quantity] = compare_entries(quantity, arch, for_quantity(kind, one_stack),
+                                            _entries(read_index(python_stem)), ruby_digests,
+                                            lambda stem=python_stem: read_bundle(stem),
+                                            lambda stem=ruby_stem: read_bundle(stem))
+    for quantity, trace in (("eval logits", "eval leaf outputs"), ("train loss", "train leaf outputs")):
+        failing = [c for c in results[quantity] if not c.passed]
+        if failing:
+            module = first_module(results[trace])
+            failing[0].notes.append(f"first differing module in forward order: {module}" if module else
+                                    "every leaf module's output agrees")
+    return results
+
+
+def _raise_if_failed(commands, processes):
+    for command, process in zip(commands, processes):
+        if process.poll() is not None and process.returncode != 0:
+            _finish(command, process)  # raises SideFailed with the side's stderr
+
+
+@pytest.fixture(scope="module")
+def zoo_matrix(tmp_path_factory, report_notes):
+    """{arch: {quantity: [Comparison]}}, both sides run once for the whole matrix."""
+    out = tmp_path_factory.mktemp("zoo")
+    commands = [python("zoo.py", "--out", out, "--arch", *ARCHITECTURES),
+                ruby("zoo", "--dir", out, "--arch", ",".join(ARCHITECTURES))]
+    start = time.monotonic()
+    processes = [command.start() for command in commands]
+    matrix = {}
+    try:
+        for arch in ARCHITECTURES:
+            folder = out / arch
+            while not all((folder / side / "done.json").exists() for side in ("python", "ruby")):
+                _raise_if_failed(commands, processes)
+                if time.monotonic() - start > zoo.TIMEOUT:
+                    raise SideFailed(f"zoo: no result for {arch} after {zoo.TIMEOUT} s")
+                time.sleep(POLL_SECONDS)
+            matrix[arch] = compare_arch(folder, arch)
+            shutil.rmtree(folder)
+        for command, process in zip(commands, processes):
+            _finish(command, process)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        shutil.rmtree(out, ignore_errors=True)
+    report_notes.append(f"zoo matrix: {len(ARCHITECTURES)} architectures, both sides side by side, "
+                        f"{time.monotonic() - start:.0f} s of wall time")
+    return matrix
+
+
+@pytest.mark.parametrize("quantity", ALL_QUANTITIES)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_zoo(arch, quantity, zoo_matrix, recorder):
+    check(zoo_matrix[arch][quantity], recorder)

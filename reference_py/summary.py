@@ -1,0 +1,101 @@
+"""A torchinfo-style summary of the model a strategy builds: every module (name and type), its output shape,
+its parameter count, whether it trains; then the totals. The twin of ruby_port/bin/summary, row for row.
+
+    python -m reference_py.summary [--strategy finetune] [--input-size 1 3 224 224]
+
+The structure does not depend on the weights' values: the model is built without pretrained weights.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a script: make `reference_py` importable from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch
+
+from reference_py import threads
+from reference_py.errors import run_cli
+from reference_py.strategies import STRATEGIES, build_model
+
+DEFAULT_INPUT_SIZE = (1, 3, 224, 224)
+HEADER = ("Layer (type)", "Output Shape", "Param #", "Trainable")
+WIDTHS = (44, 22, 14, 9)
+
+
+def output_shapes(model, input_size):
+    """name -> the output shape of each module's first call, in one eval forward pass of zeros."""
+    shapes = {}
+
+    def hook(name):
+        def record(module, inputs, output):
+            shapes.setdefault(name, list(output.shape))
+        return record
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in model.named_modules()]
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(input_size))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
+
+
+def trainable(parameters):
+    """True, False, Partial, or -- for a module without parameters."""
+    flags = {p.requires_grad for p in parameters}
+    return "--" if not flags else "Partial" if len(flags) > 1 else str(flags.pop())
+
+
+def rows(model, input_size=DEFAULT_INPUT_SIZE):
+    """(depth, name, type, output shape, parameter count, trainable) of every module, in registration order."""
+    shapes = output_shapes(model, input_size)
+    return [(0 if not name else name.count(".") + 1, name or type(module).__name__, type(module).__name__,
+             shapes.get(name), sum(p.numel() for p in module.parameters()), trainable(list(module.parameters())))
+            for name, module in model.named_modules()]
+
+
+def totals(model):
+    total = sum(p.numel() for p in model.parameters())
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"Total params": total, "Trainable params": trained, "Non-trainable params": total - trained}
+
+
+def _line(cells):
+    return "".join(str(cell).ljust(width) for cell, width in zip(cells, WIDTHS)).rstrip()
+
+
+def format_summary(model, input_size=DEFAULT_INPUT_SIZE):
+    """The summary as text, one row per line."""
+    rule = "=" * sum(WIDTHS)
+    lines = [rule, _line(HEADER), rule]
+    for depth, name, kind, shape, count, trains in rows(model, input_size):
+        label = name if depth == 0 else "  " * (depth - 1) + f"{name} ({kind})"
+        lines.append(_line((label, "--" if shape is None else str(shape), f"{count:,}", trains)))
+    lines.append(rule)
+    lines += [f"{label}: {count:,}" for label, count in totals(model).items()]
+    lines.append(f"Input size: {list(input_size)}")
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--strategy", choices=STRATEGIES, default="finetune", help="the model of this strategy")
+    parser.add_argument("--input-size", type=int, nargs=4, default=list(DEFAULT_INPUT_SIZE), metavar=("N", "C", "H", "W"),
+                        help="the input of the forward pass that gives the output shapes (default 1 3 224 224)")
+    return parser
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    threads.configure()
+    model = build_model(args.strategy, None)
+    print(format_summary(model, tuple(args.input_size)))
+
+
+if __name__ == "__main__":
+    run_cli(main)

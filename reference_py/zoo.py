@@ -1,0 +1,184 @@
+"""The zoo: every architecture torchvision-ruby 0.3 shares with torchvision 0.14, run the same way on both sides.
+
+For each architecture (in a directory of its own under --out):
+  standin_weights, standin_batch   the stand-in: torchvision's initialisation from SEED (NOT trained
+                                   weights), a seeded batch of 2 inputs at the architecture's INPUT_SIZE
+                                   and 2 targets; written by this side, read by ruby_port/bin/zoo
+  ruby/init                        the port's own initialisation from SEED: every state-dict entry's
+                                   sha256 (meta), in full each one whose bytes differ from the stand-in's
+  python/                          what this side computed from them (the port writes ruby/ alike):
+    eval_logits      the logits in eval mode
+    eval_trace       every leaf module's output in eval mode, in forward order ("0007 features.6")
+    train_trace      the same in train mode, the forward of the training step
+    dropout_masks    per Dropout call of that forward, 1 where it kept an element, 0 where it zeroed one
+    train_loss       cross-entropy of the training step
+    grads            every parameter's gradient after its backward
+    state_after      every parameter and buffer (BatchNorm statistics, num_batches_tracked) after one
+                     SGD step with momentum (its momentum buffers are the gradients after one step: not
+                     written again, the VGGs' are 550 MB)
+    done.json        the stack this side ran on (parity/runs.py: same_stack)
+
+The inputs are the smallest each architecture accepts (AlexNet 63, VGG 32: torchvision's min_size), except
+ResNets: they accept 1x1, where every 3x3 convolution sees only its centre tap and padding and strides go
+untested; 32 is the smallest at which their last stage still holds one whole pixel.
+
+The parity test (parity/test_zoo.py) compares each directory once both sides are done, and deletes it. This
+side writes architecture k only when architecture k - LOOKAHEAD has been compared, so that the big ones
+(VGG: 550 MB of weights, twice that in results per side) never pile up on disk.
+
+    python reference_py/zoo.py --out DIR [--arch NAME ...]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+if not __package__:  # run as a script: make `reference_py` importable from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch
+import torchvision
+from torch import nn, optim
+
+from reference_py import atomic, runtime_info, threads
+from reference_py.errors import run_cli
+from reference_py.tensor_io import write_bundle
+
+RESNET_INPUT = 32
+INPUT_SIZE = {
+    "alexnet": 63, "resnet18": RESNET_INPUT, "resnet34": RESNET_INPUT, "resnet50": RESNET_INPUT,
+    "resnet101": RESNET_INPUT, "resnet152": RESNET_INPUT, "resnext50_32x4d": RESNET_INPUT,
+    "resnext101_32x8d": RESNET_INPUT, "wide_resnet50_2": RESNET_INPUT, "wide_resnet101_2": RESNET_INPUT,
+    "vgg11": 32, "vgg11_bn": 32, "vgg13": 32, "vgg13_bn": 32, "vgg16": 32, "vgg16_bn": 32, "vgg19": 32,
+    "vgg19_bn": 32,
+}
+ARCHITECTURES = tuple(INPUT_SIZE)
+BATCH = 2
+SEED = 0
+LR = 0.01
+MOMENTUM = 0.9
+LOOKAHEAD = 2
+RESULTS = ("eval_logits", "eval_trace", "train_trace", "dropout_masks", "train_loss", "grads", "state_after")
+POLL_SECONDS = 0.05
+TIMEOUT = 1800  # seconds either side waits for the other (the parity test too)
+
+
+def build(arch):
+    """torchvision's model, initialised by torchvision from the current seed."""
+    return getattr(torchvision.models, arch)(weights=None)
+
+
+def standin(arch, seed=SEED):
+    """(model, inputs, targets): the model initialised from `seed`, a batch drawn from a generator of `seed`."""
+    torch.manual_seed(seed)
+    model = build(arch)
+    generator = torch.Generator().manual_seed(seed)
+    size = INPUT_SIZE[arch]
+    inputs = torch.randn(BATCH, 3, size, size, generator=generator)
+    targets = torch.randint(0, 1000, (BATCH,), generator=generator)
+    return model, inputs, targets
+
+
+def leaf_modules(model):
+    """(name, module) of every module without children, in registration order."""
+    return [(name, module) for name, module in model.named_modules() if not list(module.children())]
+
+
+class LeafRecorder:
+    """Forward hooks on every leaf module: each call's output in call order, and Dropout's masks."""
+
+    def __init__(self, model):
+        self.outputs, self.masks = {}, {}
+        self.handles = [module.register_forward_hook(self._hook(name)) for name, module in leaf_modules(model)]
+
+    def _hook(self, name):
+        def record(module, inputs, output):
+            key = f"{len(self.outputs):04d} {name}"
+            self.outputs[key] = output.detach().clone()  # a copy: an in-place ReLU would overwrite it
+            if isinstance(module, nn.Dropout) and module.training:
+                self.masks[key] = dropout_mask(inputs[0], output)
+        return record
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def dropout_mask(inputs, output):
+    """1 where Dropout kept an element (or could not zero it: it was 0), 0 where it zeroed a non-zero one."""
+    return ((output != 0) | (inputs == 0)).to(torch.uint8)
+
+
+def traced(model, inputs):
+    """(logits, leaf outputs, Dropout masks) of one forward pass."""
+    recorder = LeafRecorder(model)
+    try:
+        logits = model(inputs)
+    finally:
+        recorder.remove()
+    return logits, recorder.outputs, recorder.masks
+
+
+def run(model, inputs, targets, seed=SEED):
+    """Every result of RESULTS, as name -> {key: tensor}."""
+    model.eval()
+    with torch.no_grad():
+        logits, eval_trace, _ = traced(model, inputs)
+    model.train()
+    optimizer = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    optimizer.zero_grad()
+    torch.manual_seed(seed)  # Dropout's draws
+    outputs, train_trace, masks = traced(model, inputs)
+    loss = nn.CrossEntropyLoss()(outputs, targets)
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    optimizer.step()
+    return {
+        "eval_logits": {"logits": logits}, "eval_trace": eval_trace, "train_trace": train_trace,
+        "dropout_masks": masks, "train_loss": {"loss": loss.detach()}, "grads": grads,
+        "state_after": model.state_dict(),
+    }
+
+
+def wait_for(path, what, timeout=TIMEOUT):
+    start = time.monotonic()
+    while not path():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"zoo: waited {timeout} s for {what}")
+        time.sleep(POLL_SECONDS)
+
+
+def write_arch(out, arch, previous):
+    """The stand-in of `arch`, then this side's results, once `previous` (LOOKAHEAD back) is compared."""
+    if previous is not None:
+        wait_for(lambda: not (out / previous).exists(), f"{out / previous} to be compared and removed")
+    folder = out / arch
+    folder.mkdir(parents=True, exist_ok=True)
+    model, inputs, targets = standin(arch)
+    write_bundle(folder / "standin_weights", model.state_dict(), meta={"arch": arch, "seed": SEED})
+    write_bundle(folder / "standin_batch", {"inputs": inputs, "targets": targets},
+                 meta={"arch": arch, "seed": SEED, "lr": LR, "momentum": MOMENTUM})
+    results = run(model, inputs, targets)
+    side = folder / "python"
+    side.mkdir(exist_ok=True)
+    for name in RESULTS:
+        write_bundle(side / name, results[name], meta={"arch": arch})
+    atomic.write_text(side / "done.json", json.dumps(runtime_info.describe(torch.get_num_threads())) + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="the directory both sides work in")
+    parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES),
+                        help="architectures, in order (default: all 18)")
+    args = parser.parse_args(argv)
+    threads.configure()
+    out = Path(args.out)
+    for index, arch in enumerate(args.arch):
+        write_arch(out, arch, args.arch[index - LOOKAHEAD] if index >= LOOKAHEAD else None)
+
+
+if __name__ == "__main__":
+    run_cli(main)

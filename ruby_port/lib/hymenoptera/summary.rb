@@ -1,0 +1,100 @@
+# frozen_string_literal: true
+
+module Hymenoptera
+  # A torchinfo-style summary of the model a strategy builds: every module (name and type), its output
+  # shape, its parameter count, whether it trains; then the totals (mirrors reference_py/summary.py, row
+  # for row). The structure does not depend on the weights' values: the model is built without
+  # pretrained weights.
+  module Summary
+    DEFAULT_INPUT_SIZE = [1, 3, 224, 224].freeze
+    HEADER = ["Layer (type)", "Output Shape", "Param #", "Trainable"].freeze
+    WIDTHS = [44, 22, 14, 9].freeze
+
+    module_function
+
+    # name => the output shape of each module's first call, in one eval forward pass of zeros. torch.rb
+    # has no forward hooks: each module's forward is wrapped for the pass.
+    def output_shapes(model, input_size)
+      shapes = {}
+      wrapped = model.named_modules.map do |name, mod|
+        mod.define_singleton_method(:forward) do |*args, **kwargs|
+          output = super(*args, **kwargs)
+          shapes[name] ||= output.shape
+          output
+        end
+        mod
+      end
+      model.eval
+      Torch.no_grad { model.call(Torch.zeros(*input_size)) }
+      shapes
+    ensure
+      wrapped&.each { |mod| mod.singleton_class.send(:remove_method, :forward) }
+    end
+
+    # True, False, Partial, or -- for a module without parameters.
+    def trainable(parameters)
+      flags = parameters.map(&:requires_grad).uniq
+      return "--" if flags.empty?
+
+      flags.size > 1 ? "Partial" : flags.first.to_s.capitalize
+    end
+
+    def type_name(mod)
+      mod.class.name.split("::").last
+    end
+
+    # [depth, name, type, output shape, parameter count, trainable] of every module, in registration order.
+    def rows(model, input_size = DEFAULT_INPUT_SIZE)
+      shapes = output_shapes(model, input_size)
+      model.named_modules.map do |name, mod|
+        [name.empty? ? 0 : name.count(".") + 1, name.empty? ? type_name(mod) : name, type_name(mod), shapes[name],
+         mod.parameters.sum(&:numel), trainable(mod.parameters)]
+      end
+    end
+
+    def totals(model)
+      total = model.parameters.sum(&:numel)
+      trained = model.parameters.select(&:requires_grad).sum(&:numel)
+      {"Total params" => total, "Trainable params" => trained, "Non-trainable params" => total - trained}
+    end
+
+    def with_commas(count)
+      count.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
+    end
+
+    def line(cells)
+      cells.zip(WIDTHS).map { |cell, width| cell.to_s.ljust(width) }.join.rstrip
+    end
+
+    # The summary as text, one row per line.
+    def format_summary(model, input_size = DEFAULT_INPUT_SIZE)
+      rule = "=" * WIDTHS.sum
+      lines = [rule, line(HEADER), rule]
+      rows(model, input_size).each do |depth, name, kind, shape, count, trains|
+        label = depth.zero? ? name : "#{"  " * (depth - 1)}#{name} (#{kind})"
+        lines << line([label, shape.nil? ? "--" : shape.to_s, with_commas(count), trains])
+      end
+      lines << rule
+      lines += totals(model).map { |label, count| "#{label}: #{with_commas(count)}" }
+      lines << "Input size: #{input_size.to_a}"
+      lines << rule
+      lines.join("\n")
+    end
+
+    def main(argv)
+      options = {strategy: "finetune", input_size: DEFAULT_INPUT_SIZE}
+      OptionParser.new do |parser|
+        parser.banner = "usage: ruby ruby_port/bin/summary [--strategy NAME] [--input-size N,C,H,W]"
+        parser.on("--strategy NAME", Strategies::STRATEGIES, "the model of this strategy (default finetune)") do |value|
+          options[:strategy] = value
+        end
+        parser.on("--input-size N,C,H,W", Array, "the input of the forward pass (default 1,3,224,224)") do |value|
+          raise UserError, "--input-size takes 4 whole numbers, got #{value.join(",")}" unless value.size == 4 && value.all?(/\A\d+\z/)
+
+          options[:input_size] = value.map(&:to_i)
+        end
+      end.parse!(argv)
+      puts format_summary(Strategies.build_model(options[:strategy], nil), options[:input_size])
+    end
+  end
+end

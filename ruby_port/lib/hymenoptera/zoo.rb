@@ -1,0 +1,168 @@
+# frozen_string_literal: true
+
+require "fileutils"
+
+module Hymenoptera
+  # The zoo: every architecture torchvision-ruby 0.3 shares with torchvision 0.14, run as
+  # reference_py/zoo.py runs it (which writes the stand-in: weights, batch; the layout is described
+  # there). For each architecture this side waits for the stand-in, builds the model from the same seed
+  # (its own initialisation, compared by digest: ruby/init), loads the stand-in and computes the same
+  # results into ruby/.
+  module Zoo
+    ARCHITECTURES = {
+      "alexnet" => -> { TorchVision::Models::AlexNet.new },
+      "resnet18" => -> { TorchVision::Models::ResNet18.new(norm_layer: BatchNorm2d) },
+      "resnet34" => -> { TorchVision::Models::ResNet34.new(norm_layer: BatchNorm2d) },
+      "resnet50" => -> { TorchVision::Models::ResNet50.new(norm_layer: BatchNorm2d) },
+      "resnet101" => -> { TorchVision::Models::ResNet101.new(norm_layer: BatchNorm2d) },
+      "resnet152" => -> { TorchVision::Models::ResNet152.new(norm_layer: BatchNorm2d) },
+      "resnext50_32x4d" => -> { TorchVision::Models::ResNext50_32x4d.new(norm_layer: BatchNorm2d) },
+      "resnext101_32x8d" => -> { TorchVision::Models::ResNext101_32x8d.new(norm_layer: BatchNorm2d) },
+      "wide_resnet50_2" => -> { TorchVision::Models::WideResNet50_2.new(norm_layer: BatchNorm2d) },
+      "wide_resnet101_2" => -> { TorchVision::Models::WideResNet101_2.new(norm_layer: BatchNorm2d) },
+      "vgg11" => -> { VGG.new("vgg11") },
+      "vgg11_bn" => -> { VGG.new("vgg11_bn") },
+      "vgg13" => -> { VGG.new("vgg13") },
+      "vgg13_bn" => -> { VGG.new("vgg13_bn") },
+      "vgg16" => -> { VGG.new("vgg16") },
+      "vgg16_bn" => -> { VGG.new("vgg16_bn") },
+      "vgg19" => -> { VGG.new("vgg19") },
+      "vgg19_bn" => -> { VGG.new("vgg19_bn") }
+    }.freeze
+    RESULTS = %w[eval_logits eval_trace train_trace dropout_masks train_loss grads state_after].freeze
+    POLL_SECONDS = 0.05
+
+    module_function
+
+    # torchvision-ruby's model, initialised from the current seed.
+    def build(arch)
+      ARCHITECTURES.fetch(arch) { raise UserError, "unknown architecture #{arch.inspect}; choose from #{ARCHITECTURES.keys.join(", ")}" }.call
+    end
+
+    # [name, module] of every module without children, in registration order.
+    def leaf_modules(model)
+      model.named_modules.select { |_, mod| mod.named_children.empty? }
+    end
+
+    # Every leaf module's forward wrapped (torch.rb has no forward hooks): each call's output in call
+    # order, and Dropout's masks (mirrors reference_py/zoo.py's LeafRecorder).
+    class LeafRecorder
+      attr_reader :outputs, :masks
+
+      def initialize(model)
+        @outputs = {}
+        @masks = {}
+        recorder = self
+        @wrapped = Zoo.leaf_modules(model).map do |name, mod|
+          mod.define_singleton_method(:forward) do |*args, **kwargs|
+            output = super(*args, **kwargs)
+            recorder.record(name, self, args.first, output)
+            output
+          end
+          mod
+        end
+      end
+
+      def record(name, mod, input, output)
+        key = format("%04d %s", @outputs.size, name)
+        @outputs[key] = output.detach.clone # a copy: an in-place ReLU would overwrite it
+        @masks[key] = Zoo.dropout_mask(input, output) if mod.is_a?(Torch::NN::Dropout) && mod.training
+      end
+
+      def remove
+        @wrapped.each { |mod| mod.singleton_class.send(:remove_method, :forward) }
+      end
+    end
+
+    # 1 where Dropout kept an element (or could not zero it: it was 0), 0 where it zeroed a non-zero one.
+    def dropout_mask(input, output)
+      output.ne(0).logical_or(input.eq(0)).to(:uint8)
+    end
+
+    # [logits, leaf outputs, Dropout masks] of one forward pass.
+    def traced(model, inputs)
+      recorder = LeafRecorder.new(model)
+      logits = model.call(inputs)
+      [logits, recorder.outputs, recorder.masks]
+    ensure
+      recorder&.remove
+    end
+
+    # Every result of RESULTS, as name => {key => tensor}.
+    def run(model, inputs, targets, seed:, lr:, momentum:)
+      model.eval
+      logits, eval_trace, = Torch.no_grad { traced(model, inputs) }
+      model.train
+      optimizer = SGD.new(model.parameters, lr: lr, momentum: momentum)
+      optimizer.zero_grad
+      Torch.manual_seed(seed) # Dropout's draws
+      outputs, train_trace, masks = traced(model, inputs)
+      loss = Torch::NN::CrossEntropyLoss.new.call(outputs, targets)
+      loss.backward
+      grads = model.named_parameters.transform_values { |param| param.grad.clone }
+      optimizer.step
+      {
+        "eval_logits" => {"logits" => logits}, "eval_trace" => eval_trace, "train_trace" => train_trace,
+        "dropout_masks" => masks, "train_loss" => {"loss" => loss.detach}, "grads" => grads,
+        "state_after" => model.state_dict
+      }
+    end
+
+    def sha256(tensor)
+      OpenSSL::Digest::SHA256.hexdigest(tensor.detach.contiguous.reshape([-1])._data_str)
+    end
+
+    # This side's initialisation from seed against the stand-in's (torchvision's): the digest of every
+    # state-dict entry, and in full each entry whose bytes differ from the stand-in's.
+    def initial_weights(model, standin_index)
+      standin_digests = standin_index["tensors"].to_h { |entry| [entry["name"], entry["sha256"]] }
+      digests = model.state_dict.transform_values { |tensor| sha256(tensor) }
+      differing = model.state_dict.select { |name, _| digests[name] != standin_digests[name] }
+      [differing, digests]
+    end
+
+    def wait_for(path, timeout: 1800)
+      start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      until File.exist?(path)
+        raise UserError, "zoo: waited #{timeout} s for #{path}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) - start > timeout
+
+        sleep POLL_SECONDS
+      end
+    end
+
+    def run_arch(dir, arch)
+      folder = File.join(dir, arch)
+      wait_for(File.join(folder, "standin_batch.json"))
+      batch, meta = TensorIO.read_bundle(File.join(folder, "standin_batch"), meta: true)
+      weights_stem = File.join(folder, "standin_weights")
+      Torch.manual_seed(meta.fetch("seed"))
+      model = build(arch)
+      init_differing, init_digests = initial_weights(model, TensorIO.read_index(weights_stem))
+      model.load_state_dict(TensorIO.read_bundle(weights_stem))
+      results = run(model, batch.fetch("inputs"), batch.fetch("targets"), seed: meta.fetch("seed"),
+                                                                          lr: meta.fetch("lr"), momentum: meta.fetch("momentum"))
+      side = File.join(folder, "ruby")
+      FileUtils.mkdir_p(side)
+      TensorIO.write_bundle(File.join(side, "init"), init_differing, meta: {arch: arch, sha256: init_digests})
+      RESULTS.each { |name| TensorIO.write_bundle(File.join(side, name), results.fetch(name), meta: {arch: arch}) }
+      Atomic.write(File.join(side, "done.json"), JSON.generate(RuntimeInfo.describe) + "\n")
+    end
+
+    def main(argv)
+      options = {arch: ARCHITECTURES.keys}
+      OptionParser.new do |parser|
+        parser.banner = "usage: ruby ruby_port/bin/zoo --dir DIR [--arch NAME ...]"
+        parser.on("--dir DIR", "the directory reference_py/zoo.py --out writes to") { |value| options[:dir] = value }
+        parser.on("--arch NAME", "architectures, in order, separated by commas (default: all 18)", Array) do |value|
+          options[:arch] = value
+        end
+      end.parse!(argv)
+      raise UserError, "zoo: --dir is required" unless options[:dir]
+
+      options[:arch].each do |arch|
+        run_arch(options[:dir], arch)
+        GC.start # torch.rb frees LibTorch memory only when Ruby's GC runs: the big models must not pile up
+      end
+    end
+  end
+end
