@@ -219,7 +219,7 @@ class Output:
 class OutputDir(Output):
     """A folder written whole: MARKER inside lists its files (or, with `owned`, the tool's own index does)."""
 
-    def __init__(self, target, tool, option, signature=None, owned=None, record=MARKER, keep_foreign=(), ):
+    def __init__(self, target, tool, option, signature=None, owned=None, record=MARKER, keep_foreign=()):
         super().__init__(target, tool, option)
         self.signature = signature  # a file every run of the tool wrote, before MARKER existed
         self.owned_of = owned  # the tool's own index instead of MARKER: folder -> owned files or None
@@ -262,7 +262,9 @@ class OutputDir(Output):
 
     def tidy_leftovers(self):
         for tmp in self.leftovers(self.target.name):
-            if tmp.is_dir() and not tmp.is_symlink() and (read_marker(tmp) or {}).get("tool") == self.tool:
+            ours = tmp.is_dir() and not tmp.is_symlink() and (
+                (read_marker(tmp) or {}).get("tool") == self.tool or not any(tmp.iterdir()))  # empty: killed at once
+            if ours:
                 shutil.rmtree(tmp)
                 _stderr(self.tool, f"removed {tmp}, left by an interrupted run")
             else:

@@ -255,7 +255,8 @@ module Hymenoptera
 
       def tidy_leftovers
         leftovers(File.basename(target)).each do |tmp|
-          if File.directory?(tmp) && !File.symlink?(tmp) && Atomic.read_marker(tmp)&.fetch("tool", nil) == tool
+          ours = File.directory?(tmp) && (Atomic.read_marker(tmp)&.fetch("tool", nil) == tool || Dir.empty?(tmp)) # empty: killed at once
+          if ours && !File.symlink?(tmp)
             FileUtils.rm_rf(tmp)
             report "removed #{tmp}, left by an interrupted run"
           else
