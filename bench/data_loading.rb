@@ -15,10 +15,7 @@ require_relative "torch_setup"
 SPLITS = %w[train val].freeze
 BATCH_SIZE = 4
 PORT = File.expand_path("../ruby_port/lib/hymenoptera", __dir__)
-PORT_FILES = %w[errors python_reference tensor_memory vips_tensor rgb_loader image_folder random_sampler data_loader
-                resample transforms/functional transforms/compose transforms/resize transforms/center_crop
-                transforms/random_resized_crop transforms/random_horizontal_flip transforms/to_tensor
-                transforms/normalize data].freeze
+PORT_FILES = %w[errors python_reference fixes data].freeze
 
 # [source, {split => data loader}] from the port's data code, or torchvision-ruby's as a fallback.
 def loaders(data_dir)

@@ -15,7 +15,7 @@ module Workload
   PORT = File.expand_path("../ruby_port/lib/hymenoptera", __dir__)
   SOURCE =
     begin
-      %w[errors batch_norm2d model strategies].each { |name| require File.join(PORT, name) }
+      %w[errors fixes/torch/nn/batch_norm2d model strategies].each { |name| require File.join(PORT, name) }
       unless Hymenoptera::Strategies.respond_to?(:build_model) && Hymenoptera::Strategies.respond_to?(:make_optimizer)
         raise NameError, "Hymenoptera::Strategies has no build_model/make_optimizer"
       end

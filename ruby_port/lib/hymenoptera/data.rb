@@ -18,17 +18,18 @@ module Hymenoptera
     module_function
 
     # transforms.* as torchvision 0.14 applies them to PIL images, on the port's images (uint8
-    # tensors [H, W, 3], see rgb_loader): Hymenoptera::Transforms, bit for bit (see transforms/).
+    # tensors [H, W, 3], see rgb_loader): Hymenoptera::Transforms, bit for bit (fixes/torchvision/
+    # transforms/), chained by torchvision-ruby's Compose, which calls them in turn as torchvision's.
     def data_transforms
       t = Transforms
       {
-        "train" => t::Compose.new([
+        "train" => TorchVision::Transforms::Compose.new([
           t::RandomResizedCrop.new(224),
           t::RandomHorizontalFlip.new,
           t::ToTensor.new,
           t::Normalize.new(MEAN, STD)
         ]),
-        "val" => t::Compose.new([
+        "val" => TorchVision::Transforms::Compose.new([
           t::Resize.new(256),
           t::CenterCrop.new(224),
           t::ToTensor.new,
