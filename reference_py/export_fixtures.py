@@ -22,7 +22,7 @@ from reference_py.data import fingerprint, image_datasets, make_dataloader, reso
 from reference_py.errors import ArgumentParser, UserError, check_count, check_seed, run_cli
 from reference_py.model import resnet18_with_head, seeded_head
 from reference_py.pretrained import load_or_make
-from reference_py.strategies import STRATEGIES, uses_pretrained
+from reference_py.strategies import RESNET18_STRATEGIES, uses_pretrained
 from reference_py.tensor_io import read_index, write_bundle
 from reference_py.weights import file_sha256
 
@@ -46,7 +46,7 @@ NUM_CLASSES = 2
 
 def strategy_seeds(seed, strategy):
     """The seeds of one strategy's head initialisation, loader order and train transforms."""
-    base = seed + 10 * (STRATEGIES.index(strategy) + 1)
+    base = seed + 10 * (RESNET18_STRATEGIES.index(strategy) + 1)
     return {"init": base + 1, "loader": base + 2, "transforms": base + 3}
 
 
@@ -177,7 +177,7 @@ def export_into(output, data_dir, weights, standin, config):
     return manifest
 
 
-def make_config(seed=0, strategies=STRATEGIES, eval_per_class=EVAL_PER_CLASS, replay_per_class=REPLAY_PER_CLASS):
+def make_config(seed=0, strategies=RESNET18_STRATEGIES, eval_per_class=EVAL_PER_CLASS, replay_per_class=REPLAY_PER_CLASS):
     return {"seed": seed, "strategies": list(strategies), "eval_per_class": eval_per_class,
             "replay_per_class": replay_per_class}
 
@@ -226,7 +226,7 @@ def get_args_parser():
     parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
     parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, default=list(STRATEGIES), dest="strategies")
+    parser.add_argument("--strategy", nargs="+", choices=RESNET18_STRATEGIES, default=list(RESNET18_STRATEGIES), dest="strategies")
     parser.add_argument("--eval-per-class", type=int, default=EVAL_PER_CLASS)
     parser.add_argument("--replay-per-class", type=int, default=REPLAY_PER_CLASS)
     return parser

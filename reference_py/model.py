@@ -1,4 +1,4 @@
-"""ResNet-18 with a new two-class head, and its forward pass written out module by module."""
+"""ResNet-18 (and VGG-16) with a new two-class head, and ResNet-18's forward pass written out module by module."""
 
 import torch
 import torchvision
@@ -10,6 +10,8 @@ FORWARD_ORDER = (
     "avgpool", "flatten", "fc",
 )
 HEAD = "fc"
+VGG16_HEAD = "classifier"
+VGG16_FEATURES = 512 * 7 * 7  # what VGG-16's features and avgpool give the classifier: 25,088
 
 
 def resnet18_with_head(backbone_state=None, num_classes=2):
@@ -19,6 +21,16 @@ def resnet18_with_head(backbone_state=None, num_classes=2):
         model.load_state_dict(backbone_state)
     num_ftrs = model.fc.in_features
     model.fc = nn.Linear(num_ftrs, num_classes)
+    return model
+
+
+def vgg16_with_head(backbone_state=None, num_classes=2):
+    """torchvision's VGG-16, loaded with `backbone_state` (1000-class) if given, its whole classifier replaced
+    by Linear(25088, n)."""
+    model = torchvision.models.vgg16(weights=None)
+    if backbone_state is not None:
+        model.load_state_dict(backbone_state)
+    model.classifier = nn.Linear(VGG16_FEATURES, num_classes)
     return model
 
 

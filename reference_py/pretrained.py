@@ -26,22 +26,32 @@ from reference_py.errors import ArgumentParser, check_seed, run_cli
 from reference_py.weights import (announce, file_sha256, load_weights, provenance_path, read_state_dict,
                                   save_state_dict, validate, written_by_pretrained)
 
-IMAGENET_URL = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+IMAGENET_URLS = {"resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url,
+                 "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1.url}  # --arch: the strategies' backbones
+DEFAULT_PATHS = {"resnet18": Path("net.pth"), "vgg16": Path("vgg16.pth")}
+IMAGENET_URL = IMAGENET_URLS["resnet18"]
 HUB_FILE = Path(IMAGENET_URL).name  # resnet18-f37072fd.pth
 HUB_SHA256_PREFIX = re.search(r"-([0-9a-f]+)\.", HUB_FILE).group(1)  # torch.hub checks the file's sha256 against it
-DEFAULT_PATH = Path("net.pth")
+DEFAULT_PATH = DEFAULT_PATHS["resnet18"]
+LABELS = {"resnet18": "ResNet-18", "vgg16": "VGG-16"}
 CALIBRATION_BATCHES = 2
 CALIBRATION_SHAPE = (8, 3, 112, 112)
 
 
-def hub_checkpoint():
+def hub_file(arch="resnet18"):
+    return Path(IMAGENET_URLS[arch]).name
+
+
+def hub_checkpoint(arch="resnet18"):
     """Where torchvision keeps the downloaded checkpoint (honours TORCH_HOME)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / HUB_FILE
+    return Path(torch.hub.get_dir()) / "checkpoints" / hub_file(arch)
 
 
 def calibrate_batch_norm(model, generator):
     """Give the BatchNorm layers running statistics of real activations (of seeded noise images)."""
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not norms:  # VGG-16: nothing to calibrate
+        return
     for norm in norms:
         norm.momentum = None  # a cumulative average over the calibration batches
     model.train()
@@ -52,52 +62,57 @@ def calibrate_batch_norm(model, generator):
         norm.momentum = 0.1
 
 
-def standin_state_dict(seed):
-    """A deterministic ResNet-18 state dict: torchvision's initialisation, calibrated BatchNorm statistics."""
+def standin_state_dict(seed, arch="resnet18"):
+    """A deterministic `arch` state dict: torchvision's initialisation, calibrated BatchNorm statistics."""
     torch.manual_seed(seed)
-    model = torchvision.models.resnet18(weights=None)
+    model = getattr(torchvision.models, arch)(weights=None)
     calibrate_batch_norm(model, torch.Generator().manual_seed(seed))
     return model.state_dict()
 
 
-def plain_state_dict(state_dict):
-    """The full ResNet-18 state dict, num_batches_tracked filled in where a checkpoint lacks it."""
-    model = torchvision.models.resnet18(weights=None)
+def plain_state_dict(state_dict, arch="resnet18"):
+    """The full `arch` state dict, num_batches_tracked filled in where a checkpoint lacks it."""
+    model = getattr(torchvision.models, arch)(weights=None)
     model.load_state_dict(state_dict)
     return model.state_dict()
 
 
-def provenance_of(sha256):
+def hub_sha256_prefix(arch="resnet18"):
+    return re.search(r"-([0-9a-f]+)\.", hub_file(arch)).group(1)
+
+
+def provenance_of(sha256, arch="resnet18"):
     """"imagenet" only for torchvision's file (its sha256 starts with the digits in its name), else "user-supplied"."""
-    return "imagenet" if sha256.startswith(HUB_SHA256_PREFIX) else "user-supplied"
+    return "imagenet" if sha256.startswith(hub_sha256_prefix(arch)) else "user-supplied"
 
 
-def read_checkpoint(path, fix):
+def read_checkpoint(path, fix, arch="resnet18"):
     state_dict = read_state_dict(path, fix)
-    validate(state_dict, path, fix)
+    validate(state_dict, path, fix, arch)
     sha256 = file_sha256(path)
-    provenance = provenance_of(sha256)
+    provenance = provenance_of(sha256, arch)
     if provenance != "imagenet":
-        print(f"pretrained: {path} (sha256 {sha256[:12]}) is not torchvision's {HUB_FILE} (whose sha256 starts with "
-              f"{HUB_SHA256_PREFIX}); labelled {provenance}", file=sys.stderr)
+        print(f"pretrained: {path} (sha256 {sha256[:12]}) is not torchvision's {hub_file(arch)} (whose sha256 starts "
+              f"with {hub_sha256_prefix(arch)}); labelled {provenance}", file=sys.stderr)
     return state_dict, provenance, str(path), sha256
 
 
-def choose_source(weights_file, seed):
+def choose_source(weights_file, seed, arch="resnet18"):
     """(state dict, provenance, source, source sha256) from the first source that exists."""
+    url = IMAGENET_URLS[arch]
     if weights_file is not None:
-        return read_checkpoint(Path(weights_file), f"pass --weights the ResNet-18 checkpoint from {IMAGENET_URL}")
-    hub = hub_checkpoint()
+        return read_checkpoint(Path(weights_file), f"pass --weights the {LABELS[arch]} checkpoint from {url}", arch)
+    hub = hub_checkpoint(arch)
     if hub.is_file():
-        return read_checkpoint(hub, f"delete it, or pass --weights the ResNet-18 checkpoint from {IMAGENET_URL}")
+        return read_checkpoint(hub, f"delete it, or pass --weights the {LABELS[arch]} checkpoint from {url}", arch)
     print(f"pretrained: STAND-IN weights (seed {seed}), NOT ImageNet: no --weights file and no {hub}; "
-          f"for the real ones download {IMAGENET_URL} and pass --weights FILE", file=sys.stderr)
-    return standin_state_dict(seed), "stand-in", f"seed {seed}", None
+          f"for the real ones download {url} and pass --weights FILE", file=sys.stderr)
+    return standin_state_dict(seed, arch), "stand-in", f"seed {seed}", None
 
 
-def write_net(out, state_dict, provenance, source, source_sha256=None):
+def write_net(out, state_dict, provenance, source, source_sha256=None, arch="resnet18"):
     """net.pth and net.pth.json."""
-    save_state_dict(out, plain_state_dict(state_dict))
+    save_state_dict(out, plain_state_dict(state_dict, arch))
     record = {
         "provenance": provenance,
         "source": source,
@@ -114,27 +129,27 @@ def output_file(out):
     return atomic.OutputFile(out, "pretrained", "--out", written_by_pretrained, companions=[provenance_path(out)])
 
 
-def make_net(out, weights_file=None, seed=0):
+def make_net(out, weights_file=None, seed=0, arch="resnet18"):
     with output_file(out):
-        state_dict, provenance, source, source_sha256 = choose_source(weights_file, seed)
-        record = write_net(out, state_dict, provenance, source, source_sha256)
+        state_dict, provenance, source, source_sha256 = choose_source(weights_file, seed, arch)
+        record = write_net(out, state_dict, provenance, source, source_sha256, arch)
     print(f"pretrained: wrote {out}: {provenance} weights from {source} (sha256 {record['sha256'][:12]})",
           file=sys.stderr)
     return record
 
 
-def ensure_net(path, seed=0):
+def ensure_net(path, seed=0, arch="resnet18"):
     """Create net.pth with make_net's logic when it is missing (used by the steps that need weights)."""
     path = Path(path)
     if not path.exists():
-        make_net(path, seed=seed)
+        make_net(path, seed=seed, arch=arch)
     return path
 
 
-def load_or_make(weights_arg, default=DEFAULT_PATH):
+def load_or_make(weights_arg, default=DEFAULT_PATH, arch="resnet18"):
     """The checked weights: --weights if given (it must exist), else `default`, made when missing. Announced."""
-    path = Path(weights_arg) if weights_arg is not None else ensure_net(default)
-    weights = load_weights(path)
+    path = Path(weights_arg) if weights_arg is not None else ensure_net(default, arch=arch)
+    weights = load_weights(path, arch)
     announce(weights)
     return weights
 
@@ -144,6 +159,8 @@ def get_args_parser():
     parser.add_argument("--out", default="net.pth", help="where to write the weights (default: ./net.pth)")
     parser.add_argument("--weights", help="a ResNet-18 ImageNet checkpoint you downloaded (resnet18-f37072fd.pth)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the stand-in weights")
+    parser.add_argument("--arch", choices=list(IMAGENET_URLS), default="resnet18",
+                        help="the backbone: resnet18 (every strategy but one) or vgg16 (vgg16_feature_extractor)")
     return parser
 
 
@@ -152,7 +169,7 @@ def main(argv=None):
     out = atomic.check_path_option(args.out, "--out")
     check_seed(args.seed)
     threads.configure()
-    make_net(out, args.weights, args.seed)
+    make_net(out, args.weights, args.seed, args.arch)
 
 
 if __name__ == "__main__":

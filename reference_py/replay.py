@@ -25,7 +25,7 @@ from reference_py.export_fixtures import FORMAT as FIXTURES_FORMAT, GENERATOR_VE
 from reference_py.errors import ArgumentParser, UserError, json_type, read_json, run_cli
 from reference_py.observer import OutputsRecorder, Recorder
 from reference_py.model import FORWARD_ORDER, forward_trace, param_counts, resnet18_with_head
-from reference_py.strategies import STRATEGIES, make_optimizer, make_scheduler, prepare, uses_pretrained
+from reference_py.strategies import RESNET18_STRATEGIES, make_optimizer, make_scheduler, prepare, uses_pretrained
 from reference_py.tensor_io import BundleError, read_bundle, read_index, write_bundle
 from reference_py.train import evaluate, train_model
 
@@ -64,8 +64,8 @@ def manifest_problem(manifest):
         if not (is_number(protocol.get(key)) and math.isfinite(protocol[key]) and protocol[key] >= 0):
             return f"protocol.{key} is {json.dumps(protocol.get(key))}, expected a finite number of at least 0"
     strategies = manifest["config"].get("strategies")
-    if not (isinstance(strategies, list) and strategies and all(s in STRATEGIES for s in strategies)):
-        return f"config.strategies is {json.dumps(strategies)}, expected a list of {', '.join(STRATEGIES)}"
+    if not (isinstance(strategies, list) and strategies and all(s in RESNET18_STRATEGIES for s in strategies)):
+        return f"config.strategies is {json.dumps(strategies)}, expected a list of {', '.join(RESNET18_STRATEGIES)}"
     if not (isinstance(manifest["weights"].get("sha256"), str) and isinstance(manifest["weights"].get("provenance"), str)):
         return "weights lacks provenance or sha256"
     return None
@@ -229,7 +229,7 @@ def get_args_parser():
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fixtures", default="fixtures")
     parser.add_argument("--out", default="runs/python")
-    parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, dest="strategies",
+    parser.add_argument("--strategy", nargs="+", choices=RESNET18_STRATEGIES, dest="strategies",
                         help="strategies to replay (default: every one in the fixtures)")
     parser.add_argument("--record-steps", action="store_true",
                         help="also write the training state after every step (STRATEGY/steps/after_N)")

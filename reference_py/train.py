@@ -27,8 +27,8 @@ from reference_py import atomic, runtime_info, threads, visualize
 from reference_py.data import load_data, resolve_data_dir
 from reference_py.errors import ArgumentParser, UserError, check_count, check_rate, check_seed, run_cli
 from reference_py.observer import NO_OBSERVER, Recorder
-from reference_py.pretrained import DEFAULT_PATH, load_or_make
-from reference_py.strategies import STRATEGIES, build_model, make_optimizer, make_scheduler, uses_pretrained
+from reference_py.pretrained import DEFAULT_PATHS, load_or_make
+from reference_py.strategies import STRATEGIES, architecture, build_model, make_optimizer, make_scheduler, uses_pretrained
 from reference_py.tensor_io import write_bundle
 from reference_py.weights import save_state_dict
 
@@ -112,8 +112,9 @@ def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=
 
 
 def load_backbone(strategy, weights_arg):
-    """The pretrained weights the strategy starts from (None for scratch); ./net.pth is made when missing."""
-    return load_or_make(weights_arg) if uses_pretrained(strategy) else None
+    """The pretrained weights the strategy starts from (None for scratch); ./net.pth (./vgg16.pth) is made when missing."""
+    arch = architecture(strategy)
+    return load_or_make(weights_arg, DEFAULT_PATHS[arch], arch) if uses_pretrained(strategy) else None
 
 
 def curves(args, weights, data_dir, standin, thread_count, history, data_order):
@@ -145,7 +146,8 @@ def get_args_parser():
     parser.add_argument("--gamma", type=float, default=0.1, help="StepLR: by this factor")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
-    parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
+    parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, for "
+                             "vgg16_feature_extractor ./vgg16.pth, made if missing)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default="runs/train/python")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -161,7 +163,8 @@ def resolved_config(args, thread_count):
     """Every option with the value this run uses, defaults included, under the names both trainers share."""
     config = {key: value for key, value in vars(args).items() if key not in ("no_progress", "print_config")}
     config["progress"] = not args.no_progress
-    config["weights"] = (args.weights or str(DEFAULT_PATH)) if uses_pretrained(args.strategy) else None
+    config["weights"] = ((args.weights or str(DEFAULT_PATHS[architecture(args.strategy)]))
+                         if uses_pretrained(args.strategy) else None)
     config["threads"] = thread_count
     return dict(sorted(config.items()))
 

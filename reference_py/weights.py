@@ -59,10 +59,14 @@ class Weights:
         return {"provenance": self.provenance, "sha256": self.sha256, "path": str(self.path)}
 
 
-@functools.lru_cache(maxsize=1)
-def expected_shapes():
-    """Name -> shape of every entry of torchvision's ResNet-18 (1000 classes), in state_dict() order."""
-    model = torchvision.models.resnet18(weights=None)
+ARCHITECTURES = {"resnet18": "ResNet-18 state dict with a 1000-class fc",
+                 "vgg16": "VGG-16 state dict with a 1000-class classifier"}  # the backbones the strategies load
+
+
+@functools.lru_cache(maxsize=len(ARCHITECTURES))
+def expected_shapes(arch="resnet18"):
+    """Name -> shape of every entry of torchvision's `arch` (1000 classes), in state_dict() order."""
+    model = getattr(torchvision.models, arch)(weights=None)
     return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
 
 
@@ -106,9 +110,9 @@ def read_state_dict(path, fix=None):
     return dict(loaded)
 
 
-def validate(state_dict, path, fix=None):
-    """Check names and shapes against ResNet-18 with a 1000-class fc (num_batches_tracked may be absent)."""
-    shapes = expected_shapes()
+def validate(state_dict, path, fix=None, arch="resnet18"):
+    """Check names and shapes against `arch` with a 1000-class head (num_batches_tracked may be absent)."""
+    shapes = expected_shapes(arch)
     missing = [k for k in shapes if k not in state_dict and not k.endswith(OPTIONAL_SUFFIX)]
     unexpected = [k for k in state_dict if k not in shapes]
     wrong = [f"{k} {list(state_dict[k].shape)} (expected {list(shapes[k])})"
@@ -121,7 +125,7 @@ def validate(state_dict, path, fix=None):
     if wrong:
         problems.append(f"wrong shapes: {'; '.join(wrong[:3])}")
     if problems:
-        raise UserError(f"{path} is not a ResNet-18 state dict with a 1000-class fc: {', '.join(problems)}; "
+        raise UserError(f"{path} is not a {ARCHITECTURES[arch]}: {', '.join(problems)}; "
                         f"{fix or fix_for(path)}")
 
 
@@ -149,11 +153,11 @@ def written_by_pretrained(path):
         return False
 
 
-def load_weights(path):
-    """Load net.pth, check it and its provenance; returns a Weights."""
+def load_weights(path, arch="resnet18"):
+    """Load net.pth (of `arch`), check it and its provenance; returns a Weights."""
     path = Path(path)
     state_dict = read_state_dict(path)
-    validate(state_dict, path)
+    validate(state_dict, path, arch=arch)
     record = read_provenance(path)
     sha256 = file_sha256(path)
     if record.get("sha256") != sha256:

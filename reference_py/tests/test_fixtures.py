@@ -6,7 +6,7 @@ import torch
 
 from reference_py import export_fixtures
 from reference_py.export_fixtures import PROTOCOL, ensure_fixtures
-from reference_py.strategies import STRATEGIES
+from reference_py.strategies import RESNET18_STRATEGIES
 from reference_py.tensor_io import read_bundle
 from reference_py.tests.conftest import SMALL
 from reference_py.tests.helpers import run_cli, tree_bytes
@@ -20,7 +20,7 @@ def manifest_of(folder):
 def test_layout_and_manifest(small_fixtures, net_pth, tiny_data):
     manifest = manifest_of(small_fixtures)
     expected = {"weights.json", "weights.bin", "eval.json", "eval.bin"} | {
-        f"strategies/{s}/{name}.{ext}" for s in STRATEGIES for name in ("initial", "epoch_0", "epoch_1")
+        f"strategies/{s}/{name}.{ext}" for s in RESNET18_STRATEGIES for name in ("initial", "epoch_0", "epoch_1")
         for ext in ("json", "bin")}
     assert set(manifest["files"]) == expected
     assert set(tree_bytes(small_fixtures)) == expected | {"manifest.json"}
@@ -50,7 +50,7 @@ def test_bundles_hold_what_the_protocol_needs(small_fixtures, net_pth):
     assert list(read_bundle(small_fixtures / "strategies/finetune/initial")) == ["fc.weight", "fc.bias"]
     scratch = read_bundle(small_fixtures / "strategies/scratch/initial")
     assert scratch["fc.weight"].shape == (2, 512) and len(scratch) == len(weights)
-    for strategy in STRATEGIES:
+    for strategy in RESNET18_STRATEGIES:
         epochs = [read_bundle(small_fixtures / f"strategies/{strategy}/epoch_{k}") for k in range(PROTOCOL["epochs"])]
         for epoch in epochs:
             assert sorted(epoch["order"].tolist()) == list(range(6))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reference_py.model import FORWARD_ORDER
-from reference_py.strategies import STRATEGIES
+from reference_py.strategies import RESNET18_STRATEGIES
 from reference_py.tensor_io import read_bundle
 from reference_py.tests.helpers import run_cli
 
@@ -32,14 +32,14 @@ def test_run_json(run, small_fixtures):
     info = json.loads((run / "run.json").read_text())
     assert info["side"] == "python" and info["torch"] == torch.__version__
     assert {"python", "torchvision", "libtorch", "threads"} <= set(info)
-    assert info["strategies"] == list(STRATEGIES)
+    assert info["strategies"] == list(RESNET18_STRATEGIES)
     manifest_bytes = (small_fixtures / "manifest.json").read_bytes()
     assert info["fixtures_manifest_sha256"] == hashlib.sha256(manifest_bytes).hexdigest()
     assert info["weights"] == {k: json.loads(manifest_bytes)["weights"][k] for k in ("provenance", "sha256")}
     assert sorted(p.name for p in run.parent.iterdir()) == ["python"]  # no temporary folder left
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", RESNET18_STRATEGIES)
 def test_strategy_outputs(run, small_fixtures, strategy):
     for name in BUNDLES:
         assert (run / strategy / f"{name}.json").exists()

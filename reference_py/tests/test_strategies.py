@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from reference_py.strategies import STRATEGIES, build_model, make_optimizer, make_scheduler
+from reference_py.strategies import RESNET18_STRATEGIES, STRATEGIES, build_model, make_optimizer, make_scheduler
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,17 @@ def group_names(model, optimizer):
 
 
 def test_strategy_names():
-    assert STRATEGIES == ("finetune", "feature_extractor", "backbone_lr", "scratch")
+    assert RESNET18_STRATEGIES == ("finetune", "feature_extractor", "backbone_lr", "scratch")
+    assert STRATEGIES == (*RESNET18_STRATEGIES, "vgg16_feature_extractor")
+
+
+def test_vgg16_feature_extractor_trains_only_its_new_classifier():
+    model = build_model("vgg16_feature_extractor", None)
+    assert [name for name, p in model.named_parameters() if p.requires_grad] == ["classifier.weight", "classifier.bias"]
+    assert (model.classifier.in_features, model.classifier.out_features) == (25088, 2)
+    assert [type(m).__name__ for m in model.children()] == ["Sequential", "AdaptiveAvgPool2d", "Linear"]
+    groups = make_optimizer("vgg16_feature_extractor", model).param_groups
+    assert [p for group in groups for p in group["params"]] == [model.classifier.weight, model.classifier.bias]
 
 
 @pytest.mark.parametrize("strategy, trains_backbone, groups, lrs", [
@@ -46,7 +56,7 @@ def test_trainable_parameters_and_groups(backbone, strategy, trains_backbone, gr
     assert model.fc.out_features == 2 and model.fc.in_features == 512
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", RESNET18_STRATEGIES)
 def test_only_scratch_starts_without_the_pretrained_weights(backbone, strategy):
     model = build_model(strategy, backbone)
     loaded = torch.equal(model.conv1.weight, backbone["conv1.weight"])

@@ -43,6 +43,15 @@ class StrategiesTest < Minitest::Test
     assert_equal [model.fc.weight, model.fc.bias].map(&:object_id), groups[0][:params].map(&:object_id)
   end
 
+  def test_vgg16_feature_extractor_trains_only_its_new_classifier
+    model = Strategies.build_model("vgg16_feature_extractor", nil)
+    assert_equal %w[classifier.weight classifier.bias], model.named_parameters.select { |_, p| p.requires_grad }.keys
+    assert_equal [25_088, 2], [model.classifier.in_features, model.classifier.out_features]
+    assert_equal %w[Sequential AdaptiveAvgPool2d Linear], model.children.map { |m| m.class.name.split("::").last }
+    groups = Strategies.make_optimizer("vgg16_feature_extractor", model).param_groups
+    assert_equal [model.classifier.weight, model.classifier.bias].map(&:object_id), groups[0][:params].map(&:object_id)
+  end
+
   def test_backbone_lr_has_the_backbone_then_the_head
     model = build("backbone_lr")
     groups = Strategies.make_optimizer("backbone_lr", model, lr: 0.5, backbone_lr: 1e-4, head_lr: 1e-3).param_groups

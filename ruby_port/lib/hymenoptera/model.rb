@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
 module Hymenoptera
-  # ResNet-18 with a new two-class head, and its forward pass written out module by module
-  # (mirrors reference_py/model.py).
+  # ResNet-18 (and VGG-16) with a new two-class head, and ResNet-18's forward pass written out module
+  # by module (mirrors reference_py/model.py).
   module Model
     FORWARD_ORDER = %w[
       conv1 bn1 relu maxpool
@@ -10,6 +10,8 @@ module Hymenoptera
       avgpool flatten fc
     ].freeze
     HEAD = "fc"
+    VGG16_HEAD = "classifier"
+    VGG16_FEATURES = 512 * 7 * 7 # what VGG-16's features and avgpool give the classifier: 25,088
 
     module_function
 
@@ -24,6 +26,15 @@ module Hymenoptera
       model.load_state_dict(backbone_state) if backbone_state
       num_ftrs = model.fc.in_features
       model.fc = Torch::NN::Linear.new(num_ftrs, num_classes)
+      model
+    end
+
+    # torchvision-ruby's VGG-16, loaded with backbone_state (1000-class) if given, its whole classifier
+    # replaced by Linear(25088, n).
+    def vgg16_with_head(backbone_state = nil, num_classes: 2)
+      model = VGG.new("vgg16")
+      model.load_state_dict(backbone_state) if backbone_state
+      model.classifier = Torch::NN::Linear.new(VGG16_FEATURES, num_classes)
       model
     end
 

@@ -54,8 +54,8 @@ module Hymenoptera
         return "protocol.#{key} is #{JSON.generate(protocol[key])}, expected a finite number of at least 0"
       end
       strategies = manifest["config"]["strategies"]
-      unless strategies.is_a?(Array) && strategies.any? && strategies.all? { |s| Strategies::STRATEGIES.include?(s) }
-        return "config.strategies is #{JSON.generate(strategies)}, expected a list of #{Strategies::STRATEGIES.join(", ")}"
+      unless strategies.is_a?(Array) && strategies.any? && strategies.all? { |s| Strategies::RESNET18_STRATEGIES.include?(s) }
+        return "config.strategies is #{JSON.generate(strategies)}, expected a list of #{Strategies::RESNET18_STRATEGIES.join(", ")}"
       end
       return "weights lacks provenance or sha256" unless manifest["weights"]["sha256"].is_a?(String) && manifest["weights"]["provenance"].is_a?(String)
 
@@ -228,7 +228,7 @@ module Hymenoptera
         o.on("--fixtures DIR", "default fixtures") { |v| options[:fixtures] = v }
         o.on("--out DIR", "default runs/ruby") { |v| options[:out] = v }
         o.on("--strategy NAME", "strategies to replay (default: every one in the fixtures); " \
-                                "one or more of #{Strategies::STRATEGIES.join(", ")}") do |v|
+                                "one or more of #{Strategies::RESNET18_STRATEGIES.join(", ")}") do |v|
           (options[:strategies] ||= []) << v
         end
         o.on("--record-steps", "also write the training state after every step (STRATEGY/steps/after_N)") do
@@ -244,8 +244,8 @@ module Hymenoptera
       rest = [] if options[:strategies]
       raise UserError, "unexpected argument #{rest.first.inspect}; see ruby ruby_port/bin/replay --help" if rest.any?
 
-      unknown = (options[:strategies] || []) - Strategies::STRATEGIES
-      raise UserError, "unknown strategy #{unknown.join(", ")}; choose from #{Strategies::STRATEGIES.join(", ")}" if unknown.any?
+      unknown = (options[:strategies] || []) - Strategies::RESNET18_STRATEGIES
+      raise UserError, "unknown strategy #{unknown.join(", ")}; choose from #{Strategies::RESNET18_STRATEGIES.join(", ")}" if unknown.any?
 
       options
     rescue OptionParser::ParseError => e

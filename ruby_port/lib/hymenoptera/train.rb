@@ -12,7 +12,6 @@ module Hymenoptera
   # train_model, built from train_one_epoch and evaluate; Replay drives the same three methods on the
   # fixtures' batches.
   module Train
-    DEFAULT_WEIGHTS = "net.pth"
     DEFAULTS = {
       strategy: "finetune", epochs: 25, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3,
       step_size: 7, gamma: 0.1, batch_size: 4, data_dir: nil, weights: nil, seed: 0,
@@ -111,13 +110,15 @@ module Hymenoptera
       ProgressBar.wrap(loader, desc: desc, &block)
     end
 
-    # The pretrained weights the strategy starts from (nil for scratch); ./net.pth is made when missing.
+    # The pretrained weights the strategy starts from (nil for scratch); ./net.pth (./vgg16.pth) is made
+    # when missing.
     def load_backbone(strategy, weights_arg)
       return nil unless Strategies.uses_pretrained?(strategy)
 
-      path = weights_arg || DEFAULT_WEIGHTS
-      PythonReference.run("pretrained.py", "--out", path) if weights_arg.nil? && !File.exist?(path)
-      weights = Weights.load(path)
+      arch = Strategies.architecture(strategy)
+      path = weights_arg || Weights::DEFAULT_PATHS.fetch(arch)
+      PythonReference.run("pretrained.py", "--out", path, "--arch", arch) if weights_arg.nil? && !File.exist?(path)
+      weights = Weights.load(path, arch: arch)
       weights.announce
       weights
     end
@@ -158,7 +159,8 @@ module Hymenoptera
         o.on("--gamma G", "StepLR: by this factor (default 0.1)")
         o.on("--batch-size N", "default 4")
         o.on("--data-dir DIR", "hymenoptera_data's layout (default: the generated stand-in)")
-        o.on("--weights FILE", "net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
+        o.on("--weights FILE", "net.pth from reference_py/pretrained.py (default: ./net.pth, for " \
+                               "vgg16_feature_extractor ./vgg16.pth, made if missing)")
         o.on("--seed N", "default 0")
         o.on("--out-dir DIR", "default runs/train/ruby")
         o.on("--[no-]progress", "a progress bar on stderr (default: yes)")
@@ -171,7 +173,8 @@ module Hymenoptera
     # Every option with the value this run uses, defaults included, under the names both trainers share.
     def resolved_config(options, thread_count)
       config = options.except(:print_config)
-      config[:weights] = Strategies.uses_pretrained?(options[:strategy]) ? (options[:weights] || DEFAULT_WEIGHTS) : nil
+      default_weights = Weights::DEFAULT_PATHS.fetch(Strategies.architecture(options[:strategy]))
+      config[:weights] = Strategies.uses_pretrained?(options[:strategy]) ? (options[:weights] || default_weights) : nil
       config[:threads] = thread_count
       config.sort.to_h
     end

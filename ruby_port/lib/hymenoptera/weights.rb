@@ -9,6 +9,12 @@ module Hymenoptera
     PROVENANCES = %w[imagenet stand-in user-supplied].freeze
     OPTIONAL_SUFFIX = "num_batches_tracked" # absent from torchvision's published checkpoint
     DEFAULT_PATH = "net.pth"
+    # The backbones the strategies load (Strategies.architecture): what validate expects of each.
+    ARCHITECTURES = {
+      "resnet18" => "ResNet-18 state dict with a 1000-class fc",
+      "vgg16" => "VGG-16 state dict with a 1000-class classifier"
+    }.freeze
+    DEFAULT_PATHS = {"resnet18" => DEFAULT_PATH, "vgg16" => "vgg16.pth"}.freeze
 
     attr_reader :state_dict, :provenance, :sha256, :path
 
@@ -32,22 +38,23 @@ module Hymenoptera
       end
     end
 
-    # Load net.pth, check it and its provenance.
-    def self.load(path)
+    # Load net.pth (of arch), check it and its provenance.
+    def self.load(path, arch: "resnet18")
       state_dict = read_state_dict(path)
-      validate(state_dict, path)
+      validate(state_dict, path, arch: arch)
       record = read_provenance(path)
       sha256 = Digest::SHA256.file(path).hexdigest
       if record["sha256"] != sha256
         raise UserError, "#{path} (sha256 #{sha256[0, 12]}) is not the file #{provenance_path(path)} describes " \
                          "(sha256 #{record["sha256"].to_s[0, 12]}); #{fix(path)}"
       end
-      new(complete(state_dict), record["provenance"], sha256, path)
+      new(complete(state_dict, arch: arch), record["provenance"], sha256, path)
     end
 
-    # Name => shape of every entry of ResNet-18 (1000 classes), in state_dict order.
-    def self.expected_shapes
-      @expected_shapes ||= Model.resnet18.state_dict.transform_values(&:shape)
+    # Name => shape of every entry of arch (1000 classes), in state_dict order.
+    def self.expected_shapes(arch = "resnet18")
+      @expected_shapes ||= {}
+      @expected_shapes[arch] ||= (arch == "vgg16" ? VGG.new("vgg16") : Model.resnet18).state_dict.transform_values(&:shape)
     end
 
     # Torch.save of a plain dict of tensors (Python's torch.load reads it), atomically.
@@ -57,8 +64,8 @@ module Hymenoptera
 
     # The state dict in ResNet-18's order, as a model loads it: Python's BatchNorm fills a missing
     # num_batches_tracked with 0 when loading; torch.rb's strict load_state_dict calls it missing.
-    def self.complete(state_dict)
-      expected_shapes.keys.to_h { |key| [key, state_dict.fetch(key) { Torch.tensor(0, dtype: :int64) }] }
+    def self.complete(state_dict, arch: "resnet18")
+      expected_shapes(arch).keys.to_h { |key| [key, state_dict.fetch(key) { Torch.tensor(0, dtype: :int64) }] }
     end
 
     def self.provenance_path(path)
@@ -81,9 +88,9 @@ module Hymenoptera
       loaded
     end
 
-    # Names and shapes against ResNet-18 with a 1000-class fc (num_batches_tracked may be absent).
-    def self.validate(state_dict, path)
-      shapes = expected_shapes
+    # Names and shapes against arch with a 1000-class head (num_batches_tracked may be absent).
+    def self.validate(state_dict, path, arch: "resnet18")
+      shapes = expected_shapes(arch)
       missing = shapes.keys.reject { |k| state_dict.key?(k) || k.end_with?(OPTIONAL_SUFFIX) }
       unexpected = state_dict.keys.reject { |k| shapes.key?(k) }
       wrong = state_dict.select { |k, v| shapes.key?(k) && v.shape != shapes[k] }
@@ -94,7 +101,7 @@ module Hymenoptera
       problems << "wrong shapes: #{wrong.first(3).join("; ")}" if wrong.any?
       return if problems.empty?
 
-      raise UserError, "#{path} is not a ResNet-18 state dict with a 1000-class fc: #{problems.join(", ")}; #{fix(path)}"
+      raise UserError, "#{path} is not a #{ARCHITECTURES.fetch(arch)}: #{problems.join(", ")}; #{fix(path)}"
     end
 
     # net.pth.json, checked against the file it describes.
