@@ -1,5 +1,17 @@
 # frozen_string_literal: true
 
+# Fix: torch.rb 0.12, Torch::Tensor (lib/torch/tensor.rb)
+# Bug: Ruby's GC is not told of a tensor's LibTorch memory, so it seldom runs and frees that memory
+#   late, where Python frees a tensor when its last reference goes
+# Reproduction:
+#   GC.disable
+#   before = GC.stat(:malloc_increase_bytes)
+#   tensor = Torch.empty(1 << 22)
+#   counted = GC.stat(:malloc_increase_bytes) - before
+#   GC.enable
+#   counted >= tensor.numel * tensor.element_size
+# Upstream gives: false
+
 module Hymenoptera
   # torch.rb frees a tensor's LibTorch memory only when Ruby's GC collects the Ruby object holding
   # it, and Ruby's GC does not count that memory, so left alone it seldom runs: every batch's

@@ -1,5 +1,16 @@
 # frozen_string_literal: true
 
+# Fix: torch.rb 0.12, Torch::NN::BatchNorm2d (lib/torch/nn/batch_norm2d.rb)
+# Bug: in training mode it never increments num_batches_tracked (it counts only when the buffer is
+#   nil, which it never is), so its state dicts carry 0 where PyTorch's count the batches
+# Reproduction:
+#   bn = Torch::NN::BatchNorm2d.new(1)
+#   bn.call(Torch.ones(2, 1, 1, 1))
+#   bn.num_batches_tracked.item
+# Upstream gives: 0
+# Python gives: 1
+# In Python: bn = torch.nn.BatchNorm2d(1); bn(torch.ones(2, 1, 1, 1)); bn.num_batches_tracked.item()
+
 module Hymenoptera
   # Torch::NN::BatchNorm2d as PyTorch has it: in training mode each forward adds 1 to
   # num_batches_tracked. torch.rb 0.12 only counts when the buffer is nil (never), so its state dicts

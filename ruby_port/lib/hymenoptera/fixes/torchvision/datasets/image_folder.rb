@@ -1,5 +1,17 @@
 # frozen_string_literal: true
 
+# Fix: torchvision-ruby 0.3.0, TorchVision::Datasets::ImageFolder (lib/torchvision/datasets/image_folder.rb)
+# Bug: it takes no loader: and hands the file's own bands to the transforms (a grayscale PNG stays
+#   one band, where PIL's loader makes RGB), and lists only the top level of each class folder
+# Reproduction:
+#   root = Dir.mktmpdir
+#   Dir.mkdir(File.join(root, "ants"))
+#   Vips::Image.black(2, 2).write_to_file(File.join(root, "ants", "gray.png"))
+#   TorchVision::Datasets::ImageFolder.new(root)[0][0].bands
+# Upstream gives: 1
+# Python gives: 3
+# In Python: len(torchvision.datasets.ImageFolder(root)[0][0].getbands())
+
 module Hymenoptera
   # TorchVision::Datasets::ImageFolder as torchvision has it:
   # - with a `loader:` argument, which torchvision-ruby 0.3.0 lacks (it always hands

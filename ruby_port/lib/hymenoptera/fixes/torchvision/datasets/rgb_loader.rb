@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# Part of: torchvision/datasets/image_folder.rb
+
 module Hymenoptera
   # The image loader of torchvision's ImageFolder, PIL's Image.open(path).convert("RGB"), on libvips:
   # a uint8 Torch tensor [H, W, 3], np.asarray(image)'s layout, whatever the file holds. Grayscale is

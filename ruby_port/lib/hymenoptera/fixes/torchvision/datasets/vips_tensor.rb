@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# Part of: torchvision/datasets/image_folder.rb
+
 module Hymenoptera
   # libvips between a file's bytes and a uint8 Torch tensor [height, width, bands] (the layout of
   # np.asarray(pil_image)), through a few libvips C functions called directly. ruby-vips' generic

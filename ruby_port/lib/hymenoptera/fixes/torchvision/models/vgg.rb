@@ -1,5 +1,16 @@
 # frozen_string_literal: true
 
+# Fix: torchvision-ruby 0.3.0, TorchVision::Models::VGG (lib/torchvision/models/vgg.rb)
+# Bug: its make_layers builds torch.rb's BatchNorm2d, which never counts batches
+#   (torch/nn/batch_norm2d.rb), and VGG, unlike its ResNet, takes no norm_layer to build another
+# Reproduction:
+#   features = TorchVision::Models::VGG.make_layers([4], true)
+#   features.call(Torch.ones(2, 3, 2, 2))
+#   features.modules.grep(Torch::NN::BatchNorm2d).first.num_batches_tracked.item
+# Upstream gives: 0
+# Python gives: 1
+# In Python: features = torchvision.models.vgg.make_layers([4], batch_norm=True); features(torch.ones(2, 3, 2, 2)); features[1].num_batches_tracked.item()
+
 module Hymenoptera
   # torchvision-ruby's VGG, with BatchNorm counting batches as PyTorch's does: torchvision-ruby's
   # make_layers builds Torch::NN::BatchNorm2d, which never increments num_batches_tracked

@@ -1,5 +1,14 @@
 # frozen_string_literal: true
 
+# Fix: torchvision-ruby 0.3.0, TorchVision::Transforms::CenterCrop (lib/torchvision/transforms/center_crop.rb)
+# Bug: it rounds the offset (W - w) / 2.0 half up, where Python's round() goes to even, and calls a
+#   pad it does not have for an image smaller than the crop
+# Reproduction:
+#   TorchVision::Transforms::CenterCrop.new(224).call(Vips::Image.xyz(341, 224)[0]).getpoint(0, 0)[0].to_i
+# Upstream gives: 59
+# Python gives: 58
+# In Python: np.asarray(transforms.CenterCrop(224)(Image.fromarray(np.tile(np.arange(341, dtype=np.int32), (224, 1)), mode="I")))[0, 0]
+
 module Hymenoptera
   module Transforms
     # transforms.CenterCrop(size) as torchvision 0.14 does it: offsets int(round((H - h) / 2.0)), which

@@ -1,5 +1,15 @@
 # frozen_string_literal: true
 
+# Fix: torchvision-ruby 0.3.0, TorchVision::Transforms::F (lib/torchvision/transforms/functional.rb)
+# Bug: it resizes libvips images with libvips' thumbnail filter, up to 134 levels away from the
+#   bilinear filter of PIL, which torchvision resizes with
+# Reproduction:
+#   image = (Vips::Image.xyz(5, 5)[0] * 60).cast(:uchar)
+#   TorchVision::Transforms::F.resize(image, [3, 3]).to_a[0].flatten
+# Upstream gives: [19, 120, 221]
+# Python gives: [26, 120, 214]
+# In Python: np.asarray(F.resize(Image.fromarray(np.tile(np.arange(5) * 60, (5, 1)).astype(np.uint8)), [3, 3]))[0].tolist()
+
 module Hymenoptera
   module Transforms
     # torchvision.transforms.functional (0.14) as it treats a PIL image, for the port's images:

@@ -1,5 +1,14 @@
 # frozen_string_literal: true
 
+# Fix: torchvision-ruby 0.3.0, TorchVision::Transforms::RandomResizedCrop (lib/torchvision/transforms/random_resized_crop.rb)
+# Bug: it rounds the crop's sides half up, where Python's round() goes to even (here the fallback
+#   crop's height, 2 / 0.8 = 2.5)
+# Reproduction:
+#   TorchVision::Transforms::RandomResizedCrop.new(2).params(Vips::Image.black(2, 10), [2.0, 2.0], [0.8, 1.25])
+# Upstream gives: [3, 0, 3, 2]
+# Python gives: (4, 0, 2, 2)
+# In Python: transforms.RandomResizedCrop.get_params(Image.new("RGB", (2, 10)), [2.0, 2.0], [0.8, 1.25])
+
 module Hymenoptera
   module Transforms
     # transforms.RandomResizedCrop(size) as torchvision 0.14 does it: a crop of random area (scale)

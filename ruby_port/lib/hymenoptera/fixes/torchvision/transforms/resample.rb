@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# Part of: torchvision/transforms/functional.rb
+
 module Hymenoptera
   # Pillow's bilinear resampling, bit for bit (Pillow 9.4, src/libImaging/Resample.c: precompute_coeffs,
   # normalize_coeffs_8bpc, ImagingResampleHorizontal_8bpc / Vertical_8bpc, ImagingResampleInner), on

@@ -1,5 +1,16 @@
 # frozen_string_literal: true
 
+# Fix: torchvision-ruby 0.3.0, TorchVision::Utils.save_image (lib/torchvision/utils.rb)
+# Bug: it reads a [H, W, C] array's shape as width, height, so non-square images come out with width
+#   and height swapped (and the pixels scrambled)
+# Reproduction:
+#   path = File.join(Dir.mktmpdir, "grid.png")
+#   TorchVision::Utils.save_image(Torch.zeros(3, 2, 5), path)
+#   Vips::Image.new_from_file(path).width
+# Upstream gives: 2
+# Python gives: 5
+# In Python: save_image(torch.zeros(3, 2, 5), "grid.png"); Image.open("grid.png").size[0]
+
 module Hymenoptera
   # Tensor images to PNG files. torchvision-ruby 0.3.0's save_image swaps width and height
   # (Utils.image_from_array reads shape [H, W, C] as width, height), so non-square grids come out

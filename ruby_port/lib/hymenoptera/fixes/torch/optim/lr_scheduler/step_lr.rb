@@ -1,5 +1,17 @@
 # frozen_string_literal: true
 
+# Fix: torch.rb 0.12, Torch::Optim::LRScheduler::StepLR (lib/torch/optim/lr_scheduler/step_lr.rb)
+# Bug: it computes base_lr * gamma ** (epoch / step_size) in closed form, where PyTorch 1.13
+#   multiplies the current rate by gamma every step_size epochs: one ulp apart from epoch 14
+# Reproduction:
+#   optimizer = Torch::Optim::SGD.new([Torch.zeros(1, requires_grad: true)], lr: 0.001)
+#   scheduler = Torch::Optim::LRScheduler::StepLR.new(optimizer, step_size: 7)
+#   14.times { scheduler.step }
+#   optimizer.param_groups[0][:lr]
+# Upstream gives: 1.0000000000000003e-05
+# Python gives: 1e-05
+# In Python: optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.001); scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=7); [scheduler.step() for _ in range(14)]; optimizer.param_groups[0]["lr"]
+
 module Hymenoptera
   # torch.optim.lr_scheduler.StepLR as PyTorch 1.13 computes it: every step_size epochs each group's
   # *current* lr is multiplied by gamma (the chainable form). torch.rb's StepLR recomputes

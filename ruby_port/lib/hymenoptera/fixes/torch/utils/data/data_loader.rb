@@ -1,5 +1,17 @@
 # frozen_string_literal: true
 
+# Fix: torch.rb 0.12, Torch::Utils::Data::DataLoader (lib/torch/utils/data/data_loader.rb)
+# Bug: it takes no sampler or generator and shuffles with one permutation of the global generator,
+#   where PyTorch 1.13's RandomSampler seeds a generator of its own from the global one (and draws
+#   a second, trimmed permutation each pass)
+# Reproduction:
+#   Torch.manual_seed(0)
+#   loader = Torch::Utils::Data::DataLoader.new((0...6).map { |i| [i, i] }, batch_size: 6, shuffle: true)
+#   loader.first[0].to_a
+# Upstream gives: [5, 1, 0, 3, 2, 4]
+# Python gives: [0, 4, 3, 5, 2, 1]
+# In Python: torch.manual_seed(0); next(iter(DataLoader(list(range(6)), batch_size=6, shuffle=True))).tolist()
+
 module Hymenoptera
   # torch.utils.data.DataLoader(dataset, batch_size:, sampler:, num_workers: 0) as PyTorch 1.13
   # draws its random numbers, so that a seed gives Python's order and Python's crops: each pass first

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# Part of: torch/utils/data/data_loader.rb
+
 module Hymenoptera
   # A loader's samples decoded on a second Ruby thread, one or two ahead of the thread that
   # transforms them, in the sampler's order.

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+# Part of: torch/utils/data/data_loader.rb
+
 module Hymenoptera
   # torch.utils.data.RandomSampler (PyTorch 1.13) that remembers each pass's order, as
   # reference_py/data.py's RecordingSampler does. Its random numbers are PyTorch's: the order is

@@ -1,0 +1,113 @@
+# frozen_string_literal: true
+
+# The fixes room, ruby_port/lib/hymenoptera/fixes/, as its files' headers describe it:
+#
+#   # Fix: GEM VERSION, UPSTREAM CLASS (UPSTREAM FILE)
+#   # Bug: what upstream does (continued on lines indented by two more spaces)
+#   # Reproduction:
+#   #   a few lines of Ruby on the installed gems; the last one's value is what upstream gives
+#   # Upstream gives: that value, as Ruby inspects it (or "raises ErrorClass")
+#   # Python gives: what PyTorch or torchvision gives for the same (optional)
+#   # In Python: the same in Python (optional)
+#
+# or, for a file that only serves another fix, "# Part of: THAT FIX". The canaries
+# (ruby_port/test/canaries/**/*_test.rb) run the reproductions; the README's table is made from the
+# headers: `ruby ruby_port/test/canaries/fix.rb` rewrites it.
+module Hymenoptera
+  class Fix
+    PORT = File.expand_path("../..", __dir__)
+    ROOM = File.join(PORT, "lib/hymenoptera/fixes")
+    README = File.expand_path("../README.md", PORT)
+    FIELD = /\A# (Fix|Part of|Bug|Reproduction|Upstream gives|Python gives|In Python):(.*)\n\z/
+    CONTINUED = /\A#   (.*)\n\z/
+    GEMS = {"torch" => "torch.rb", "torchvision" => "torchvision-ruby"}.freeze
+    TABLE_START = "<!-- fixes: made from the headers in ruby_port/lib/hymenoptera/fixes/ by " \
+                  "`ruby ruby_port/test/canaries/fix.rb` -->"
+    TABLE_END = "<!-- end of fixes -->"
+
+    attr_reader :name, :fields
+
+    def self.all
+      Dir.glob("**/*.rb", base: ROOM).sort.map { |name| new(name) }
+    end
+
+    # The README's table of fixes: one row per fix, its parts named with it.
+    def self.readme_table
+      fixes = all
+      rows = fixes.reject(&:part_of).map do |fix|
+        parts = fixes.select { |part| part.part_of == fix.name }.map { |part| "`#{File.basename(part.name)}`" }
+        file = "`#{fix.name}`#{" (with #{parts.join(', ')})" unless parts.empty?}"
+        python = [fix.fields["Python gives"], fix.fields["In Python"] && "`#{fix.fields['In Python']}`"].compact.join(": ")
+        [file, fix.fields.fetch("Fix"), fix.fields.fetch("Bug"), "`#{fix.fields.fetch('Reproduction').gsub("\n", '; ')}`",
+         fix.fields.fetch("Upstream gives"), python.empty? ? "(no such value)" : python]
+      end
+      lines = ["| file (under `ruby_port/lib/hymenoptera/fixes/`) | replaces | because upstream | reproduction | upstream gives | Python gives |",
+               "|---|---|---|---|---|---|"] + rows.map { |row| "| #{row.map { |cell| cell.gsub('|', '\\|') }.join(' | ')} |" }
+      [TABLE_START, *lines, TABLE_END].join("\n")
+    end
+
+    # The README's table as it stands: nil without its markers.
+    def self.readme_section(text = File.read(README))
+      start = text.index(TABLE_START) or return nil
+      finish = text.index(TABLE_END, start) or return nil
+      text[start...(finish + TABLE_END.size)]
+    end
+
+    def self.write_readme
+      text = File.read(README)
+      section = readme_section(text) or abort "#{README}: no #{TABLE_START} ... #{TABLE_END} section"
+      File.write(README, text.sub(section) { readme_table })
+    end
+
+    def initialize(name)
+      @name = name
+      @fields = {}
+      key = nil
+      File.foreach(File.join(ROOM, name)) do |line|
+        if (field = FIELD.match(line))
+          key = field[1]
+          @fields[key] = field[2].strip
+        elsif key && (more = CONTINUED.match(line))
+          @fields[key] = key == "Reproduction" ? [@fields[key], more[1]].reject(&:empty?).join("\n") : "#{@fields[key]} #{more[1]}"
+        elsif key
+          break
+        end
+      end
+    end
+
+    def path
+      "ruby_port/lib/hymenoptera/fixes/#{name}"
+    end
+
+    def gem
+      GEMS.fetch(name.split("/").first)
+    end
+
+    def part_of
+      fields["Part of"]
+    end
+
+    # This file and those that are part of it: what to delete when upstream is fixed.
+    def files
+      [path] + Fix.all.select { |fix| fix.part_of == name }.map(&:path)
+    end
+
+    # The reproduction run on the installed gems: [its value as the header writes it, its local
+    # variables (a Binding)].
+    def reproduce
+      scope = Object.new.instance_eval { binding }
+      value = eval(fields.fetch("Reproduction"), scope, path) # rubocop:disable Security/Eval
+      [value.inspect, scope]
+    rescue StandardError => e
+      ["raises #{e.class}", scope]
+    end
+
+    # "Python gives" as a Ruby value (True, False, None and tuples read as Ruby's), nil without one.
+    def python_value
+      text = fields["Python gives"] or return nil
+      eval(text.gsub("True", "true").gsub("False", "false").gsub("None", "nil").tr("()", "[]")) # rubocop:disable Security/Eval
+    end
+  end
+end
+
+Hymenoptera::Fix.write_readme if $PROGRAM_NAME == __FILE__
