@@ -1,12 +1,16 @@
-"""Where a forward pass first departs: the first module, in forward order, whose output differs."""
+"""Where a forward pass first departs: the first module, in forward order, whose output differs.
+
+Forward order is the order of the reference's trace bundle: the replay writes each module's output in
+the order the forward pass computes it (fixtures/README.md), so the suite needs no model of its own."""
 
 from parity.compare import measure
-from reference_py.model import FORWARD_ORDER
 
 
 def first_divergence(ruby_trace, python_trace, tolerance, when_all_agree="the difference arises after the forward pass"):
-    """A sentence naming the first differing module of two traces (name -> output), or saying none does."""
-    for name in FORWARD_ORDER:
+    """A sentence naming the first differing module of two traces (name -> output, in forward order), or
+    saying none does."""
+    order = list(python_trace) + [name for name in ruby_trace if name not in python_trace]
+    for name in order:
         if name not in python_trace or name not in ruby_trace:
             side = "ruby" if name not in ruby_trace else "python"
             return f"first divergence: the {side} trace has no output for module {name}"
