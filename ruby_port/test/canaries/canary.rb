@@ -4,9 +4,31 @@ require_relative "../test_helper"
 require_relative "fix"
 
 module Hymenoptera
-  # What a canary asserts about a fix (Fix, fix.rb): the installed gem still does what the fix's
-  # header says, and the fix gives what Python gives.
-  module Canary
+  # A fix's canary (Fix, fix.rb): the installed gem still does what the fix's header says, and the fix
+  # gives what Python gives.
+  #
+  #   class BatchNorm2dCanaryTest < CanaryTest
+  #     canary "torch/nn/batch_norm2d.rb", now_does: "count num_batches_tracked in training mode" do
+  #       ...the header's reproduction, with the fix; its value is what Python gives
+  #     end
+  #   end
+  class CanaryTest < Minitest::Test
+    include TestSupport
+
+    # Defines the canary of the fix NAME (a path under lib/hymenoptera/fixes/): test_upstream_still_differs
+    # and, with a block (the reproduction with the fix), test_the_fix_gives_what_python_gives. tidy: the
+    # reproduction's local variable that holds a temporary folder, removed once it has run.
+    def self.canary(name, now_does:, tidy: nil, &with_the_fix)
+      define_method(:test_upstream_still_differs) do
+        assert_upstream_still_differs(name, now_does) { |scope| FileUtils.rm_rf(scope.local_variable_get(tidy)) if tidy && scope.local_variable_defined?(tidy) }
+      end
+      return unless with_the_fix
+
+      define_method(:test_the_fix_gives_what_python_gives) do
+        assert_fix_gives_what_python_gives(name, instance_exec(&with_the_fix))
+      end
+    end
+
     # Passes while the fix's reproduction gives the header's "Upstream gives". When the gem gives
     # Python's value instead (or, for a fix without one, anything else) it fails with
     # "GEM now does NOW_DOES: delete FILES". Yields the reproduction's local variables (to tidy up).

@@ -3,16 +3,8 @@
 require_relative "../canary"
 
 module Hymenoptera
-  # The canary of torch/tensor_memory.rb (its header states what torch.rb does, and how to show it).
-  class TensorMemoryCanaryTest < Minitest::Test
-    include TestSupport
-    include Canary
-
-    FIX = "torch/tensor_memory.rb"
-
-    def test_upstream_still_differs
-      assert_upstream_still_differs(FIX, "tell Ruby's GC of a tensor's memory (the minor GC after each batch may go)")
-    end
+  class TensorMemoryCanaryTest < CanaryTest
+    canary "torch/tensor_memory.rb", now_does: "tell Ruby's GC of a tensor's memory (the minor GC after each batch may go)"
 
     # What the fix does instead: a minor GC after each batch frees the batch's tensors.
     def test_release_frees_what_nobody_holds

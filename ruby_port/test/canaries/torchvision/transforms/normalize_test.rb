@@ -3,16 +3,8 @@
 require_relative "../../canary"
 
 module Hymenoptera
-  # The canary of torchvision/transforms/normalize.rb (its header states what torchvision-ruby does, and how to show it).
-  class NormalizeCanaryTest < Minitest::Test
-    include TestSupport
-    include Canary
-
-    FIX = "torchvision/transforms/normalize.rb"
-
-    def test_upstream_still_differs
-      assert_upstream_still_differs(FIX, "convert mean and std once")
-    end
+  class NormalizeCanaryTest < CanaryTest
+    canary "torchvision/transforms/normalize.rb", now_does: "convert mean and std once"
 
     def test_the_fix_converts_mean_and_std_once_and_gives_upstreams_values
       image = Torch.rand(3, 4, 5)

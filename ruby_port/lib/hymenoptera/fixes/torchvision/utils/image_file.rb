@@ -4,9 +4,9 @@
 # Bug: it reads a [H, W, C] array's shape as width, height, so non-square images come out with width
 #   and height swapped (and the pixels scrambled)
 # Reproduction:
-#   path = File.join(Dir.mktmpdir, "grid.png")
-#   TorchVision::Utils.save_image(Torch.zeros(3, 2, 5), path)
-#   Vips::Image.new_from_file(path).width
+#   folder = Dir.mktmpdir
+#   TorchVision::Utils.save_image(Torch.zeros(3, 2, 5), File.join(folder, "grid.png"))
+#   Vips::Image.new_from_file(File.join(folder, "grid.png")).width
 # Upstream gives: 2
 # Python gives: 5
 # In Python: save_image(torch.zeros(3, 2, 5), "grid.png"); Image.open("grid.png").size[0]
