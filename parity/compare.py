@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from parity.tolerances import BIT_IDENTICAL, Tolerance, across_stacks
+from parity.tolerances import BIT_IDENTICAL, Tolerance, across_stacks, for_quantity
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Comparison:
         return (
             f"{head}: {self.mismatched} of {self.numel} elements mismatched ({share:.3g}%), "
             f"the first at index {_index(self.first_index)}; "
-            f"greatest absolute difference {self.max_abs:.6g} at index {_index(self.max_abs_index)} "
+            f"greatest absolute difference {self.max_abs:.6g}{self.tolerance.units()} at index {_index(self.max_abs_index)} "
             f"(ruby {self.ruby_at_max!r}, python {self.python_at_max!r}); "
             f"greatest relative difference (where python is not 0) {self.max_rel:.6g} at index "
             f"{_index(self.max_rel_index)}; "
@@ -145,14 +145,15 @@ def judge(ruby, python, floor, *, kind, same_stack, quantity, **where):
     """measure() at the tolerance for `kind`: bit-identical on one stack; across stacks, within
     FLOOR_MULTIPLE times what the reference's floor run (`floor`, or None) differs from the reference."""
     if same_stack:
-        return measure(ruby, python, quantity=quantity, tolerance=BIT_IDENTICAL, **where)
+        return measure(ruby, python, quantity=quantity, tolerance=for_quantity(kind, same_stack), **where)
     spread = None
     if floor is not None:
         spread = measure(floor, python, quantity=quantity, tolerance=BIT_IDENTICAL)
         spread = None if spread.problem else spread.max_abs
     result = measure(ruby, python, quantity=quantity, tolerance=across_stacks(kind, spread), **where)
     if spread is not None:
-        result.notes.append(f"floor (reference vs its run on the port's stack) {spread:.3g}, port {result.max_abs:.3g}")
+        result.notes.append(f"floor (reference vs its run on the port's stack) {spread:.3g}{result.tolerance.units()}, "
+                            f"port {result.max_abs:.3g}{result.tolerance.units()}")
     return result
 
 

@@ -9,11 +9,11 @@ import torch
 
 from parity.compare import check, judge, judge_dict
 from parity.divergence import explain_with_trace
-from parity.tolerances import across_stacks, BIT_IDENTICAL
+from parity.tolerances import for_quantity
 
 
 def trace_tolerance(replays):
-    return BIT_IDENTICAL if replays.same_stack else across_stacks("trace")
+    return for_quantity("trace", replays.same_stack)
 
 
 def scalars(ruby, python, floor, key, dtype=torch.float64):

@@ -5,7 +5,7 @@ the same order, and the expectation is bit-identical. Otherwise (another LibTorc
 thread count) reductions may be ordered differently; these are the bounds then, per quantity.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -14,20 +14,41 @@ class Tolerance:
     atol: float = 0.0
     rtol: float = 0.0
     floor: float | None = None  # across stacks: the reference's own divergence this atol was derived from
+    unit: str = ""  # what atol, the floor and absolute differences count in (rtol is a ratio)
 
     def describe(self):
         if self.exact:
             return "bit-identical"
         if self.floor is not None:
-            return f"atol {self.atol:g} (floor {self.floor:.3g} x {FLOOR_MULTIPLE:g}, at least the fixed bound), rtol {self.rtol:g}"
-        return f"atol {self.atol:g}, rtol {self.rtol:g}"
+            return (f"atol {self.atol:g}{self.units()} (floor {self.floor:.3g} x {FLOOR_MULTIPLE:g}, at least the "
+                    f"fixed bound), rtol {self.rtol:g}")
+        return f"atol {self.atol:g}{self.units()}, rtol {self.rtol:g}"
+
+    def units(self):
+        """" UNIT" after a number, or nothing."""
+        return f" {self.unit}" if self.unit else ""
 
 
 BIT_IDENTICAL = Tolerance(exact=True)
 
 # Used only when the two sides' LibTorch or thread count differ. float32 kernels with another
 # reduction order differ by a few ulps per op; the bounds grow with the depth of the computation.
-ACROSS_STACKS = {
+# Each kind of quantity's unit: what its absolute differences count in.
+UNITS = {
+    "logits": "logits",
+    "trace": "activation units",  # each module's output, in its own scale
+    "loss": "nats",  # cross-entropy, natural logarithm
+    "gradients": "nats per parameter unit",
+    "state": "parameter units",  # weights and BatchNorm's running statistics and counts
+    "momentum": "nats per parameter unit",  # SGD's buffers accumulate gradients
+    "step": "parameter units",
+    "metrics": "nats or accuracy fractions",  # epoch losses and accuracies
+    "lr": "",  # compared relatively
+    "inputs": "standard deviations",  # normalised pixels: (x - mean) / std
+    "counts": "",
+    "predictions": "",
+}
+ACROSS_STACKS = {kind: replace(tolerance, unit=UNITS[kind]) for kind, tolerance in {
     "logits": Tolerance(atol=1e-4, rtol=1e-4),
     "trace": Tolerance(atol=1e-4, rtol=1e-4),
     "loss": Tolerance(atol=1e-5, rtol=1e-5),
@@ -40,7 +61,7 @@ ACROSS_STACKS = {
     "inputs": Tolerance(atol=1e-6),  # elementwise ToTensor and Normalize of the same pixels
     "counts": BIT_IDENTICAL,
     "predictions": BIT_IDENTICAL,
-}
+}.items()}
 
 # Across stacks the reference is run twice, on its own stack and on the port's (parity/conftest.py:
 # the floor run), and a quantity may differ from the reference by FLOOR_MULTIPLE times what the
@@ -59,7 +80,7 @@ def across_stacks(kind, floor=None):
     fixed = ACROSS_STACKS[kind]
     if not floor:  # not measured, or the reference's two runs agree exactly
         return fixed
-    return Tolerance(atol=max(fixed.atol, FLOOR_MULTIPLE * floor), rtol=fixed.rtol, floor=floor)
+    return replace(fixed, atol=max(fixed.atol, FLOOR_MULTIPLE * floor), floor=floor)
 
 
 # Preprocessing: the port decodes with libvips (the same libjpeg and libpng as PIL) and resamples with
@@ -71,5 +92,5 @@ PIXEL_LEVEL = 1.0 / 255.0
 
 
 def for_quantity(kind, same_stack):
-    """The tolerance for a kind of quantity: bit-identical on the same stack."""
-    return BIT_IDENTICAL if same_stack else ACROSS_STACKS[kind]
+    """The tolerance for a kind of quantity: bit-identical on the same stack (differences still told in its unit)."""
+    return replace(BIT_IDENTICAL, unit=UNITS[kind]) if same_stack else ACROSS_STACKS[kind]
