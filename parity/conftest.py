@@ -152,6 +152,7 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session):
+    early.stop_unread()
     if REPORT and (COMPARISONS or SIDES):
         report.write(REPORT, COMPARISONS, SIDES, RUNS, known=known_divergences.MEASURED, notes=NOTES)
 

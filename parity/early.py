@@ -4,10 +4,11 @@ A test module registers, for one of its fixtures, the function that starts that 
 (`@starts_early("free_runs")`); when the collected tests use the fixture, conftest calls it before the
 first test, and the runs go at a lower priority (parity/sides.py), filling the cores while the tests
 before them wait for other runs or compare. The fixture then takes what was started (`started(...)`),
-or starts it then, in the foreground, when it was not. A run no collected test uses never starts.
+or starts it then, in the foreground, when it was not. A run no collected test uses never starts, and
+one still running when the session ends early is stopped.
 """
 
-STARTERS = {}  # fixture name -> start(session, background): what the fixture then waits for
+STARTERS = {}  # fixture name -> start(session, background): what the fixture waits for (it has stop())
 STARTED = {}
 
 
@@ -24,6 +25,13 @@ def start_used(session):
     for name, start in STARTERS.items():
         if name in used:
             STARTED[name] = start(session, background=True)
+
+
+def stop_unread():
+    """Stop the runs no fixture took (the session ended first: -x, a failure, Ctrl-C)."""
+    while STARTED:
+        _, runs = STARTED.popitem()
+        runs.stop()
 
 
 def started(fixture_name, session):

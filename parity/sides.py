@@ -118,6 +118,19 @@ class Running:
         return self.outputs
 
 
+    def stop(self):
+        """End every process still running (a session that stops before it reads them)."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def start_together(*commands, background=False):
     """Start every command at once (at a lower priority in the background); Running.wait() for their outputs."""
     return Running(commands, background)

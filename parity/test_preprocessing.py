@@ -191,18 +191,29 @@ def start_preprocessing(session, background):
         spec.write_text(json.dumps({"images": images}))
         stems[name] = {side: folder / f"{name}_{side}" for side in ("python", "ruby")}
         commands += [python("preprocess.py", spec, stems[name]["python"]), ruby("preprocess", spec, stems[name]["ruby"])]
-    return folder, specs, stems, start_together(*commands, background=background)
+    return Preprocessing(folder, specs, stems, start_together(*commands, background=background))
+
+
+@dataclass
+class Preprocessing:
+    folder: Path
+    specs: dict
+    stems: dict
+    running: object  # parity.sides.Running
+
+    def stop(self):
+        self.running.stop()
 
 
 @pytest.fixture(scope="module")
 def preprocessed(request):
     """Each set's Bundles, by name (about 1 GB per side, removed afterwards)."""
-    folder, specs, stems, running = started("preprocessed", request.session)
+    runs = started("preprocessed", request.session)
     try:
-        running.wait()
-        yield {name: Bundles(images=specs[name], stems=stems[name]) for name in specs}
+        runs.running.wait()
+        yield {name: Bundles(images=runs.specs[name], stems=runs.stems[name]) for name in runs.specs}
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(runs.folder, ignore_errors=True)
 
 
 COUNTS = {}  # (set, output) -> (compared, identical): the summary note in the report
