@@ -11,35 +11,22 @@ When the two runs' stacks differ (LibTorch file or version, thread count), the P
 once more here on the Ruby run's thread count (the floor run) and every quantity may differ from the
 reference by FLOOR_MULTIPLE times what the reference's own two runs differ by (parity/tolerances.py).
 
-Environment (used by the fault-injection tests, which run this suite against a broken copy):
-  PARITY_RUBY_PORT   a copy of ruby_port/ to test instead of ruby_port/
-  PARITY_RUNS        where the replays write (default runs/parity)
-  PARITY_STRATEGIES  comma-separated strategies to replay and compare (default: all four)
-  PARITY_REPORT      where the report goes (default parity/report; "none": no report, as for the fault
-                     tests' child suites, whose verdict is their output)
-  PARITY_PYTHON_RUN  the default of --python-run
+Paths, strategies and the environment variables that change them: parity/settings.py.
 """
 
 import functools
 import hashlib
-import os
-from pathlib import Path
 
 import pytest
 
 from parity import early, known_divergences, report
-from parity.sides import ROOT, python, ruby, run_together
+from parity.settings import FIXTURES, REPORT, RUNS, STRATEGIES
+from parity.sides import python, ruby, run_together
 from parity.runs import Replays, Run
 
 SIDES = {}  # each side's stack, as its own run recorded it
 COMPARISONS = []
 NOTES = []  # sentences for the report, e.g. how the free-running data orders differ
-ALL_STRATEGIES = ["finetune", "feature_extractor", "backbone_lr", "scratch"]
-STRATEGIES = [s for s in os.environ.get("PARITY_STRATEGIES", "").split(",") if s] or ALL_STRATEGIES
-FIXTURES = ROOT / "fixtures"
-RUNS = Path(os.environ.get("PARITY_RUNS") or ROOT / "runs" / "parity")
-REPORT = (None if os.environ.get("PARITY_REPORT") == "none"
-          else Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report"))
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,10 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from parity.settings import ROOT, RUBY_PORT
 from reference_py import threads
 
-ROOT = Path(__file__).resolve().parents[1]
 SIDE_THREADS = max(1, threads.thread_count() // 2)
 BACKGROUND_NICENESS = 10
 TIMEOUT = 1800
@@ -23,11 +22,6 @@ TIMEOUT = 1800
 
 class SideFailed(AssertionError):
     pass
-
-
-def port_root():
-    """The Ruby port under test: ruby_port/, or a copy named by PARITY_RUBY_PORT (the fault tests use one)."""
-    return Path(os.environ.get("PARITY_RUBY_PORT") or ROOT / "ruby_port")
 
 
 @dataclass
@@ -60,7 +54,7 @@ def thread_env(thread_count):
 
 def ruby(script, *args, thread_count=None):
     """The port's bin/SCRIPT (at SIDE_THREADS, or thread_count threads)."""
-    return Command("Ruby", ["ruby", str(port_root() / "bin" / script), *map(str, args)], thread_env(thread_count))
+    return Command("Ruby", ["ruby", str(RUBY_PORT / "bin" / script), *map(str, args)], thread_env(thread_count))
 
 
 def rake(task, **env):

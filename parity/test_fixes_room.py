@@ -19,9 +19,9 @@ from torchvision import transforms
 from torchvision.transforms import functional as F
 from torchvision.utils import save_image
 
-from parity.sides import port_root
+from parity.settings import RUBY_PORT
 
-ROOM = port_root() / "lib" / "hymenoptera" / "fixes"
+ROOM = RUBY_PORT / "lib" / "hymenoptera" / "fixes"
 FIELD = re.compile(r"^# (Python gives|In Python): (.*)$", re.MULTILINE)
 
 

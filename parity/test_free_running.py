@@ -16,7 +16,8 @@ import torch
 from parity.compare import check, measure, measure_dict
 from parity.runs import same_stack
 from parity.early import started, starts_early
-from parity.sides import ROOT, python, ruby, start_together
+from parity.settings import ROOT, RUNS, STRATEGIES
+from parity.sides import python, ruby, start_together
 from parity.tolerances import for_quantity
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
@@ -44,16 +45,12 @@ class FreeRun:
 
 
 def free_out():
-    from parity.conftest import RUNS
-
     return RUNS / "free"
 
 
 @starts_early("free_runs")
 def start_free_runs(_session, background):
     """Both trainers, every strategy, all at once."""
-    from parity.conftest import STRATEGIES
-
     out = free_out()
     data_dir = standin_data.ensure_standin(out / "data", seed=SEED, counts=DATA_COUNTS)
     weights = ensure_net(ROOT / "net.pth")
@@ -66,8 +63,6 @@ def start_free_runs(_session, background):
 
 @pytest.fixture(scope="module")
 def free_runs(request):
-    from parity.conftest import STRATEGIES
-
     started("free_runs", request.session).wait()
     out = free_out()
     return {strategy: (FreeRun(out / "ruby" / strategy), FreeRun(out / "python" / strategy)) for strategy in STRATEGIES}

@@ -31,7 +31,8 @@ from torchvision import transforms
 
 from parity.compare import Comparison, check, measure
 from parity.early import started, starts_early
-from parity.sides import ROOT, python, ruby, start_together
+from parity.settings import ROOT, RUNS
+from parity.sides import python, ruby, start_together
 from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
 from reference_py.data import image_files
 from reference_py.preprocess import OUTPUTS
@@ -177,7 +178,7 @@ SETS = {"test_every_stand_in_image_is_bit_identical": ("standin",),
 @starts_early("preprocessed")
 def start_preprocessing(session, background):
     """The collected tests' sets through both sides, all four processes at once: (folder, specs, stems, Running)."""
-    from parity.conftest import RUNS, fixtures_ready
+    from parity.conftest import fixtures_ready
 
     folder = RUNS / "preprocess"
     shutil.rmtree(folder, ignore_errors=True)

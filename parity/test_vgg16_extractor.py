@@ -14,6 +14,7 @@ import pytest
 
 from parity import test_free_running as free
 from parity.runs import same_stack
+from parity.settings import RUNS
 from parity.sides import python, ruby, run_together
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
@@ -27,8 +28,6 @@ CHECKS = ["test_data_order", "test_first_batch_as_it_entered_the_model", "test_e
 
 @pytest.fixture(scope="module")
 def vgg16_runs(tmp_path_factory):
-    from parity.conftest import RUNS
-
     out = RUNS / "free_vgg16"
     weights_dir = tmp_path_factory.mktemp("vgg16_weights")
     try:

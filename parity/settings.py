@@ -1,0 +1,28 @@
+"""The parity suite's settings: where it reads and writes, and which strategies it compares.
+
+Environment (the fault-injection tests run this suite against a broken copy of the port with these):
+  PARITY_RUBY_PORT   a copy of ruby_port/ to test instead of ruby_port/
+  PARITY_RUNS        where the replays and the trainers write (default runs/parity)
+  PARITY_STRATEGIES  comma-separated strategies to run and compare (default: ALL_STRATEGIES)
+  PARITY_REPORT      where the report goes (default parity/report; "none": no report, as for the fault
+                     tests' child suites, whose verdict is their output)
+  PARITY_PYTHON_RUN  the default of --python-run (parity/options.py)
+Tolerances are in parity/tolerances.py.
+"""
+
+import os
+from pathlib import Path
+
+from reference_py import ROOT
+from reference_py.strategies import RESNET18_STRATEGIES
+
+RUBY_PORT = Path(os.environ.get("PARITY_RUBY_PORT") or ROOT / "ruby_port")
+FIXTURES = ROOT / "fixtures"
+RUNS = Path(os.environ.get("PARITY_RUNS") or ROOT / "runs" / "parity")
+REPORT = (None if os.environ.get("PARITY_REPORT") == "none"
+          else Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report"))
+
+# What the replay and the free-running trainers are compared on: the strategies the reference's replay
+# and fixtures cover (the VGG-16 extractor has a module of its own, test_vgg16_extractor.py).
+ALL_STRATEGIES = list(RESNET18_STRATEGIES)
+STRATEGIES = [s for s in os.environ.get("PARITY_STRATEGIES", "").split(",") if s] or ALL_STRATEGIES
