@@ -34,11 +34,11 @@ from parity.early import started, starts_early
 from parity.settings import ROOT, RUNS
 from parity.sides import python, ruby, start_together
 from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
-from reference_py.data import image_files
+from reference_py.data import STD, image_files
 from reference_py.preprocess import OUTPUTS
 from reference_py.tensor_io import read_bundle, read_index
 
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(3, 1, 1)
+IMAGENET_STD = torch.tensor(STD, dtype=torch.float64).view(3, 1, 1)  # normalised values back to pixel levels
 FLOAT_OUTPUTS = ("to_tensor", "normalize", "val", "train")  # float32 [3, H, W]; the others uint8 [H, W, 3]
 NORMALIZED = ("normalize", "val", "train")
 RRC_SCALE, RRC_RATIO = (0.08, 1.0), (3.0 / 4.0, 4.0 / 3.0)

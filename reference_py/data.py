@@ -18,7 +18,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from reference_py import standin_data
 from reference_py.errors import UserError, display
-from reference_py.weights import file_sha256
+from reference_py.checksums import file_sha256
 
 SPLITS = ("train", "val")
 MEAN = [0.485, 0.456, 0.406]

@@ -8,14 +8,13 @@ import signal
 import sys
 from pathlib import Path
 
-from reference_py import threads
-
 EXIT_USER_ERROR = 2
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class UserError(Exception):
-    """A problem the user can fix: a missing file, a corrupt image, a wrong option."""
+    """A problem the user can fix: a missing file, a corrupt image, a wrong option. Modules subclass it
+    for their own (tensor_io.BundleError, threads.ThreadSettingError), so run_cli catches them all."""
 
 
 def read_json(path, fix, missing="not found"):
@@ -80,13 +79,11 @@ def _terminate(signum, frame):
 
 def run_cli(main, argv=None):
     """Run a command-line entry point `main(argv)`; a user's problem becomes one line and exit 2."""
-    from reference_py.tensor_io import BundleError  # tensor_io writes through atomic, which raises UserError
-
     program = os.path.basename(sys.argv[0]) or "reference_py"
     signal.signal(signal.SIGTERM, _terminate)
     try:
         status = main(argv)
-    except (UserError, BundleError, threads.ThreadSettingError) as error:
+    except UserError as error:
         print(f"{program}: error: {one_line(error)}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except OSError as error:  # a full disk, a folder we may not write: the system says what and where

@@ -22,9 +22,10 @@ import torchvision
 from torch import nn
 
 from reference_py import atomic, threads
+from reference_py.checksums import file_sha256
 from reference_py.errors import ArgumentParser, check_seed, run_cli
-from reference_py.weights import (announce, file_sha256, load_weights, provenance_path, read_state_dict,
-                                  save_state_dict, validate, written_by_pretrained)
+from reference_py.weights import (announce, load_weights, provenance_path, read_state_dict, save_state_dict, validate,
+                                  written_by_pretrained)
 
 IMAGENET_URLS = {"resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url,
                  "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1.url}  # --arch: the strategies' backbones

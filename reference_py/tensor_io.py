@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from reference_py import atomic
+from reference_py.errors import UserError
 
 FORMAT = "hymenoptera-bundle/1"
 DTYPES = {
@@ -19,7 +20,7 @@ DTYPES = {
 NAME_OF_TORCH_DTYPE = {torch_dtype: name for name, (torch_dtype, _) in DTYPES.items()}
 
 
-class BundleError(ValueError):
+class BundleError(UserError):
     """A bundle that is missing, truncated or does not match its index."""
 
 

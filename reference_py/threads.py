@@ -6,10 +6,12 @@ set_num_threads, so the Ruby side can only be set through that variable. Python 
 
 import os
 
+from reference_py.errors import UserError
+
 ENV_VAR = "HYMENOPTERA_THREADS"
 
 
-class ThreadSettingError(ValueError):
+class ThreadSettingError(UserError):
     """HYMENOPTERA_THREADS holds something other than a whole number of at least 1."""
 
 

@@ -6,7 +6,6 @@ weights or the seeded stand-in (reference_py/pretrained.py writes both).
 """
 
 import functools
-import hashlib
 import io
 import json
 import sys
@@ -17,6 +16,7 @@ import torch
 import torchvision
 
 from reference_py import atomic
+from reference_py.checksums import file_sha256
 from reference_py.errors import UserError, json_type, read_json
 
 PROVENANCES = ("imagenet", "stand-in", "user-supplied")
@@ -68,14 +68,6 @@ def expected_shapes(arch="resnet18"):
     """Name -> shape of every entry of torchvision's `arch` (1000 classes), in state_dict() order."""
     model = getattr(torchvision.models, arch)(weights=None)
     return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_state_dict(path, state_dict):

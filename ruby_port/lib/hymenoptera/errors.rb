@@ -3,7 +3,8 @@
 require "json"
 
 module Hymenoptera
-  # A problem the user can fix: a missing file, a corrupt image, a wrong option.
+  # A problem the user can fix: a missing file, a corrupt image, a wrong option. Modules subclass it
+  # for their own (TensorIO::BundleError, Threads::SettingError), so run_cli rescues them all.
   class UserError < StandardError; end
 
   # Bad input is reported as one line on stderr ("what, where, how to fix") and exit status 2.
@@ -91,20 +92,11 @@ module Hymenoptera
       raise UserError, "#{label} is not valid JSON (#{one_line(e.message)}); #{fix}"
     end
 
-    # What counts as the user's problem: ours, a broken tensor bundle, a bad thread setting, and what
-    # the system reports about a file (not found, no permission, disk full) with its path.
-    def user_errors
-      [
-        UserError, SystemCallError,
-        (TensorIO::BundleError if defined?(TensorIO::BundleError)),
-        (Threads::SettingError if defined?(Threads::SettingError))
-      ].compact
-    end
-
-    # Runs a command-line entry point; a user's problem becomes one line and exit 2, never a backtrace.
+    # Runs a command-line entry point; a user's problem (a UserError, or what the system reports about a
+    # file: not found, no permission, disk full, with its path) becomes one line and exit 2, never a backtrace.
     def run_cli(program = File.basename($PROGRAM_NAME))
       yield
-    rescue *user_errors => e
+    rescue UserError, SystemCallError => e
       warn "#{program}: error: #{one_line(e.message)}"
       exit EXIT_USER_ERROR
     rescue Interrupt

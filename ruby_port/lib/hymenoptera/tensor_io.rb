@@ -5,6 +5,7 @@ require "json"
 require "numo/narray"
 require "torch"
 require_relative "atomic"
+require_relative "errors"
 
 module Hymenoptera
   # Tensor bundles: a JSON index beside a raw little-endian blob (format: fixtures/README.md).
@@ -18,7 +19,7 @@ module Hymenoptera
     }.freeze
     DTYPE_NAMES = {float32: "float32", float64: "float64", int64: "int64", uint8: "uint8"}.freeze
 
-    class BundleError < StandardError; end
+    class BundleError < UserError; end
 
     module_function
 

@@ -2,6 +2,7 @@
 
 require "etc"
 require "ffi"
+require_relative "errors"
 
 module Hymenoptera
   # One thread-count setting for both languages: HYMENOPTERA_THREADS (default: every core).
@@ -12,7 +13,7 @@ module Hymenoptera
     ENV_VAR = "HYMENOPTERA_THREADS"
 
     # HYMENOPTERA_THREADS holds something other than a whole number of at least 1.
-    class SettingError < ArgumentError; end
+    class SettingError < UserError; end
 
     module_function
 
