@@ -20,6 +20,7 @@ times the channel's std).
 import json
 import math
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from torchvision import transforms
 
 from parity.compare import Comparison, check, measure
 from parity.early import started, starts_early
-from parity.settings import ROOT, RUNS
+from parity.settings import ROOT
 from parity.sides import python, ruby, start_together
 from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
 from reference_py.data import STD, image_files
@@ -180,9 +181,7 @@ def start_preprocessing(session, background):
     """The collected tests' sets through both sides, all four processes at once: (folder, specs, stems, Running)."""
     from parity.conftest import fixtures_ready
 
-    folder = RUNS / "preprocess"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder = Path(tempfile.mkdtemp(prefix="parity-preprocess-"))  # this session's own: sessions may run at once
     selected = {name for item in session.items for name in SETS.get(item.originalname, ())}
     makers = {"standin": lambda: standin_spec(fixtures_ready()), "geometries": lambda: geometry_spec(folder)}
     specs = {name: make() for name, make in makers.items() if name in selected}
@@ -204,6 +203,7 @@ class Preprocessing:
 
     def stop(self):
         self.running.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
