@@ -40,7 +40,7 @@ PROTOCOL = {
     "gamma": 0.1,
 }
 EVAL_PER_CLASS = 8
-REPLAY_PER_CLASS = 12
+REPLAY_PER_CLASS = 8  # 16 images, 4 steps of 4 per epoch: every step kind (first, middle, last) at a third less time
 NUM_CLASSES = 2
 
 
