@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, for parity and reference_py
 
 from parity.compare import measure  # noqa: E402
+from reference_py import ROOT  # noqa: E402
 from parity.runs import Run  # noqa: E402
 from parity.sides import python, run_together  # noqa: E402
 from parity.tolerances import ACROSS_STACKS, BIT_IDENTICAL  # noqa: E402

@@ -19,15 +19,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, for bench and reference_py
 
 from bench import machine, table  # noqa: E402
-from reference_py import atomic, threads  # noqa: E402
+from reference_py import ROOT, atomic, python_interpreter, threads  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-PYTHON = [str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))]
+PYTHON = [python_interpreter()]
 RUBY = ["bundle", "exec", "ruby"]
 
 

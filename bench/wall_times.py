@@ -16,13 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, for reference_py
 
-from reference_py import threads  # noqa: E402
+from reference_py import ROOT, python_interpreter, threads  # noqa: E402
 
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
+PYTHON = python_interpreter()
 COMMANDS = {  # name: (as the README writes it, what runs)
     "pytest_parity": ("pytest parity -q", [PYTHON, "-m", "pytest", "parity", "-q"]),
     "train_python": ("python reference_py/train.py", [PYTHON, "reference_py/train.py"]),

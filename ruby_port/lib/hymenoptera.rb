@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
 # The Ruby port of PyTorch's "Transfer Learning for Computer Vision" tutorial (ResNet-18, ants vs
-# bees) on torch.rb and torchvision-ruby. Entry points call Hymenoptera::Threads.configure! before
-# requiring this file: LibTorch reads its thread count when it loads.
+# bees) on torch.rb and torchvision-ruby. Entry points (hymenoptera/cli.rb) call Hymenoptera::Threads.configure!
+# before requiring this file: LibTorch reads its thread count when it loads.
 unless defined?(Torch::Tensor) || ENV.key?("OMP_NUM_THREADS")
   raise "call Hymenoptera::Threads.configure! before requiring hymenoptera (it loads LibTorch)"
 end
@@ -32,3 +32,4 @@ require_relative "hymenoptera/replay"
 require_relative "hymenoptera/preprocess"
 require_relative "hymenoptera/zoo"
 require_relative "hymenoptera/summary"
+require_relative "hymenoptera/logits"
