@@ -1,11 +1,17 @@
-"""VGG-16 as a fixed feature extractor (strategy vgg16_feature_extractor), free-running: both trainers,
-same flags, each with its own pipeline, on the same small stand-in set as parity/test_free_running.py, and
-held to the same comparisons (its test functions, run for this strategy): the data order, the first batch,
-every step's loss, every epoch's curves, the first gradients and momentum buffers, the best weights.
+"""VGG-16 as a fixed feature extractor (strategy vgg16_feature_extractor), held to everything the four
+ResNet-18 strategies are, by the same test functions run for this strategy:
+
+- free-running (parity/test_free_running.py): both trainers, same flags, each with its own pipeline, on
+  the same small stand-in set: the data order, the first batch, every step's loss, every epoch's curves,
+  the first gradients and momentum buffers, the best weights;
+- the replay (parity/test_replay.py): both replays on fixtures of this strategy (exported here, with the
+  VGG-16 weights): eval logits and predictions, every module's output in forward order, every step's
+  loss, gradients, momentum buffers, the state after each epoch, learning rates, metrics, best epoch,
+  parameter counts.
 
 VGG-16 at 224x224 costs about twelve times ResNet-18's forward pass, so this runs with the zoo (extended),
 not in the core `pytest parity`. Its stand-in weights (553 MB, reference_py/pretrained.py --arch vgg16)
-are made in a temporary directory and deleted afterwards.
+and its fixtures (as much again) are made in a temporary directory and deleted afterwards.
 """
 
 import shutil
@@ -13,8 +19,8 @@ import shutil
 import pytest
 
 from parity import test_free_running as free
-from parity.runs import same_stack
-from parity.settings import RUNS
+from parity import test_replay as replay
+from parity.runs import Replays, Run, same_stack
 from parity.sides import python, ruby, run_together
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
@@ -22,29 +28,50 @@ from reference_py.pretrained import ensure_net
 pytestmark = [pytest.mark.extended, pytest.mark.zoo]
 
 STRATEGY = "vgg16_feature_extractor"
-CHECKS = ["test_data_order", "test_first_batch_as_it_entered_the_model", "test_every_step_loss", "test_epoch_curves",
-          "test_first_gradients_and_momentum", "test_best_epoch_and_weights"]
+FREE_RUNNING_CHECKS = ["test_data_order", "test_first_batch_as_it_entered_the_model", "test_every_step_loss",
+                       "test_epoch_curves", "test_first_gradients_and_momentum", "test_best_epoch_and_weights"]
+REPLAY_CHECKS = ["test_eval_logits", "test_eval_predictions", "test_module_outputs", "test_step_losses",
+                 "test_first_step_gradients", "test_momentum_buffers", "test_state_after_each_epoch",
+                 "test_learning_rate_per_epoch", "test_epoch_metrics", "test_best_epoch_and_accuracy",
+                 "test_parameter_counts"]
 
 
 @pytest.fixture(scope="module")
-def vgg16_runs(tmp_path_factory):
-    out = RUNS / "free_vgg16"
-    weights_dir = tmp_path_factory.mktemp("vgg16_weights")
+def vgg16(tmp_path_factory):
+    """(free-running runs as test_free_running's free_runs, the replays as parity.runs.Replays), all four
+    sides run at once once the weights and the fixtures are made."""
+    from parity.conftest import RUNS
+
+    out, scratch = RUNS / "vgg16", tmp_path_factory.mktemp("vgg16")
     try:
-        weights = ensure_net(weights_dir / "vgg16.pth", seed=free.SEED, arch="vgg16")
-        data_dir = standin_data.ensure_standin(out / "data", seed=free.SEED, counts=free.DATA_COUNTS)
+        weights = ensure_net(scratch / "vgg16.pth", seed=free.SEED, arch="vgg16")
+        fixtures = scratch / "fixtures"
+        run_together(python("export_fixtures.py", "--out", fixtures, "--weights", weights, "--strategy", STRATEGY))
+        data_dir = standin_data.ensure_standin(out / "free" / "data", seed=free.SEED, counts=free.DATA_COUNTS)
         common = ["--strategy", STRATEGY, "--epochs", free.EPOCHS, "--step-size", free.STEP_SIZE, "--seed", free.SEED,
                   "--data-dir", data_dir, "--weights", weights, "--no-progress", "--record"]
-        run_together(python("train.py", *common, "--out-dir", out / "python"),
-                     ruby("train", *common, "--out-dir", out / "ruby"))
+        run_together(python("train.py", *common, "--out-dir", out / "free" / "python"),
+                     ruby("train", *common, "--out-dir", out / "free" / "ruby"),
+                     python("replay.py", "--fixtures", fixtures, "--out", out / "replay" / "python"),
+                     ruby("replay", "--fixtures", fixtures, "--out", out / "replay" / "ruby"))
     finally:
-        shutil.rmtree(weights_dir, ignore_errors=True)
-    return {STRATEGY: (free.FreeRun(out / "ruby" / STRATEGY), free.FreeRun(out / "python" / STRATEGY))}
+        shutil.rmtree(scratch, ignore_errors=True)
+    free_runs = {STRATEGY: (free.FreeRun(out / "free" / "ruby" / STRATEGY),
+                            free.FreeRun(out / "free" / "python" / STRATEGY))}
+    return free_runs, Replays(Run(out / "replay" / "python"), Run(out / "replay" / "ruby"))
 
 
-@pytest.mark.parametrize("check_name", CHECKS)
-def test_vgg16_extractor_free_running(check_name, vgg16_runs, recorder):
-    ruby_run, python_run = vgg16_runs[STRATEGY]
+@pytest.mark.parametrize("check_name", FREE_RUNNING_CHECKS)
+def test_vgg16_extractor_free_running(check_name, vgg16, recorder):
+    free_runs, _ = vgg16
+    ruby_run, python_run = free_runs[STRATEGY]
     assert python_run.curves["strategy"] == STRATEGY
-    getattr(free, check_name)(STRATEGY, vgg16_runs, same_stack(python_run.curves["stack"], ruby_run.curves["stack"]),
+    getattr(free, check_name)(STRATEGY, free_runs, same_stack(python_run.curves["stack"], ruby_run.curves["stack"]),
                               recorder)
+
+
+@pytest.mark.parametrize("check_name", REPLAY_CHECKS)
+def test_vgg16_extractor_replay(check_name, vgg16, recorder):
+    _, replays = vgg16
+    assert replays.python.info["strategies"] == [STRATEGY]
+    getattr(replay, check_name)(STRATEGY, replays, recorder)

@@ -20,9 +20,9 @@ from torch.utils.data import Subset
 from reference_py import ROOT, atomic, runtime_info, threads
 from reference_py.data import fingerprint, image_datasets, make_dataloader, resolve_data_dir
 from reference_py.errors import ArgumentParser, UserError, check_count, check_seed, run_cli
-from reference_py.model import resnet18_with_head, seeded_head
+from reference_py.model import HEAD_FEATURES, resnet18_with_head, seeded_head
 from reference_py.pretrained import load_or_make
-from reference_py.strategies import RESNET18_STRATEGIES, uses_pretrained
+from reference_py.strategies import RESNET18_STRATEGIES, STRATEGIES, architecture, head, uses_pretrained
 from reference_py.tensor_io import read_index, write_bundle
 from reference_py.weights import file_sha256
 
@@ -46,7 +46,7 @@ NUM_CLASSES = 2
 
 def strategy_seeds(seed, strategy):
     """The seeds of one strategy's head initialisation, loader order and train transforms."""
-    base = seed + 10 * (RESNET18_STRATEGIES.index(strategy) + 1)
+    base = seed + 10 * (STRATEGIES.index(strategy) + 1)
     return {"init": base + 1, "loader": base + 2, "transforms": base + 3}
 
 
@@ -75,8 +75,8 @@ def display_path(path):
 def initial_state(strategy, seed):
     """The head a strategy starts from; for scratch, the whole freshly initialised model."""
     if uses_pretrained(strategy):
-        head = seeded_head(seed, num_classes=NUM_CLASSES)
-        return {"fc.weight": head.weight.detach(), "fc.bias": head.bias.detach()}
+        layer = seeded_head(seed, in_features=HEAD_FEATURES[architecture(strategy)], num_classes=NUM_CLASSES)
+        return {f"{head(strategy)}.weight": layer.weight.detach(), f"{head(strategy)}.bias": layer.bias.detach()}
     torch.manual_seed(seed)
     return resnet18_with_head(None, NUM_CLASSES).state_dict()
 
@@ -226,7 +226,9 @@ def get_args_parser():
     parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
     parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, made if missing)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--strategy", nargs="+", choices=RESNET18_STRATEGIES, default=list(RESNET18_STRATEGIES), dest="strategies")
+    parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, default=list(RESNET18_STRATEGIES), dest="strategies",
+                        help="default: the four ResNet-18 strategies; vgg16_feature_extractor needs fixtures of its own "
+                             "(--weights vgg16.pth, from pretrained.py --arch vgg16)")
     parser.add_argument("--eval-per-class", type=int, default=EVAL_PER_CLASS)
     parser.add_argument("--replay-per-class", type=int, default=REPLAY_PER_CLASS)
     return parser
@@ -239,7 +241,11 @@ def main(argv=None):
     for option in ("eval_per_class", "replay_per_class"):
         check_count(getattr(args, option), "--" + option.replace("_", "-"))
     threads.configure()
-    weights = load_or_make(args.weights)
+    arches = {architecture(strategy) for strategy in args.strategies}
+    if len(arches) > 1:
+        raise UserError(f"--strategy {' '.join(args.strategies)}: one fixtures folder holds one architecture's "
+                        f"strategies (here {', '.join(sorted(arches))}); export vgg16_feature_extractor on its own")
+    weights = load_or_make(args.weights, arch=arches.pop())
     data_dir, standin = resolve_data_dir(args.data_dir)
     config = make_config(args.seed, args.strategies, args.eval_per_class, args.replay_per_class)
     export(args.out, data_dir, weights, standin, config)

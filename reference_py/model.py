@@ -12,6 +12,9 @@ FORWARD_ORDER = (
 HEAD = "fc"
 VGG16_HEAD = "classifier"
 VGG16_FEATURES = 512 * 7 * 7  # what VGG-16's features and avgpool give the classifier: 25,088
+VGG16_FORWARD_ORDER = (*(f"features.{index}" for index in range(31)), "avgpool", "flatten", "classifier")
+FORWARD_ORDERS = {"resnet18": FORWARD_ORDER, "vgg16": VGG16_FORWARD_ORDER}
+HEAD_FEATURES = {"resnet18": 512, "vgg16": VGG16_FEATURES}  # the new head's in_features
 
 
 def resnet18_with_head(backbone_state=None, num_classes=2):
@@ -40,24 +43,15 @@ def seeded_head(seed, in_features=512, num_classes=2):
     return nn.Linear(in_features, num_classes)
 
 
-def forward_trace(model, x):
-    """The output of every module in FORWARD_ORDER, computing ResNet.forward step by step.
+def forward_trace(model, x, order=FORWARD_ORDER):
+    """The output of every module in `order` (FORWARD_ORDER: ResNet.forward; VGG16_FORWARD_ORDER: VGG.forward),
+    computing the forward pass step by step.
 
-    Outputs are copied: the in-place ReLU would otherwise overwrite bn1's."""
+    Outputs are copied: an in-place ReLU would otherwise overwrite the output before it."""
     trace = {}
-    for name in ("conv1", "bn1", "relu", "maxpool"):
-        x = getattr(model, name)(x)
+    for name in order:
+        x = torch.flatten(x, 1) if name == "flatten" else model.get_submodule(name)(x)
         trace[name] = x.clone()
-    for layer_name in ("layer1", "layer2", "layer3", "layer4"):
-        for index, block in enumerate(getattr(model, layer_name)):
-            x = block(x)
-            trace[f"{layer_name}.{index}"] = x.clone()
-    x = model.avgpool(x)
-    trace["avgpool"] = x.clone()
-    x = torch.flatten(x, 1)
-    trace["flatten"] = x.clone()
-    x = model.fc(x)
-    trace["fc"] = x.clone()
     return trace
 
 

@@ -24,8 +24,9 @@ from reference_py import atomic, runtime_info, threads
 from reference_py.export_fixtures import FORMAT as FIXTURES_FORMAT, GENERATOR_VERSION
 from reference_py.errors import ArgumentParser, UserError, json_type, read_json, run_cli
 from reference_py.observer import OutputsRecorder, Recorder
-from reference_py.model import FORWARD_ORDER, forward_trace, param_counts, resnet18_with_head
-from reference_py.strategies import RESNET18_STRATEGIES, make_optimizer, make_scheduler, prepare, uses_pretrained
+from reference_py.model import FORWARD_ORDERS, HEAD_FEATURES, forward_trace, param_counts
+from reference_py.strategies import (STRATEGIES, architecture, build_model, head, make_optimizer, make_scheduler,
+                                     uses_pretrained)
 from reference_py.tensor_io import BundleError, read_bundle, read_index, write_bundle
 from reference_py.train import evaluate, train_model
 
@@ -64,8 +65,8 @@ def manifest_problem(manifest):
         if not (is_number(protocol.get(key)) and math.isfinite(protocol[key]) and protocol[key] >= 0):
             return f"protocol.{key} is {json.dumps(protocol.get(key))}, expected a finite number of at least 0"
     strategies = manifest["config"].get("strategies")
-    if not (isinstance(strategies, list) and strategies and all(s in RESNET18_STRATEGIES for s in strategies)):
-        return f"config.strategies is {json.dumps(strategies)}, expected a list of {', '.join(RESNET18_STRATEGIES)}"
+    if not (isinstance(strategies, list) and strategies and all(s in STRATEGIES for s in strategies)):
+        return f"config.strategies is {json.dumps(strategies)}, expected a list of {', '.join(STRATEGIES)}"
     if not (isinstance(manifest["weights"].get("sha256"), str) and isinstance(manifest["weights"].get("provenance"), str)):
         return "weights lacks provenance or sha256"
     return None
@@ -126,7 +127,8 @@ def check_fixtures(fixtures, manifest, strategies):
                             f"{FIX.format(fixtures=fixtures)}")
     for strategy in strategies:
         check_bundle(fixtures, manifest, f"strategies/{strategy}/initial",
-                     {"fc.weight": ("float32", [None, 512]), "fc.bias": ("float32", [None])})
+                     {f"{head(strategy)}.weight": ("float32", [None, HEAD_FEATURES[architecture(strategy)]]),
+                      f"{head(strategy)}.bias": ("float32", [None])})
     check_bundle(fixtures, manifest, "weights", {})
 
 
@@ -138,14 +140,14 @@ def read_fixture(fixtures, name):
 
 
 def build_replay_model(strategy, weights, initial):
-    """Step 1: ResNet-18 with the fixtures' weights (scratch: `initial` whole) and `initial`'s fc."""
+    """Step 1: the strategy's model with the fixtures' weights (scratch: `initial` whole) and `initial`'s head."""
+    name = head(strategy)
+    model = build_model(strategy, weights, num_classes=initial[f"{name}.weight"].shape[0])
     if uses_pretrained(strategy):
-        model = resnet18_with_head(weights, num_classes=initial["fc.weight"].shape[0])
-        model.fc.load_state_dict({"weight": initial["fc.weight"], "bias": initial["fc.bias"]})
+        model.get_submodule(name).load_state_dict({"weight": initial[f"{name}.weight"], "bias": initial[f"{name}.bias"]})
     else:
-        model = resnet18_with_head(None, num_classes=initial["fc.weight"].shape[0])
         model.load_state_dict(initial)
-    return prepare(strategy, model)
+    return model
 
 
 def batches(images, labels, batch_size):
@@ -164,11 +166,10 @@ class EpochBatches:
         return iter(next(self._passes))
 
 
-def trace(model, inputs):
-    """Step 3: every module's output, in FORWARD_ORDER, under no grad."""
+def trace(model, inputs, order):
+    """Step 3: every module's output, in `order` (model.FORWARD_ORDERS), under no grad."""
     with torch.no_grad():
-        outputs = forward_trace(model, inputs)
-    return {name: outputs[name] for name in FORWARD_ORDER}
+        return forward_trace(model, inputs, order)
 
 
 def resync_steps(run, strategy):
@@ -199,10 +200,11 @@ def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out, reco
     _, eval_predictions = torch.max(eval_logits, 1)
 
     model.eval()
-    write_bundle(out / "trace_eval", trace(model, evaluation["images"][:batch_size]))
+    order = FORWARD_ORDERS[architecture(strategy)]
+    write_bundle(out / "trace_eval", trace(model, evaluation["images"][:batch_size], order))
     train_copy = copy.deepcopy(model)
     train_copy.train()
-    write_bundle(out / "trace_train", trace(train_copy, epochs[0]["images"][:batch_size]))
+    write_bundle(out / "trace_train", trace(train_copy, epochs[0]["images"][:batch_size], order))
 
     optimizer = make_optimizer(strategy, model, protocol["lr"], protocol["momentum"],
                                protocol["backbone_lr"], protocol["head_lr"])
@@ -229,7 +231,7 @@ def get_args_parser():
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fixtures", default="fixtures")
     parser.add_argument("--out", default="runs/python")
-    parser.add_argument("--strategy", nargs="+", choices=RESNET18_STRATEGIES, dest="strategies",
+    parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, dest="strategies",
                         help="strategies to replay (default: every one in the fixtures)")
     parser.add_argument("--record-steps", action="store_true",
                         help="also write the training state after every step (STRATEGY/steps/after_N)")

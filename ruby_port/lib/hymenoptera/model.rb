@@ -12,6 +12,9 @@ module Hymenoptera
     HEAD = "fc"
     VGG16_HEAD = "classifier"
     VGG16_FEATURES = 512 * 7 * 7 # what VGG-16's features and avgpool give the classifier: 25,088
+    VGG16_FORWARD_ORDER = [*Array.new(31) { |index| "features.#{index}" }, "avgpool", "flatten", "classifier"].freeze
+    FORWARD_ORDERS = {"resnet18" => FORWARD_ORDER, "vgg16" => VGG16_FORWARD_ORDER}.freeze
+    HEAD_FEATURES = {"resnet18" => 512, "vgg16" => VGG16_FEATURES}.freeze # the new head's in_features
 
     module_function
 
@@ -46,8 +49,8 @@ module Hymenoptera
 
     # The output of every module in FORWARD_ORDER, computing ResNet#forward step by step. As in
     # Python, outputs are not copied: the in-place ReLU also overwrites the tensor recorded for bn1.
-    def forward_trace(model, x)
-      FORWARD_ORDER.to_h do |name|
+    def forward_trace(model, x, order = FORWARD_ORDER)
+      order.to_h do |name|
         x = name == "flatten" ? Torch.flatten(x, 1) : submodule(model, name).call(x)
         [name, x.clone] # a copy: the in-place ReLU would overwrite bn1's output
       end

@@ -54,8 +54,8 @@ module Hymenoptera
         return "protocol.#{key} is #{JSON.generate(protocol[key])}, expected a finite number of at least 0"
       end
       strategies = manifest["config"]["strategies"]
-      unless strategies.is_a?(Array) && strategies.any? && strategies.all? { |s| Strategies::RESNET18_STRATEGIES.include?(s) }
-        return "config.strategies is #{JSON.generate(strategies)}, expected a list of #{Strategies::RESNET18_STRATEGIES.join(", ")}"
+      unless strategies.is_a?(Array) && strategies.any? && strategies.all? { |s| Strategies::STRATEGIES.include?(s) }
+        return "config.strategies is #{JSON.generate(strategies)}, expected a list of #{Strategies::STRATEGIES.join(", ")}"
       end
       return "weights lacks provenance or sha256" unless manifest["weights"]["sha256"].is_a?(String) && manifest["weights"]["provenance"].is_a?(String)
 
@@ -123,8 +123,10 @@ module Hymenoptera
         raise UserError, "#{fixtures}/#{name}.json: #{count} images but labels [#{entries["labels"]["shape"].join(", ")}]; #{fix(fixtures)}"
       end
       strategies.each do |strategy|
+        head = Strategies.head(strategy)
         check_bundle(fixtures, manifest, "strategies/#{strategy}/initial",
-                     {"fc.weight" => ["float32", [nil, 512]], "fc.bias" => ["float32", [nil]]})
+                     {"#{head}.weight" => ["float32", [nil, Model::HEAD_FEATURES.fetch(Strategies.architecture(strategy))]],
+                      "#{head}.bias" => ["float32", [nil]]})
       end
       check_bundle(fixtures, manifest, "weights", {})
     end
@@ -135,17 +137,16 @@ module Hymenoptera
       raise UserError, "#{e.message}; #{fix(fixtures)}"
     end
 
-    # Step 1: ResNet-18 with the fixtures' weights (scratch: `initial` whole) and `initial`'s fc.
+    # Step 1: the strategy's model with the fixtures' weights (scratch: `initial` whole) and `initial`'s head.
     def build_replay_model(strategy, weights, initial)
-      num_classes = initial.fetch("fc.weight").shape[0]
+      name = Strategies.head(strategy)
+      model = Strategies.build_model(strategy, weights, num_classes: initial.fetch("#{name}.weight").shape[0])
       if Strategies.uses_pretrained?(strategy)
-        model = Model.resnet18_with_head(weights, num_classes: num_classes)
-        model.fc.load_state_dict({"weight" => initial["fc.weight"], "bias" => initial["fc.bias"]})
+        Model.submodule(model, name).load_state_dict({"weight" => initial["#{name}.weight"], "bias" => initial["#{name}.bias"]})
       else
-        model = Model.resnet18_with_head(nil, num_classes: num_classes)
         model.load_state_dict(initial)
       end
-      Strategies.prepare(strategy, model)
+      model
     end
 
     # A data loader's batches, cut in order from the fixtures' tensors.
@@ -166,9 +167,9 @@ module Hymenoptera
       end
     end
 
-    # Step 3: every module's output, in FORWARD_ORDER, under no grad.
-    def trace(model, inputs)
-      Torch.no_grad { Model.forward_trace(model, inputs) }
+    # Step 3: every module's output, in order (Model::FORWARD_ORDERS), under no grad.
+    def trace(model, inputs, order)
+      Torch.no_grad { Model.forward_trace(model, inputs, order) }
     end
 
     # The recorded steps of run for strategy, where --resync reads them.
@@ -198,10 +199,11 @@ module Hymenoptera
       _, eval_predictions = Torch.max(eval_logits, 1)
 
       model.eval
-      TensorIO.write_bundle(File.join(out, "trace_eval"), trace(model, evaluation["images"][0...batch_size]))
+      order = Model::FORWARD_ORDERS.fetch(Strategies.architecture(strategy))
+      TensorIO.write_bundle(File.join(out, "trace_eval"), trace(model, evaluation["images"][0...batch_size], order))
       train_copy = model.deep_dup
       train_copy.train
-      TensorIO.write_bundle(File.join(out, "trace_train"), trace(train_copy, epochs[0]["images"][0...batch_size]))
+      TensorIO.write_bundle(File.join(out, "trace_train"), trace(train_copy, epochs[0]["images"][0...batch_size], order))
 
       optimizer = Strategies.make_optimizer(strategy, model, lr: protocol["lr"], momentum: protocol["momentum"],
                                                              backbone_lr: protocol["backbone_lr"], head_lr: protocol["head_lr"])
@@ -228,7 +230,7 @@ module Hymenoptera
         o.on("--fixtures DIR", "default fixtures") { |v| options[:fixtures] = v }
         o.on("--out DIR", "default runs/ruby") { |v| options[:out] = v }
         o.on("--strategy NAME", "strategies to replay (default: every one in the fixtures); " \
-                                "one or more of #{Strategies::RESNET18_STRATEGIES.join(", ")}") do |v|
+                                "one or more of #{Strategies::STRATEGIES.join(", ")}") do |v|
           (options[:strategies] ||= []) << v
         end
         o.on("--record-steps", "also write the training state after every step (STRATEGY/steps/after_N)") do
@@ -244,8 +246,8 @@ module Hymenoptera
       rest = [] if options[:strategies]
       raise UserError, "unexpected argument #{rest.first.inspect}; see ruby ruby_port/bin/replay --help" if rest.any?
 
-      unknown = (options[:strategies] || []) - Strategies::RESNET18_STRATEGIES
-      raise UserError, "unknown strategy #{unknown.join(", ")}; choose from #{Strategies::RESNET18_STRATEGIES.join(", ")}" if unknown.any?
+      unknown = (options[:strategies] || []) - Strategies::STRATEGIES
+      raise UserError, "unknown strategy #{unknown.join(", ")}; choose from #{Strategies::STRATEGIES.join(", ")}" if unknown.any?
 
       options
     rescue OptionParser::ParseError => e
