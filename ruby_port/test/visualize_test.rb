@@ -21,16 +21,25 @@ class VisualizeTest < Minitest::Test
     Vips::Image.new_from_file(File.join(tmpdir, name))
   end
 
+  # A PNG's [width, height], and whether it shows more than one colour.
+  def drawn(name)
+    image = png(name)
+    [[image.width, image.height], image.deviate.positive?]
+  end
+
+  def pixels(inches)
+    inches.map { |size| size * Visualize::DPI }
+  end
+
   def test_denormalize_undoes_normalize
     image = Torch.rand(3, 4, 4)
     normalized = TorchVision::Transforms::F.normalize(image, Hymenoptera::Data::MEAN, Hymenoptera::Data::STD)
     assert (Visualize.denormalize(normalized) - image).abs.max.item < 1e-6
   end
 
-  def test_the_train_grid_is_make_grid_of_the_first_batch_under_its_titles
+  def test_the_train_grid_is_drawn_at_its_figure_size
     Visualize.save_train_grid(loader, %w[ants bees], File.join(tmpdir, "grid.png"))
-    grid = png("grid.png")
-    assert_equal [4 * 34 + 2, Visualize::LABEL_HEIGHT + 36, 3], [grid.width, grid.height, grid.bands]
+    assert_equal [pixels(Visualize::TRAIN_GRID_SIZE), true], drawn("grid.png")
   end
 
   def test_visualize_model_shows_six_predictions_and_keeps_the_mode
@@ -38,14 +47,12 @@ class VisualizeTest < Minitest::Test
     model.train
     Visualize.visualize_model(model, loader, %w[ants bees], File.join(tmpdir, "predictions.png"))
     assert model.training
-    image = png("predictions.png")
-    assert_equal [2 * 32 + 4, 3 * (32 + Visualize::LABEL_HEIGHT) + 2 * 4], [image.width, image.height]
+    assert_equal [pixels(Visualize.predictions_size(6)), true], drawn("predictions.png")
   end
 
-  def test_curves_have_three_panels
+  def test_the_curves_are_drawn_at_their_figure_size
     epochs = Array.new(3) { |i| {epoch: i, lr: [1e-3, 1e-4], train_loss: 1.0 / (i + 1), val_loss: 0.9, train_acc: 0.5, val_acc: 0.6} }
     Visualize.plot_curves(epochs, File.join(tmpdir, "curves.png"))
-    width, height = Visualize::PANEL_SIZE
-    assert_equal [3 * width + 2 * 8, height], [png("curves.png").width, png("curves.png").height]
+    assert_equal [pixels(Visualize::CURVES_SIZE), true], drawn("curves.png")
   end
 end

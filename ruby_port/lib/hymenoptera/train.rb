@@ -104,10 +104,19 @@ module Hymenoptera
       [model, {epochs: epochs, best_epoch: best_epoch, best_acc: best_acc, seconds: time_elapsed}]
     end
 
+    # The loader's batches, behind a progress bar on stderr that is erased when done (tqdm's with
+    # leave=False; none when desc is nil).
     def each_batch(loader, desc:, &block)
       return loader.each(&block) if desc.nil?
 
-      ProgressBar.wrap(loader, desc: desc, &block)
+      bar = ::ProgressBar.create(title: desc, total: loader.size, output: $stderr, autofinish: false,
+                                 format: "%t: %p%%|%B| %c/%C [%a, %R it/s]")
+      loader.each do |*batch|
+        block.call(*batch)
+        bar.increment
+      end
+    ensure
+      bar&.clear
     end
 
     # The pretrained weights the strategy starts from (nil for scratch); ./net.pth (./vgg16.pth) is made
