@@ -33,7 +33,7 @@ HEAP_VARIATION_OBJECTS = Array.new(rand(0..3000)) { |k| k.even? ? Object.new : "
 port = File.expand_path("../ruby_port/lib", __dir__)
 require File.join(port, "hymenoptera/errors")
 require File.join(port, "hymenoptera/threads")
-Hymenoptera::Threads.configure!
+Hymenoptera::Threads.configure
 require "torch"
 require File.join(port, "hymenoptera")
 

@@ -4,7 +4,7 @@
 #
 # The twin of bench/workload.py. The model and optimizer come from the port's own code
 # (ruby_port/lib/hymenoptera/model.rb and strategies.rb); if that cannot be loaded, from
-# torchvision-ruby directly (SOURCE says which). Load torch (after Hymenoptera::Threads.configure!) first.
+# torchvision-ruby directly (SOURCE says which). Load torch (after Hymenoptera::Threads.configure) first.
 module Workload
   MODES = %w[finetune feature_extractor eval].freeze
   TRAIN_PHASES = %w[zero_grad forward loss backward step].freeze

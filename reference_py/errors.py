@@ -14,7 +14,7 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
 
 class UserError(Exception):
     """A problem the user can fix: a missing file, a corrupt image, a wrong option. Modules subclass it
-    for their own (tensor_io.BundleError, threads.ThreadSettingError), so run_cli catches them all."""
+    for their own (tensor_io.BundleError, threads.SettingError), so run_cli catches them all."""
 
 
 def read_json(path, fix, missing="not found"):

@@ -11,7 +11,7 @@ from reference_py.errors import UserError
 ENV_VAR = "HYMENOPTERA_THREADS"
 
 
-class ThreadSettingError(UserError):
+class SettingError(UserError):
     """HYMENOPTERA_THREADS holds something other than a whole number of at least 1."""
 
 
@@ -20,7 +20,7 @@ def thread_count():
     if not value:
         return os.cpu_count() or 1
     if not value.isdigit() or int(value) < 1:
-        raise ThreadSettingError(f"{ENV_VAR}={value!r}: expected a whole number of threads, at least 1; "
+        raise SettingError(f"{ENV_VAR}={value!r}: expected a whole number of threads, at least 1; "
                                  f"set it to 1 or {os.cpu_count() or 1}, or unset it to use every core")
     return int(value)
 

@@ -1,10 +1,10 @@
 # frozen_string_literal: true
 
 # The Ruby port of PyTorch's "Transfer Learning for Computer Vision" tutorial (ResNet-18, ants vs
-# bees) on torch.rb and torchvision-ruby. Entry points (hymenoptera/cli.rb) call Hymenoptera::Threads.configure!
+# bees) on torch.rb and torchvision-ruby. Entry points (hymenoptera/cli.rb) call Hymenoptera::Threads.configure
 # before requiring this file: LibTorch reads its thread count when it loads.
 unless defined?(Torch::Tensor) || ENV.key?("OMP_NUM_THREADS")
-  raise "call Hymenoptera::Threads.configure! before requiring hymenoptera (it loads LibTorch)"
+  raise "call Hymenoptera::Threads.configure before requiring hymenoptera (it loads LibTorch)"
 end
 
 require "digest"

@@ -6,7 +6,7 @@ ENV["BUNDLE_GEMFILE"] ||= File.expand_path("../../Gemfile", __dir__)
 ENV["HYMENOPTERA_THREADS"] ||= "1"
 require "bundler/setup"
 require_relative "../lib/hymenoptera/threads"
-Hymenoptera::Threads.configure! unless defined?(Torch::Tensor)
+Hymenoptera::Threads.configure unless defined?(Torch::Tensor)
 require_relative "../lib/hymenoptera"
 require "minitest/autorun"
 require "open3"

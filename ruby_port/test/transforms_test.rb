@@ -167,7 +167,7 @@ class TransformsTest < Minitest::Test
   end
 
   def test_sampler_draws_pythons_orders
-    sampler = Hymenoptera::RandomSampler.new(10, generator: Torch::Generator.new.manual_seed(0))
+    sampler = Hymenoptera::Data::RecordingSampler.new(10, generator: Torch::Generator.new.manual_seed(0))
     3.times { sampler.to_a }
     assert_equal [[4, 1, 7, 5, 3, 9, 0, 8, 6, 2], [4, 0, 8, 5, 9, 1, 6, 3, 7, 2], [2, 9, 1, 7, 6, 8, 4, 5, 0, 3]],
                  sampler.orders

@@ -14,7 +14,7 @@ module Hymenoptera
     # Runs the block with the port loaded; a user's problem becomes one line on stderr and exit 2.
     def run(program)
       Errors.run_cli(program) do
-        Threads.configure!
+        Threads.configure
         ENV["VIPS_WARNING"] ||= "1" # libvips' warnings (read when it loads) would add lines to our one-line errors
         require_relative "../hymenoptera"
         yield

@@ -147,9 +147,25 @@ module Hymenoptera
       end
     end
 
-    # DataLoader(dataset, batch_size, sampler=RandomSampler(generator=Generator().manual_seed(seed)))
+    # The RandomSampler that DataLoader(shuffle: true, generator: ...) builds, remembering each epoch's order.
+    class RecordingSampler < RandomSampler
+      attr_reader :orders
+
+      def initialize(size, generator:)
+        super
+        @orders = []
+      end
+
+      def each(&block)
+        order = []
+        super { |index| order << index }
+        @orders << order
+        order.each(&block)
+      end
+    end
+
     def make_dataloader(dataset, batch_size, seed)
-      sampler = RandomSampler.new(dataset.size, generator: Torch::Generator.new.manual_seed(seed))
+      sampler = RecordingSampler.new(dataset.size, generator: Torch::Generator.new.manual_seed(seed))
       DataLoader.new(dataset, batch_size: batch_size, sampler: sampler)
     end
 

@@ -48,9 +48,9 @@ module Hymenoptera
     end
     private_constant :OpenMP
 
-    def configure!
+    def configure
       if defined?(Torch::Tensor)
-        raise "Hymenoptera::Threads.configure! must run before torch is loaded"
+        raise "Hymenoptera::Threads.configure must run before torch is loaded"
       end
 
       ENV["OMP_NUM_THREADS"] = count.to_s

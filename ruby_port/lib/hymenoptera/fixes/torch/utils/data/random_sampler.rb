@@ -3,8 +3,8 @@
 # Part of: torch/utils/data/data_loader.rb
 
 module Hymenoptera
-  # torch.utils.data.RandomSampler (PyTorch 1.13) that remembers each pass's order, as
-  # reference_py/data.py's RecordingSampler does. Its random numbers are PyTorch's: the order is
+  # torch.utils.data.RandomSampler (PyTorch 1.13), which torch.rb lacks. Its random numbers are
+  # PyTorch's: the order is
   # torch.randperm(n, generator: generator), and then a second permutation is drawn and cut to
   # n % n = 0 elements (RandomSampler yields `randperm(n)[:num_samples % n]` after the whole ones),
   # so every pass advances the generator by two permutations. Without a generator both come from a
@@ -12,19 +12,15 @@ module Hymenoptera
   class RandomSampler
     include Enumerable
 
-    attr_reader :orders
-
     def initialize(size, generator: nil)
       @size = size
       @generator = generator
-      @orders = []
     end
 
     def each(&block)
       generator = @generator || Torch::Generator.new.manual_seed(RandomSampler.draw_int64)
       order = Torch.randperm(@size, generator: generator).to_a
       Torch.randperm(@size, generator: generator) # the empty tail: [:num_samples % n]
-      @orders << order
       order.each(&block)
     end
 
