@@ -5,8 +5,8 @@ unexpected pass fails the suite, so a fix upstream is noticed and the entry remo
 size of each is recorded during the run and listed in parity/report/.
 
 None at present: resampling was one (libvips' filter against PIL's) until the port took up Pillow's
-bilinear arithmetic (ruby_port/lib/hymenoptera/resample.rb); parity/test_preprocessing.py now holds
-every transform to bit-identity. The zoo (parity/test_zoo.py) found none either: the 18 architectures
+bilinear arithmetic (ruby_port/lib/hymenoptera/fixes/torchvision/transforms/resample.rb);
+parity/test_preprocessing.py now holds every transform to bit-identity. The zoo (parity/test_zoo.py) found none either: the 18 architectures
 torchvision-ruby shares with torchvision agree bit for bit on every quantity once the port's VGG counts
 BatchNorm batches (ruby_port/lib/hymenoptera/fixes/torchvision/models/vgg.rb).
 """

@@ -14,7 +14,7 @@
 module Hymenoptera
   # torchvision-ruby's VGG, with BatchNorm counting batches as PyTorch's does: torchvision-ruby's
   # make_layers builds Torch::NN::BatchNorm2d, which never increments num_batches_tracked
-  # (batch_norm2d.rb), and VGG, unlike its ResNet, takes no norm_layer. Everything else is upstream's.
+  # (fixes/torch/nn/batch_norm2d.rb), and VGG, unlike its ResNet, takes no norm_layer. Everything else is upstream's.
   module VGG
     CONFIGS = {"vgg11" => "A", "vgg13" => "B", "vgg16" => "D", "vgg19" => "E"}.freeze
 
