@@ -23,7 +23,7 @@ import pytest
 
 from parity.compare import Comparison, check, measure
 from parity.runs import same_stack
-from parity.sides import SideFailed, _finish, python, ruby
+from parity.sides import SideFailed, python, ruby
 from parity.tolerances import for_quantity
 from reference_py import zoo
 from reference_py.tensor_io import read_bundle, read_index
@@ -116,10 +116,16 @@ def compare_arch(folder, arch):
     return results
 
 
-def _raise_if_failed(commands, processes):
-    for command, process in zip(commands, processes):
-        if process.poll() is not None and process.returncode != 0:
-            _finish(command, process)  # raises SideFailed with the side's stderr
+def _check_side(command, process):
+    """Raise SideFailed with the side's stderr if it ended with an error. No rerun (sides.run_together reruns
+    a side that hit rice's registry collision): the other side has moved on, the matrix cannot restart."""
+    if process.poll() is None or process.returncode == 0:
+        return
+    for file in process.output_files:
+        file.seek(0)
+    stdout, stderr = (file.read() for file in process.output_files)
+    raise SideFailed(f"the {command.side} side failed (exit {process.returncode}): {' '.join(command.argv)}\n"
+                     f"--- stderr ---\n{stderr[-8000:]}\n--- stdout ---\n{stdout[-2000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -135,19 +141,23 @@ def zoo_matrix(tmp_path_factory, report_notes):
         for arch in ARCHITECTURES:
             folder = out / arch
             while not all((folder / side / "done.json").exists() for side in ("python", "ruby")):
-                _raise_if_failed(commands, processes)
+                for command, process in zip(commands, processes):
+                    _check_side(command, process)
                 if time.monotonic() - start > zoo.TIMEOUT:
                     raise SideFailed(f"zoo: no result for {arch} after {zoo.TIMEOUT} s")
                 time.sleep(POLL_SECONDS)
             matrix[arch] = compare_arch(folder, arch)
             shutil.rmtree(folder)
         for command, process in zip(commands, processes):
-            _finish(command, process)
+            process.wait(timeout=zoo.TIMEOUT)
+            _check_side(command, process)
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            for file in process.output_files:
+                file.close()
         shutil.rmtree(out, ignore_errors=True)
     report_notes.append(f"zoo matrix: {len(ARCHITECTURES)} architectures, both sides side by side, "
                         f"{time.monotonic() - start:.0f} s of wall time")

@@ -124,7 +124,7 @@ module Hymenoptera
     def wait_for(path, timeout: 1800)
       start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
       until File.exist?(path)
-        raise UserError, "zoo: waited #{timeout} s for #{path}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) - start > timeout
+        raise UserError, "waited #{timeout} s for #{path}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) - start > timeout
 
         sleep POLL_SECONDS
       end
@@ -157,7 +157,10 @@ module Hymenoptera
           options[:arch] = value
         end
       end.parse!(argv)
-      raise UserError, "zoo: --dir is required" unless options[:dir]
+      raise UserError, "--dir is required" unless options[:dir]
+
+      unknown = options[:arch] - ARCHITECTURES.keys
+      raise UserError, "unknown architecture #{unknown.join(", ")}; choose from #{ARCHITECTURES.keys.join(", ")}" if unknown.any?
 
       options[:arch].each do |arch|
         run_arch(options[:dir], arch)
