@@ -22,6 +22,17 @@ module Hymenoptera
       end
     end
 
+    # The upstream file each header names is in the installed gem (so the reproduction is of what runs).
+    def test_every_fix_names_a_file_of_the_installed_gem
+      gems = {"torch.rb" => "torch-rb", "torchvision-ruby" => "torchvision"}
+      FIXES.each do |fix|
+        upstream = fix.fields.fetch("Fix")[/\((lib\/\S+\.rb)\)\z/, 1]
+        spec = Gem.loaded_specs.fetch(gems.fetch(fix.gem))
+        assert File.file?(File.join(spec.full_gem_path, upstream.to_s)),
+               "#{fix.path} replaces #{upstream}, which #{spec.full_name} does not have: update its header"
+      end
+    end
+
     def test_every_fix_has_a_canary
       FIXES.each do |fix|
         canary = File.join(__dir__, fix.name.sub(/\.rb\z/, "_test.rb"))
