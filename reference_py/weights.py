@@ -45,7 +45,9 @@ def fix_for(path):
 
 
 @dataclass
-class Weights:
+class Loaded:
+    """The weights a run starts from, as load_weights returns them (Ruby: Weights::Loaded)."""
+
     state_dict: dict
     provenance: str
     sha256: str
@@ -146,7 +148,7 @@ def written_by_pretrained(path):
 
 
 def load_weights(path, arch="resnet18"):
-    """Load net.pth (of `arch`), check it and its provenance; returns a Weights."""
+    """Load net.pth (of `arch`), check it and its provenance; returns a Loaded."""
     path = Path(path)
     state_dict = read_state_dict(path)
     validate(state_dict, path, arch=arch)
@@ -155,7 +157,7 @@ def load_weights(path, arch="resnet18"):
     if record.get("sha256") != sha256:
         raise UserError(f"{path} (sha256 {sha256[:12]}) is not the file {provenance_path(path)} describes "
                         f"(sha256 {str(record.get('sha256'))[:12]}); {fix_for(path)}")
-    return Weights(state_dict, record["provenance"], sha256, path)
+    return Loaded(state_dict, record["provenance"], sha256, path)
 
 
 def announce(weights, stream=sys.stderr):

@@ -127,8 +127,8 @@ module Hymenoptera
       arch = Strategies.architecture(strategy)
       path = weights_arg || Weights::DEFAULT_PATHS.fetch(arch)
       PythonReference.run("pretrained.py", "--out", path, "--arch", arch) if weights_arg.nil? && !File.exist?(path)
-      weights = Weights.load(path, arch: arch)
-      weights.announce
+      weights = Weights.load_weights(path, arch: arch)
+      Weights.announce(weights)
       weights
     end
 

@@ -5,7 +5,7 @@ module Hymenoptera
   # (mirrors reference_py/weights.py). net.pth is a plain dict of tensors (ResNet-18 with its
   # 1000-class ImageNet fc); beside it, net.pth.json says whether it holds torchvision's ImageNet
   # weights or the seeded stand-in.
-  class Weights
+  module Weights
     PROVENANCES = %w[imagenet stand-in user-supplied].freeze
     OPTIONAL_SUFFIX = "num_batches_tracked" # absent from torchvision's published checkpoint
     DEFAULT_PATH = "net.pth"
@@ -16,11 +16,27 @@ module Hymenoptera
     }.freeze
     DEFAULT_PATHS = {"resnet18" => DEFAULT_PATH, "vgg16" => "vgg16.pth"}.freeze
 
-    attr_reader :state_dict, :provenance, :sha256, :path
+    # The weights a run starts from, as load_weights returns them (reference_py/weights.py's Loaded).
+    Loaded = Struct.new(:state_dict, :provenance, :sha256, :path) do
+      def standin?
+        provenance == "stand-in"
+      end
+
+      def describe
+        "#{provenance} weights (sha256 #{sha256[0, 12]}) from #{path}"
+      end
+
+      # What curves.json and the fixtures' manifest record about the weights.
+      def summary
+        {provenance: provenance, sha256: sha256, path: path.to_s}
+      end
+    end
+
+    module_function
 
     # How to get usable weights instead of path: create it when missing, else a new file beside it
     # (advice must never overwrite a file; pretrained.py refuses to anyway).
-    def self.fix(path)
+    def fix_for(path)
       return "create it with `python reference_py/pretrained.py --out #{path}`" unless File.exist?(path) || File.exist?(provenance_path(path))
 
       fresh = fresh_path(path)
@@ -29,7 +45,7 @@ module Hymenoptera
     end
 
     # A sibling of path that does not exist: net.pth -> net-1.pth.
-    def self.fresh_path(path)
+    def fresh_path(path)
       ext = File.extname(path)
       stem = path.to_s.delete_suffix(ext)
       (1..).each do |k|
@@ -39,57 +55,57 @@ module Hymenoptera
     end
 
     # Load net.pth (of arch), check it and its provenance.
-    def self.load(path, arch: "resnet18")
+    def load_weights(path, arch: "resnet18")
       state_dict = read_state_dict(path)
       validate(state_dict, path, arch: arch)
       record = read_provenance(path)
       sha256 = Digest::SHA256.file(path).hexdigest
       if record["sha256"] != sha256
         raise UserError, "#{path} (sha256 #{sha256[0, 12]}) is not the file #{provenance_path(path)} describes " \
-                         "(sha256 #{record["sha256"].to_s[0, 12]}); #{fix(path)}"
+                         "(sha256 #{record["sha256"].to_s[0, 12]}); #{fix_for(path)}"
       end
-      new(complete(state_dict, arch: arch), record["provenance"], sha256, path)
+      Loaded.new(complete(state_dict, arch: arch), record["provenance"], sha256, path)
     end
 
     # Name => shape of every entry of arch (1000 classes), in state_dict order.
-    def self.expected_shapes(arch = "resnet18")
+    def expected_shapes(arch = "resnet18")
       @expected_shapes ||= {}
       @expected_shapes[arch] ||= (arch == "vgg16" ? VGG.new("vgg16") : Model.resnet18).state_dict.transform_values(&:shape)
     end
 
     # Torch.save of a plain dict of tensors (Python's torch.load reads it), atomically.
-    def self.save_state_dict(path, state_dict)
+    def save_state_dict(path, state_dict)
       Atomic.path(path) { |tmp| Torch.save(state_dict.to_h, tmp) }
     end
 
     # The state dict in ResNet-18's order, as a model loads it: Python's BatchNorm fills a missing
     # num_batches_tracked with 0 when loading; torch.rb's strict load_state_dict calls it missing.
-    def self.complete(state_dict, arch: "resnet18")
+    def complete(state_dict, arch: "resnet18")
       expected_shapes(arch).keys.to_h { |key| [key, state_dict.fetch(key) { Torch.tensor(0, dtype: :int64) }] }
     end
 
-    def self.provenance_path(path)
+    def provenance_path(path)
       "#{path}.json"
     end
 
     # Torch.load of a checkpoint of tensors; any failure is the user's to fix.
-    def self.read_state_dict(path, what: "net.pth")
-      raise UserError, "#{what} not found at #{path}; #{fix(path)}" unless File.file?(path)
+    def read_state_dict(path, what: "net.pth")
+      raise UserError, "#{what} not found at #{path}; #{fix_for(path)}" unless File.file?(path)
 
       loaded = begin
         Torch.load(path)
       rescue StandardError => e
-        raise UserError, "#{path} is not a readable PyTorch checkpoint of tensors (#{Errors.one_line(e.message)}); #{fix(path)}"
+        raise UserError, "#{path} is not a readable PyTorch checkpoint of tensors (#{Errors.one_line(e.message)}); #{fix_for(path)}"
       end
       unless loaded.is_a?(Hash) && loaded.values.all? { |v| v.is_a?(Torch::Tensor) }
-        raise UserError, "#{path} holds a #{loaded.class}, not a dict of tensors (a state dict); #{fix(path)}"
+        raise UserError, "#{path} holds a #{loaded.class}, not a dict of tensors (a state dict); #{fix_for(path)}"
       end
 
       loaded
     end
 
     # Names and shapes against arch with a 1000-class head (num_batches_tracked may be absent).
-    def self.validate(state_dict, path, arch: "resnet18")
+    def validate(state_dict, path, arch: "resnet18")
       shapes = expected_shapes(arch)
       missing = shapes.keys.reject { |k| state_dict.key?(k) || k.end_with?(OPTIONAL_SUFFIX) }
       unexpected = state_dict.keys.reject { |k| shapes.key?(k) }
@@ -101,47 +117,27 @@ module Hymenoptera
       problems << "wrong shapes: #{wrong.first(3).join("; ")}" if wrong.any?
       return if problems.empty?
 
-      raise UserError, "#{path} is not a #{ARCHITECTURES.fetch(arch)}: #{problems.join(", ")}; #{fix(path)}"
+      raise UserError, "#{path} is not a #{ARCHITECTURES.fetch(arch)}: #{problems.join(", ")}; #{fix_for(path)}"
     end
 
     # net.pth.json, checked against the file it describes.
-    def self.read_provenance(path)
+    def read_provenance(path)
       record_path = provenance_path(path)
-      record = Errors.read_json(record_path, missing: "not found, so the origin of #{path} is unknown", fix: fix(path))
+      record = Errors.read_json(record_path, missing: "not found, so the origin of #{path} is unknown", fix: fix_for(path))
       unless record.is_a?(Hash)
         raise UserError, "#{record_path} holds a JSON #{Errors.json_type(record)}, not an object with provenance and " \
-                         "sha256; #{fix(path)}"
+                         "sha256; #{fix_for(path)}"
       end
       unless PROVENANCES.include?(record["provenance"])
         raise UserError, "#{record_path}: provenance #{JSON.generate(record["provenance"])} is not one of " \
-                         "#{PROVENANCES.join(", ")}; #{fix(path)}"
+                         "#{PROVENANCES.join(", ")}; #{fix_for(path)}"
       end
       record
     end
 
-    def initialize(state_dict, provenance, sha256, path)
-      @state_dict = state_dict
-      @provenance = provenance
-      @sha256 = sha256
-      @path = path
-    end
-
-    def standin?
-      provenance == "stand-in"
-    end
-
-    def describe
-      "#{provenance} weights (sha256 #{sha256[0, 12]}) from #{path}"
-    end
-
-    # What curves.json and the fixtures' manifest record about the weights.
-    def summary
-      {provenance: provenance, sha256: sha256, path: path.to_s}
-    end
-
     # Every step that uses the weights says which it got.
-    def announce(stream = $stderr)
-      stream.puts "weights: #{describe}#{" (a seeded stand-in, NOT ImageNet-trained)" if standin?}"
+    def announce(weights, stream = $stderr)
+      stream.puts "weights: #{weights.describe}#{" (a seeded stand-in, NOT ImageNet-trained)" if weights.standin?}"
     end
   end
 end
