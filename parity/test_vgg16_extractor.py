@@ -11,7 +11,9 @@ ResNet-18 strategies are, by the same test functions run for this strategy:
 
 VGG-16 at 224x224 costs about twelve times ResNet-18's forward pass, so this runs with the zoo (extended),
 not in the core `pytest parity`. Its stand-in weights (553 MB, reference_py/pretrained.py --arch vgg16)
-and its fixtures (as much again) are made in a temporary directory and deleted afterwards.
+and its fixtures (as much again) are made in a temporary directory and deleted once the sides ran; the
+runs (2.3 GB: VGG-16's module outputs on a batch of 4 at 224x224 are 460 MB per trace) once the module's
+tests are done.
 """
 
 import shutil
@@ -39,7 +41,7 @@ REPLAY_CHECKS = ["test_eval_logits", "test_eval_predictions", "test_module_outpu
 @pytest.fixture(scope="module")
 def vgg16(tmp_path_factory):
     """(free-running runs as test_free_running's free_runs, the replays as parity.runs.Replays), all four
-    sides run at once once the weights and the fixtures are made."""
+    sides run at once once the weights and the fixtures are made; the runs are deleted afterwards."""
     from parity.conftest import RUNS
 
     out, scratch = RUNS / "vgg16", tmp_path_factory.mktemp("vgg16")
@@ -58,7 +60,8 @@ def vgg16(tmp_path_factory):
         shutil.rmtree(scratch, ignore_errors=True)
     free_runs = {STRATEGY: (free.FreeRun(out / "free" / "ruby" / STRATEGY),
                             free.FreeRun(out / "free" / "python" / STRATEGY))}
-    return free_runs, Replays(Run(out / "replay" / "python"), Run(out / "replay" / "ruby"))
+    yield free_runs, Replays(Run(out / "replay" / "python"), Run(out / "replay" / "ruby"))
+    shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.mark.parametrize("check_name", FREE_RUNNING_CHECKS)
