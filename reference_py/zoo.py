@@ -2,7 +2,7 @@
 
 For each architecture (in a directory of its own under --out):
   standin_weights, standin_batch   the stand-in: torchvision's initialisation from SEED (NOT trained
-                                   weights), a seeded batch of 2 inputs at the architecture's INPUT_SIZE
+                                   weights), a seeded batch of 2 inputs at the architecture's input_size
                                    and 2 targets; written by this side, read by ruby_port/bin/zoo
   ruby/init                        the port's own initialisation from SEED: every state-dict entry's
                                    sha256 (meta), in full each one whose bytes differ from the stand-in's
@@ -18,9 +18,9 @@ For each architecture (in a directory of its own under --out):
                      written again, the VGGs' are 550 MB)
     done.json        the stack this side ran on (parity/runs.py: same_stack)
 
-The inputs are the smallest each architecture accepts (AlexNet 63, VGG 32: torchvision's min_size), except
-ResNets: they accept 1x1, where every 3x3 convolution sees only its centre tap and padding and strides go
-untested; 32 is the smallest at which their last stage still holds one whole pixel.
+The inputs are the smallest each architecture accepts (torchvision's min_size: AlexNet 63, VGG 32), but at
+least MIN_INPUT: the ResNets accept 1x1, where every 3x3 convolution sees only its centre tap and padding
+and strides go untested; 32, their total stride, leaves their last stage one whole pixel.
 
 The parity test (parity/test_zoo.py) compares each directory once both sides are done, and deletes it. This
 side writes architecture k only when architecture k - LOOKAHEAD has been compared, so that the big ones
@@ -46,15 +46,12 @@ from reference_py import atomic, runtime_info, threads
 from reference_py.errors import run_cli
 from reference_py.tensor_io import write_bundle
 
-RESNET_INPUT = 32
-INPUT_SIZE = {
-    "alexnet": 63, "resnet18": RESNET_INPUT, "resnet34": RESNET_INPUT, "resnet50": RESNET_INPUT,
-    "resnet101": RESNET_INPUT, "resnet152": RESNET_INPUT, "resnext50_32x4d": RESNET_INPUT,
-    "resnext101_32x8d": RESNET_INPUT, "wide_resnet50_2": RESNET_INPUT, "wide_resnet101_2": RESNET_INPUT,
-    "vgg11": 32, "vgg11_bn": 32, "vgg13": 32, "vgg13_bn": 32, "vgg16": 32, "vgg16_bn": 32, "vgg19": 32,
-    "vgg19_bn": 32,
-}
-ARCHITECTURES = tuple(INPUT_SIZE)
+ARCHITECTURES = (
+    "alexnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
+    "wide_resnet50_2", "wide_resnet101_2", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+    "vgg19_bn",
+)
+MIN_INPUT = 32
 BATCH = 2
 SEED = 0
 LR = 0.01
@@ -63,6 +60,12 @@ LOOKAHEAD = 2
 RESULTS = ("eval_logits", "eval_trace", "train_trace", "dropout_masks", "train_loss", "grads", "state_after")
 POLL_SECONDS = 0.05
 TIMEOUT = 1800  # seconds either side waits for the other (the parity test too)
+
+
+def input_size(arch):
+    """The side of the square input: torchvision's min_size for the architecture, at least MIN_INPUT."""
+    min_height, min_width = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.meta["min_size"]
+    return max(min_height, min_width, MIN_INPUT)
 
 
 def build(arch):
@@ -75,7 +78,7 @@ def standin(arch, seed=SEED):
     torch.manual_seed(seed)
     model = build(arch)
     generator = torch.Generator().manual_seed(seed)
-    size = INPUT_SIZE[arch]
+    size = input_size(arch)
     inputs = torch.randn(BATCH, 3, size, size, generator=generator)
     targets = torch.randint(0, 1000, (BATCH,), generator=generator)
     return model, inputs, targets
