@@ -1,7 +1,6 @@
 # frozen_string_literal: true
 
 require "etc"
-require "ffi"
 require_relative "errors"
 
 module Hymenoptera
@@ -27,26 +26,6 @@ module Hymenoptera
 
       Integer(value, 10)
     end
-
-    # LibTorch's OpenMP threads for the calling thread's parallel regions, count of them within the
-    # block (torch.rb has no set_num_threads; LibTorch sizes each region by omp_get_max_threads).
-    # Elementwise and copying operations give the same result at any thread count.
-    def with_libtorch_threads(count)
-      previous = OpenMP.omp_get_max_threads
-      OpenMP.omp_set_num_threads(count)
-      yield
-    ensure
-      OpenMP.omp_set_num_threads(previous) if previous
-    end
-
-    # libgomp, LibTorch's OpenMP runtime (Debian's libtorch links it).
-    module OpenMP
-      extend FFI::Library
-      ffi_lib "libgomp.so.1"
-      attach_function :omp_get_max_threads, [], :int
-      attach_function :omp_set_num_threads, [:int], :void
-    end
-    private_constant :OpenMP
 
     def configure
       if defined?(Torch::Tensor)

@@ -25,23 +25,6 @@ module Hymenoptera
       @loader = loader
     end
 
-    def [](index)
-      transformed(*load(index))
-    end
-
-    # The sample's decoded image and its target, before the transforms (DecodeAhead decodes with it).
-    def load(index)
-      path, target = @samples[index]
-      [@loader.call(path), target]
-    end
-
-    # [image, target] through the transforms: the rest of [].
-    def transformed(image, target)
-      image = @transform.call(image) if @transform
-      target = @target_transform.call(target) if @target_transform
-      [image, target]
-    end
-
     private
 
     def make_dataset(directory, class_to_idx, extensions, _is_valid_file)

@@ -15,9 +15,7 @@ module Hymenoptera
     attach_function :vips_image_new_from_memory, [:pointer, :size_t, :int, :int, :int, :int], :pointer
     attach_function :vips_region_new, [:pointer], :pointer
     attach_function :vips_region_image, [:pointer, :pointer], :int
-    # Computes pixels with Ruby's lock released (blocking: true): DecodeAhead's thread decodes while
-    # the other transforms.
-    attach_function :vips_region_prepare_to, [:pointer, :pointer, :pointer, :int, :int], :int, blocking: true
+    attach_function :vips_region_prepare_to, [:pointer, :pointer, :pointer, :int, :int], :int
 
     UCHAR = GObject::GValue.enum_from_nick(Vips::BAND_FORMAT_TYPE, :uchar)
     # Pixels per vips_region_prepare_to call, in strips of whole rows, top to bottom (as a sequential
@@ -62,7 +60,7 @@ module Hymenoptera
     def fill(source, target, width, height)
       raise Vips::Error if source.null? || target.null?
 
-      rows = Thread.current == Thread.main ? [STRIP_PIXELS / width, 1].max : height
+      rows = [STRIP_PIXELS / width, 1].max
       rect = FFI::MemoryPointer.new(:int, 4)
       (0...height).step(rows) do |top|
         rect.put_array_of_int(0, [0, top, width, [rows, height - top].min])

@@ -22,32 +22,21 @@ module Hymenoptera
 
     attr_reader :dataset, :batch_size, :sampler
 
-    # decode_ahead: whether to decode on a second thread (DecodeAhead); by default when LibTorch has
-    # more than one thread, and the dataset can decode apart from transforming (ImageFolder).
-    def initialize(dataset, batch_size: 1, sampler: nil, generator: nil, decode_ahead: Threads.count > 1)
+    def initialize(dataset, batch_size: 1, sampler: nil, generator: nil)
       @dataset = dataset
       @batch_size = batch_size
       @sampler = sampler || (0...dataset.size)
       @generator = generator
-      @decode_ahead = decode_ahead && dataset.respond_to?(:load) && dataset.respond_to?(:transformed)
     end
 
-    # Yields [inputs, labels]: the samples' tensors stacked, the labels as int64. Decoding ahead, the
-    # samples are decoded on a second thread while the transforms run at one LibTorch thread.
+    # Yields [inputs, labels]: the samples' tensors stacked, the labels as int64.
     def each
       return to_enum(:each) unless block_given?
 
       _base_seed = RandomSampler.draw_int64(@generator)
-      order = @sampler.to_a
-      samples = if @decode_ahead
-                  DecodeAhead.new(@dataset, order).lazy.map do |image, target|
-                    Threads.with_libtorch_threads(1) { @dataset.transformed(image, target) }
-                  end
-                else
-                  order.lazy.map { |index| @dataset[index] }
-                end
-      samples.each_slice(@batch_size).each do |batch|
-        yield Torch.stack(batch.map(&:first), 0), Torch.tensor(batch.map(&:last), dtype: :int64)
+      @sampler.each_slice(@batch_size) do |indices|
+        samples = indices.map { |index| @dataset[index] }
+        yield Torch.stack(samples.map(&:first), 0), Torch.tensor(samples.map(&:last), dtype: :int64)
       end
     end
 
