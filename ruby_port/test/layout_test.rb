@@ -5,8 +5,8 @@ require_relative "test_helper"
 # The README's layout: each file of lib/hymenoptera/ is a twin of reference_py/ (the same name) or one of
 # the port's tools; the fixes of upstream gems are in lib/hymenoptera/fixes/ (canaries/room_test.rb).
 class LayoutTest < Minitest::Test
-  LIB = File.expand_path("../lib/hymenoptera", __dir__)
-  REFERENCE = File.expand_path("../../reference_py", __dir__)
+  LIB = File.join(Hymenoptera::PythonReference::ROOT, "ruby_port/lib/hymenoptera")
+  REFERENCE = File.join(Hymenoptera::PythonReference::ROOT, "reference_py")
   TOOLS = %w[cli fixes logits python_reference].freeze # the README's "Tools"
 
   def test_every_file_is_a_twin_or_a_tool

@@ -2,7 +2,8 @@
 
 # Loaded by every test file: one thread unless HYMENOPTERA_THREADS says otherwise (the tests are
 # small and the machine is shared), then the port.
-ENV["BUNDLE_GEMFILE"] ||= File.expand_path("../../Gemfile", __dir__)
+require_relative "../lib/hymenoptera/python_reference"
+ENV["BUNDLE_GEMFILE"] ||= File.join(Hymenoptera::PythonReference::ROOT, "Gemfile")
 ENV["HYMENOPTERA_THREADS"] ||= "1"
 require "bundler/setup"
 require_relative "../lib/hymenoptera/threads"

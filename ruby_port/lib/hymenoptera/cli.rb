@@ -2,7 +2,8 @@
 
 # What every entry point in ruby_port/bin/ does first: the project's gems, one-line errors, and
 # LibTorch's thread count set before LibTorch loads (HYMENOPTERA_THREADS), then the port.
-ENV["BUNDLE_GEMFILE"] ||= File.expand_path("../../../Gemfile", __dir__)
+require_relative "python_reference"
+ENV["BUNDLE_GEMFILE"] ||= File.join(Hymenoptera::PythonReference::ROOT, "Gemfile")
 require "bundler/setup"
 require_relative "errors"
 require_relative "threads"

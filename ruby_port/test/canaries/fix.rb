@@ -13,11 +13,13 @@
 # or, for a file that only serves another fix, "# Part of: THAT FIX". The canaries
 # (ruby_port/test/canaries/**/*_test.rb) run the reproductions; the README's table is made from the
 # headers: `ruby ruby_port/test/canaries/fix.rb` rewrites it.
+require_relative "../../lib/hymenoptera/python_reference"
+
 module Hymenoptera
   class Fix
-    PORT = File.expand_path("../..", __dir__)
+    PORT = File.join(PythonReference::ROOT, "ruby_port")
     ROOM = File.join(PORT, "lib/hymenoptera/fixes")
-    README = File.expand_path("../README.md", PORT)
+    README = File.join(PythonReference::ROOT, "README.md")
     FIELD = /\A# (Fix|Part of|Bug|Reproduction|Upstream gives|Python gives|In Python):(.*)\n\z/
     CONTINUED = /\A#   (.*)\n\z/
     GEMS = {"torch" => "torch.rb", "torchvision" => "torchvision-ruby"}.freeze
