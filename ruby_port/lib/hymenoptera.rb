@@ -15,6 +15,7 @@ require "torch"
 require "torchvision"
 
 require_relative "hymenoptera/errors"
+require_relative "hymenoptera/checksums"
 require_relative "hymenoptera/threads"
 require_relative "hymenoptera/atomic"
 require_relative "hymenoptera/tensor_io"

@@ -287,7 +287,7 @@ module Hymenoptera
                           record_steps: options[:record_steps], resync: options[:resync])
         end
         run = RuntimeInfo.describe.merge(
-          fixtures_manifest_sha256: Digest::SHA256.file(File.join(fixtures, "manifest.json")).hexdigest,
+          fixtures_manifest_sha256: Checksums.file_sha256(File.join(fixtures, "manifest.json")),
           strategies: strategies,
           resync: options[:resync],
           weights: {provenance: manifest["weights"]["provenance"], sha256: manifest["weights"]["sha256"]}

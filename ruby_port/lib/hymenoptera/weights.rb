@@ -59,7 +59,7 @@ module Hymenoptera
       state_dict = read_state_dict(path)
       validate(state_dict, path, arch: arch)
       record = read_provenance(path)
-      sha256 = Digest::SHA256.file(path).hexdigest
+      sha256 = Checksums.file_sha256(path)
       if record["sha256"] != sha256
         raise UserError, "#{path} (sha256 #{sha256[0, 12]}) is not the file #{provenance_path(path)} describes " \
                          "(sha256 #{record["sha256"].to_s[0, 12]}); #{fix_for(path)}"
