@@ -240,6 +240,8 @@ class OutputDir(Output):
     def foreign(self, folder):
         owned = self.owned(folder)
         files = files_below(folder)
+        if owned is None and self.keep_foreign:
+            return files  # none of them the tool's, and it keeps them all (a clone's fixtures/README.md)
         if owned is None:
             return None if files or (Path(folder) / MARKER).exists() else []
         return [f for f in files if f not in owned]

@@ -105,3 +105,14 @@ def test_changed_images_make_the_fixtures_stale(tiny_data, net_pth, tmp_path):
     second = ensure_fixtures(out, data_dir=data, weights_path=net_pth, **settings)
     assert first["data"]["sha256"] != second["data"]["sha256"]
     assert first["files"]["eval.bin"] != second["files"]["eval.bin"]
+
+
+def test_a_fresh_clones_fixtures_folder_is_exported_into_and_its_readme_kept(tiny_data, net_pth, tmp_path):
+    """A clone has fixtures/ with only the committed README.md: the first export writes beside it."""
+    out = tmp_path / "fixtures"
+    out.mkdir()
+    (out / "README.md").write_text("the format\n")
+    settings = dict(SMALL, strategies=["feature_extractor"], eval_per_class=1, replay_per_class=1)
+    ensure_fixtures(out, data_dir=tiny_data, weights_path=net_pth, **settings)
+    assert (out / "README.md").read_text() == "the format\n"
+    assert all((out / name).is_file() for name in manifest_of(out)["files"])
