@@ -181,9 +181,10 @@ def start_preprocessing(session, background):
     """The collected tests' sets through both sides, all four processes at once: (folder, specs, stems, Running)."""
     from parity.conftest import fixtures_ready
 
-    folder = Path(tempfile.mkdtemp(prefix="parity-preprocess-"))  # this session's own: sessions may run at once
     selected = {name for item in session.items for name in SETS.get(item.originalname, ())}
-    makers = {"standin": lambda: standin_spec(fixtures_ready()), "geometries": lambda: geometry_spec(folder)}
+    standin = standin_spec(fixtures_ready()) if "standin" in selected else None
+    folder = Path(tempfile.mkdtemp(prefix="parity-preprocess-"))  # this session's own: sessions may run at once
+    makers = {"standin": lambda: standin, "geometries": lambda: geometry_spec(folder)}
     specs = {name: make() for name, make in makers.items() if name in selected}
     commands, stems = [], {}
     for name, images in specs.items():
