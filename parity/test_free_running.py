@@ -27,6 +27,7 @@ EPOCHS = 3
 STEP_SIZE = 2  # the learning rate decays after epoch 1, inside the run
 SEED = 0
 DATA_COUNTS = {"train": 4, "val": 2}  # images per class: indices 1, 2, 3 are the grayscale, CMYK and palette files
+FREE_RUNS = RUNS / "free"  # both trainers' out-dirs and their data
 
 
 class FreeRun:
@@ -44,14 +45,10 @@ class FreeRun:
         return self.record("best_state")
 
 
-def free_out():
-    return RUNS / "free"
-
-
 @starts_early("free_runs")
 def start_free_runs(_session, background):
     """Both trainers, every strategy, all at once."""
-    out = free_out()
+    out = FREE_RUNS
     data_dir = standin_data.ensure_standin(out / "data", seed=SEED, counts=DATA_COUNTS)
     weights = ensure_net(ROOT / "net.pth")
     common = ["--epochs", EPOCHS, "--step-size", STEP_SIZE, "--seed", SEED, "--data-dir", data_dir,
@@ -64,7 +61,7 @@ def start_free_runs(_session, background):
 @pytest.fixture(scope="module")
 def free_runs(request):
     started("free_runs", request.session).wait()
-    out = free_out()
+    out = FREE_RUNS
     return {strategy: (FreeRun(out / "ruby" / strategy), FreeRun(out / "python" / strategy)) for strategy in STRATEGIES}
 
 

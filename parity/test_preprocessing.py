@@ -178,14 +178,14 @@ SETS = {"test_every_stand_in_image_is_bit_identical": ("standin",),
 
 @starts_early("preprocessed")
 def start_preprocessing(session, background):
-    """The collected tests' sets through both sides, all four processes at once: (folder, specs, stems, Running)."""
+    """The collected tests' sets through both sides, all four processes at once."""
     from parity.conftest import fixtures_ready
 
     selected = {name for item in session.items for name in SETS.get(item.originalname, ())}
-    standin = standin_spec(fixtures_ready()) if "standin" in selected else None
+    specs = {"standin": standin_spec(fixtures_ready())} if "standin" in selected else {}
     folder = Path(tempfile.mkdtemp(prefix="parity-preprocess-"))  # this session's own: sessions may run at once
-    makers = {"standin": lambda: standin, "geometries": lambda: geometry_spec(folder)}
-    specs = {name: make() for name, make in makers.items() if name in selected}
+    if "geometries" in selected:
+        specs["geometries"] = geometry_spec(folder)
     commands, stems = [], {}
     for name, images in specs.items():
         spec = folder / f"{name}.json"
