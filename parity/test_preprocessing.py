@@ -7,11 +7,12 @@ processes at once:
   they were built from other data): the loader, each transform alone, and both pipelines, the train
   pipeline with its crop and flip drawn from a seed;
 - GEOMETRY_IMAGES random images made here with PIL from a seeded generator, in every mode the loader
-  converts (RGB, L, P with and without transparency, RGBA and LA as PNG; CMYK as JPEG), sides from 1
-  to 4,000 pixels: the loader, Resize and CenterCrop on each, RandomResizedCrop's work on
+  converts and every way it decodes (RGB, L, P with and without transparency, RGBA and LA as PNG,
+  decoded by libvips; CMYK as JPEG, libvips too; RGB in three chroma subsamplings, one progressive,
+  and L as JPEG, decoded by TurboJPEG), sides from 1 to 4,000 pixels: the loader, Resize and CenterCrop on each, RandomResizedCrop's work on
   CROPS_PER_IMAGE crop boxes each, drawn as RandomResizedCrop draws them; and EDGE_GEOMETRIES (1x1,
-  2x1, 1x2, a 3000x41 strip and its transpose, 4000x400 and 400x4000) through everything, both
-  pipelines too.
+  2x1, 1x2, a 3000x41 strip and its transpose, 4000x400 and 400x4000; and JPEGs of 1x1, 3x2 and the
+  strip, where chroma upsampling meets the edges) through everything, both pipelines too.
 Tensors of the same dtype, shape and bytes (the sha256 in each side's bundle index) are identical; any
 other is read back, and its difference is measured in pixel levels (1 level = 1/255; after Normalize,
 times the channel's std).
@@ -19,6 +20,7 @@ times the channel's std).
 
 import json
 import math
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -50,9 +52,18 @@ CROPS_PER_IMAGE = 4
 MAX_SIDE = 4000
 MAX_ASPECT = 6.0  # keeps Resize(256)'s output within 1,536 x 256
 MAX_PIXELS = 1_600_000  # 4000 x 400
-MODES = ("RGB", "L", "P", "P+transparency", "RGBA", "LA", "CMYK")
-# through every output: the sizes at PIL's edges, the tutorial's bad-input strip, the largest sides
-EDGE_GEOMETRIES = ((1, 1), (2, 1), (1, 2), (3000, 41), (41, 3000), (4000, 400), (400, 4000))
+# each mode's file: PNG (None) or JPEG with these save options; the PIL mode is the name's first word
+MODES = {"RGB": None, "L": None, "P": None, "P+transparency": None, "RGBA": None, "LA": None,
+         "CMYK": {"quality": 95},
+         "RGB JPEG 4:2:0": {"quality": 90, "subsampling": "4:2:0"},
+         "RGB JPEG 4:4:4": {"quality": 95, "subsampling": "4:4:4"},
+         "RGB JPEG 4:2:2 progressive": {"quality": 75, "subsampling": "4:2:2", "progressive": True},
+         "L JPEG": {"quality": 90}}
+# through every output: the sizes at PIL's edges, the tutorial's bad-input strip, the largest sides, in
+# the first seven modes; then JPEGs whose chroma blocks overhang the image
+EDGE_GEOMETRIES = tuple(zip(((1, 1), (2, 1), (1, 2), (3000, 41), (41, 3000), (4000, 400), (400, 4000)), MODES)) + (
+    ((1, 1), "RGB JPEG 4:2:0"), ((3, 2), "RGB JPEG 4:2:2 progressive"), ((3000, 41), "RGB JPEG 4:4:4"),
+    ((41, 3000), "L JPEG"))
 GEOMETRY_OUTPUTS = ["decoded", "resize", "center_crop", "resized_crop"]
 
 
@@ -124,7 +135,7 @@ def standin_spec(fixtures_dir):
 
 
 def random_image(rng, width, height, mode):
-    """A seeded noise image of the given size and mode (P: a random palette; with transparency, one index)."""
+    """A seeded noise image of the given size and PIL mode (P: a random palette; with transparency, one index)."""
     def noise(*bands):
         return rng.integers(0, 256, size=(height, width, *bands), dtype=np.uint8)
 
@@ -152,14 +163,17 @@ def random_size(rng):
 def geometry_spec(folder):
     """The random images, written into folder, and their spec entries (one per crop box)."""
     rng = np.random.default_rng(GEOMETRY_SEED)
-    sizes = [(random_size(rng), MODES[k % len(MODES)], False) for k in range(GEOMETRY_IMAGES)]
-    sizes += [(size, MODES[k % len(MODES)], True) for k, size in enumerate(EDGE_GEOMETRIES)]
+    modes = list(MODES)
+    sizes = [(random_size(rng), modes[k % len(modes)], False) for k in range(GEOMETRY_IMAGES)]
+    sizes += [(size, mode, True) for size, mode in EDGE_GEOMETRIES]
     images = []
     for k, ((width, height), mode, edge) in enumerate(sizes):
-        path = folder / f"geometry_{k:03d}_{width}x{height}_{mode.replace('+', '_')}.{'jpg' if mode == 'CMYK' else 'png'}"
-        image = random_image(rng, width, height, mode)
-        if mode == "CMYK":
-            image.save(path, quality=95)
+        jpeg = MODES[mode]
+        name = re.sub(r"[^A-Za-z0-9]+", "_", mode)
+        path = folder / f"geometry_{k:03d}_{width}x{height}_{name}.{'jpg' if jpeg else 'png'}"
+        image = random_image(rng, width, height, mode.split()[0])
+        if jpeg:
+            image.save(path, **jpeg)
         else:
             image.save(path, compress_level=1, **({"transparency": image.info["transparency"]} if "transparency" in image.info else {}))
         for c in range(CROPS_PER_IMAGE):
@@ -256,6 +270,6 @@ def test_the_report_counts_what_was_compared(preprocessed, report_notes):
     report_notes.append(
         f"preprocessing: {len(standin)} stand-in images through the loader, each transform and both pipelines, and "
         f"{files} random images ({GEOMETRY_IMAGES} of sides 1 to {MAX_SIDE} px in modes {', '.join(MODES)}; and "
-        f"{', '.join(f'{w}x{h}' for w, h in EDGE_GEOMETRIES)}) with {boxes} RandomResizedCrop boxes: "
+        f"{', '.join(f'{w}x{h} {mode}' for (w, h), mode in EDGE_GEOMETRIES)}) with {boxes} RandomResizedCrop boxes: "
         f"{identical} of {compared} outputs bit-identical")
     assert identical == compared

@@ -47,7 +47,7 @@ module Hymenoptera
       raise UserError, "#{Errors.display(path)}: image not found; check the path"
     rescue RGBLoader::WideSamples
       raise UserError, "#{Errors.display(path)}: #{RGBLoader::WIDE_MESSAGE}"
-    rescue Vips::Error => e
+    rescue Vips::Error, TurboJPEG::Error => e
       detail = Errors.one_line(e.message)
       detail = "libvips could not decode it" if detail.empty? || detail == e.class.name # an empty error buffer
       raise UserError, "#{Errors.display(path)}: not a readable image (#{detail}); replace or delete the file"

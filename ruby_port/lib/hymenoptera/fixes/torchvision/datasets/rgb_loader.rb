@@ -7,9 +7,11 @@ module Hymenoptera
   # a uint8 Torch tensor [H, W, 3], np.asarray(image)'s layout, whatever the file holds. Grayscale is
   # replicated, palette images are expanded, an alpha band is dropped (not composited), and CMYK is
   # converted with PIL's plain formula rather than libvips' colour-managed one (which differs by up
-  # to 90 levels). torchvision-ruby's loader hands the file's own bands to the transforms. A file
-  # that does not decode raises Vips::Error, also for a truncated JPEG (libvips would otherwise warn
-  # and fill grey), and so does one larger than PIL opens (its decompression-bomb limit).
+  # to 90 levels). torchvision-ruby's loader hands the file's own bands to the transforms. JPEGs in
+  # YCbCr, RGB or grayscale are decoded by TurboJPEG (the library PIL decodes them with), everything
+  # else by libvips. A file that does not decode raises Vips::Error or TurboJPEG::Error, also for a
+  # truncated JPEG (libvips would otherwise warn and fill grey), and so does one larger than PIL
+  # opens (its decompression-bomb limit), before it is decoded.
   module RGBLoader
     # PIL's Image.MAX_IMAGE_PIXELS: it warns above it, and refuses to open more than twice as many pixels.
     MAX_IMAGE_PIXELS = 1024 * 1024 * 1024 / 4 / 3
@@ -23,8 +25,23 @@ module Hymenoptera
     module_function
 
     def load(path)
-      image = open(path)
-      pixels = image.width * image.height
+      bytes = File.binread(path)
+      jpeg = TurboJPEG.header(bytes)
+      if jpeg&.rgb? || jpeg&.gray?
+        check_size(path, jpeg.width, jpeg.height)
+        return TurboJPEG.rgb_pixels(bytes, jpeg)
+      end
+
+      image = open(path, bytes)
+      check_size(path, image.width, image.height)
+      raise WideSamples unless image.format == :uchar
+
+      rgb_pixels(image)
+    end
+
+    # PIL's decompression-bomb check, which it makes when it opens an image.
+    def check_size(path, width, height)
+      pixels = width * height
       if pixels > MAX_PIXELS
         raise Vips::Error, "Image size (#{pixels} pixels) exceeds limit of #{MAX_PIXELS} pixels, " \
                            "could be decompression bomb DOS attack."
@@ -33,9 +50,6 @@ module Hymenoptera
         warn "warning: #{Errors.display(path)}: Image size (#{pixels} pixels) exceeds limit of #{MAX_IMAGE_PIXELS} " \
              "pixels, could be decompression bomb DOS attack."
       end
-      raise WideSamples unless image.format == :uchar
-
-      rgb_pixels(image)
     end
 
     # The image's pixels as RGB: views where PIL's convert("RGB") only copies (gray replicated, alpha
@@ -55,8 +69,8 @@ module Hymenoptera
     # The file decoded lazily, top to bottom. From its bytes when libvips has a loader for them in
     # memory (one read, and no file handle left open until the image is garbage collected), else
     # from the file.
-    def open(path)
-      VipsTensor.decode(File.binread(path)) || Vips::Image.new_from_file(path, access: :sequential, fail_on: :warning)
+    def open(path, bytes)
+      VipsTensor.decode(bytes) || Vips::Image.new_from_file(path, access: :sequential, fail_on: :warning)
     end
 
     # 8-bit sRGB, three bands.
