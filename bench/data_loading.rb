@@ -41,13 +41,23 @@ rescue LoadError, NameError, ArgumentError => e
   end]
 end
 
+# Done with a batch: Python frees it here, when the loop's next batch replaces the last reference;
+# torch.rb leaves it to Ruby's GC, which does not count its memory (the port's training loop frees
+# it with a minor GC after each batch: fixes/torch/tensor_memory.rb).
+def drop(*tensors)
+  Hymenoptera::TensorMemory.free(*tensors) if defined?(Hymenoptera::TensorMemory)
+end
+
 def images_per_second(loader, passes)
   rates = []
   count = 0
   ([false] + [true] * passes).each do |timed|
     start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     count = 0
-    loader.each { |inputs, _labels| count += inputs.shape[0] }
+    loader.each do |inputs, labels|
+      count += inputs.shape[0]
+      drop(inputs, labels)
+    end
     rates << count / (Process.clock_gettime(Process::CLOCK_MONOTONIC) - start) if timed
   end
   {images: count, images_per_s: rates}

@@ -19,17 +19,18 @@ module Hymenoptera
 
     # transforms.* as torchvision 0.14 applies them to PIL images, on the port's images (uint8
     # tensors [H, W, 3], see rgb_loader): Hymenoptera::Transforms, bit for bit (fixes/torchvision/
-    # transforms/), chained by torchvision-ruby's Compose, which calls them in turn as torchvision's.
+    # transforms/), chained by the port's Compose, which calls them in turn as torchvision's and frees
+    # each intermediate image as soon as the next transform is done with it.
     def data_transforms
       t = Transforms
       {
-        "train" => TorchVision::Transforms::Compose.new([
+        "train" => t::Compose.new([
           t::RandomResizedCrop.new(224),
           t::RandomHorizontalFlip.new,
           t::ToTensor.new,
           t::Normalize.new(MEAN, STD)
         ]),
-        "val" => TorchVision::Transforms::Compose.new([
+        "val" => t::Compose.new([
           t::Resize.new(256),
           t::CenterCrop.new(224),
           t::ToTensor.new,

@@ -7,6 +7,7 @@
 # installed gem no longer does it. No installed gem is patched: the port's classes stand beside
 # upstream's, under Hymenoptera.
 require_relative "fixes/torch/tensor_memory"
+require_relative "fixes/torch/tensor_item"
 require_relative "fixes/torch/nn/batch_norm2d"
 require_relative "fixes/torch/nn/state_dict"
 require_relative "fixes/torch/optim/sgd"
@@ -19,6 +20,7 @@ require_relative "fixes/torchvision/datasets/rgb_loader"
 require_relative "fixes/torchvision/datasets/image_folder"
 require_relative "fixes/torchvision/transforms/resample"
 require_relative "fixes/torchvision/transforms/functional"
+require_relative "fixes/torchvision/transforms/compose"
 require_relative "fixes/torchvision/transforms/resize"
 require_relative "fixes/torchvision/transforms/center_crop"
 require_relative "fixes/torchvision/transforms/random_resized_crop"

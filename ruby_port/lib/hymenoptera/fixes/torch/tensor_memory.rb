@@ -32,6 +32,23 @@ module Hymenoptera
       nil
     end
 
+    # Keeps tensor's memory for as long as the view that block makes of it, no longer: the view
+    # stays, tensor is freed (a view holds the memory it shows; freeing the tensor it came from only
+    # drops that tensor's hold, which a Python function does by returning the view alone).
+    def view_only(tensor)
+      yield(tensor).tap { free(tensor) }
+    end
+
+    # Frees input, which the caller made and no longer needs, unless output is input itself (a
+    # function that returns its argument, or an in-place operation): the same memory, shape and
+    # strides. A view of input stays intact (see view_only).
+    def free_input(input, output)
+      same = input.equal?(output) ||
+             (input._data_ptr == output._data_ptr && input.dtype == output.dtype && input.shape == output.shape &&
+              input.dim.times.all? { |d| input.stride(d) == output.stride(d) })
+      free(input) unless same
+    end
+
     EMPTY = Hash.new { |empty, dtype| empty[dtype] = Torch.empty(0, dtype: dtype) }
     private_constant :EMPTY
   end

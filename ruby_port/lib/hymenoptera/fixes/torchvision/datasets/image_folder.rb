@@ -19,11 +19,24 @@ module Hymenoptera
   #   goes through Data.rgb_loader: 8-bit RGB, as PIL's loader gives;
   # - with the images of nested folders too, in torchvision's order (sorted(os.walk(class folder)),
   #   each folder's files sorted); torchvision-ruby lists only a class folder's top level.
+  # Each sample is made fresh from its file, and its decoded image is freed once transformed
+  # (torch/tensor_memory.rb): a loader must return a new tensor at each call, as a file loader does.
+  # A DataLoader may therefore free the samples it has batched (fresh_samples?).
   class ImageFolder < TorchVision::Datasets::ImageFolder
     def initialize(root, transform: nil, loader: RGBLoader.method(:load))
       super(root, transform: transform)
       @loader = loader
     end
+
+    def [](index)
+      path, target = @samples[index]
+      image = @loader.call(path)
+      sample = @transform ? @transform.call(image).tap { |output| TensorMemory.free_input(image, output) } : image
+      [sample, @target_transform ? @target_transform.call(target) : target]
+    end
+
+    # Whether the samples are new tensors, which only their caller holds.
+    def fresh_samples? = true
 
     private
 

@@ -59,8 +59,9 @@ module Hymenoptera
 
       case [image.interpretation, image.bands]
       when [:srgb, 3] then VipsTensor.pixels(image)
-      when [:srgb, 4] then VipsTensor.pixels(image).narrow(2, 0, 3)
-      when [:"b-w", 1], [:"b-w", 2] then VipsTensor.pixels(image).narrow(2, 0, 1).expand(image.height, image.width, 3)
+      when [:srgb, 4] then TensorMemory.view_only(VipsTensor.pixels(image)) { |rgba| rgba.narrow(2, 0, 3) }
+      when [:"b-w", 1], [:"b-w", 2]
+        TensorMemory.view_only(VipsTensor.pixels(image)) { |gray| gray.narrow(2, 0, 1).expand(image.height, image.width, 3) }
       when [:cmyk, 4] then cmyk_to_rgb(VipsTensor.pixels(image))
       else VipsTensor.pixels(rgb(image))
       end
@@ -95,7 +96,10 @@ module Hymenoptera
       product.add!(high)
       TensorMemory.free(high)
       high = second_byte(product)
-      nk.sub(high).to(:uint8).permute(1, 2, 0).tap { TensorMemory.free(high, planes, bytes) }
+      TensorMemory.free(bytes)
+      rgb = nk.sub(high).to(:uint8)
+      TensorMemory.free(high, planes)
+      TensorMemory.view_only(rgb) { |p| p.permute(1, 2, 0) }
     end
 
     def second_byte(int32)

@@ -60,7 +60,9 @@ module Hymenoptera
                              header.width, 0, header.height, PIXEL_FORMATS.fetch(format), STOP_ON_WARNING)
       raise Error, tjGetErrorStr2(handle) unless status.zero?
 
-      format == :gray ? tensor.expand(header.height, header.width, 3) : tensor
+      return tensor unless format == :gray
+
+      TensorMemory.view_only(tensor) { |gray| gray.expand(header.height, header.width, 3) }
     end
 
     # A decompressor per thread (a TurboJPEG handle is not thread-safe), destroyed with its thread.

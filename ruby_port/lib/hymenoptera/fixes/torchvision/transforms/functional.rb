@@ -31,7 +31,7 @@ module Hymenoptera
       def crop(img, top, left, height, width)
         img_height, img_width, channels = img.shape
         if top >= 0 && left >= 0 && top + height <= img_height && left + width <= img_width
-          return img.narrow(0, top, height).narrow(1, left, width)
+          return TensorMemory.view_only(img.narrow(0, top, height)) { |rows| rows.narrow(1, left, width) }
         end
 
         out = Torch.zeros(height, width, channels, dtype: img.dtype)
@@ -75,7 +75,8 @@ module Hymenoptera
 
       # F.resized_crop: a crop, then a resize (not a resize of a box).
       def resized_crop(img, top, left, height, width, size)
-        resize(crop(img, top, left, height, width), size)
+        cropped = crop(img, top, left, height, width)
+        resize(cropped, size).tap { |resized| TensorMemory.free_input(cropped, resized) }
       end
 
       # F.center_crop: padded with 0 where the image is smaller than the crop, offsets
@@ -108,7 +109,8 @@ module Hymenoptera
       # (permute to CHW, to float, div(255); here the first two in one copy).
       def to_tensor(pic)
         height, width, channels = pic.shape
-        Torch.empty(channels, height, width, dtype: :float32).copy!(pic.permute(2, 0, 1)).div!(255)
+        planes = pic.permute(2, 0, 1)
+        Torch.empty(channels, height, width, dtype: :float32).copy!(planes).div!(255).tap { TensorMemory.free(planes) }
       end
 
       # F.normalize (not in place): (tensor - mean) / std per channel, in the tensor's dtype. mean and

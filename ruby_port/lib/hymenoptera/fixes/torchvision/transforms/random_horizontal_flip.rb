@@ -24,7 +24,7 @@ module Hymenoptera
       end
 
       def forward(img)
-        Torch.rand(1).lt(@p).item ? F.hflip(img) : img
+        TensorItem.item(Torch.rand(1).lt(@p)) ? F.hflip(img) : img
       end
     end
   end

@@ -23,23 +23,27 @@ module Hymenoptera
         @ratio = ratio
       end
 
+      # torch.log(torch.tensor(ratio)), which Python computes at every call, in float32: the same
+      # numbers each time.
+      LOG_RATIOS = Hash.new { |cache, ratio| cache[ratio] = Torch.log(Torch.tensor(ratio)).to_a }
+
       # [i, j, h, w]: the crop's top, left, height and width. Ten tries at a random area and aspect
       # ratio, then the largest central crop within the ratio range.
       def self.get_params(img, scale, ratio)
         width, height = F.image_size(img)
         area = height * width
 
-        log_ratio = Torch.log(Torch.tensor(ratio))
+        log_ratio = LOG_RATIOS[ratio]
         10.times do
-          target_area = area * Torch.empty(1).uniform!(scale[0], scale[1]).item
-          aspect_ratio = Torch.exp(Torch.empty(1).uniform!(log_ratio[0].item, log_ratio[1].item)).item
+          target_area = area * TensorItem.item(Torch.empty(1).uniform!(scale[0], scale[1]))
+          aspect_ratio = TensorItem.item(Torch.exp(Torch.empty(1).uniform!(log_ratio[0], log_ratio[1])))
 
           w = Math.sqrt(target_area * aspect_ratio).round(half: :even)
           h = Math.sqrt(target_area / aspect_ratio).round(half: :even)
 
           if w.positive? && w <= width && h.positive? && h <= height
-            i = Torch.randint(0, height - h + 1, size: [1], dtype: :int64).item
-            j = Torch.randint(0, width - w + 1, size: [1], dtype: :int64).item
+            i = TensorItem.item(Torch.randint(0, height - h + 1, size: [1], dtype: :int64))
+            j = TensorItem.item(Torch.randint(0, width - w + 1, size: [1], dtype: :int64))
             return [i, j, h, w]
           end
         end

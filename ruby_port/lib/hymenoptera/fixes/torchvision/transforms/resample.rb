@@ -52,14 +52,21 @@ module Hymenoptera
       return image.clone if width == in_width && height == in_height
       return pass(image, taps(in_height, height)) if width == in_width # rows of the image itself
 
-      columns = image.permute(2, 1, 0).contiguous # [C, W, H]: each plane's rows are the image's columns
+      columns = contiguous(image.permute(2, 1, 0)) # [C, W, H]: each plane's rows are the image's columns
       planes = pass(columns, taps(in_width, width), dim: 1)
       TensorMemory.free(columns)
-      return planes.permute(2, 1, 0) if height == in_height
+      return TensorMemory.view_only(planes) { |p| p.permute(2, 1, 0) } if height == in_height
 
-      rows = planes.transpose(1, 2).contiguous # [C, H, width]
+      rows = contiguous(planes.transpose(1, 2)) # [C, H, width]
       TensorMemory.free(planes)
-      pass(rows, taps(in_height, height), dim: 1).permute(1, 2, 0).tap { TensorMemory.free(rows) }
+      result = pass(rows, taps(in_height, height), dim: 1)
+      TensorMemory.free(rows)
+      TensorMemory.view_only(result) { |p| p.permute(1, 2, 0) }
+    end
+
+    # A contiguous copy of view, which is freed (LibTorch's view of a tensor holds its memory).
+    def contiguous(view)
+      view.contiguous.tap { |copy| TensorMemory.free_input(view, copy) }
     end
 
     # One pass along dim of source: output row r (along dim) is the sum over t of
@@ -68,12 +75,12 @@ module Hymenoptera
       sums = nil
       taps.indices.zip(taps.weights_along(dim, source.dim)) do |indices, weights|
         rows = source.index_select(dim, indices)
-        sums = sums ? sums.addcmul!(rows, weights) : rows.to(:int32).mul!(weights)
+        sums = sums ? sums.addcmul!(rows, weights) : rows.type(:int32).mul!(weights)
         TensorMemory.free(rows)
       end
       sums.add!(HALF).bitwise_right_shift!(PRECISION_BITS)
       sums.clamp!(0, 255) if taps.clip
-      sums.to(:uint8).tap { TensorMemory.free(sums) }
+      sums.type(:uint8).tap { TensorMemory.free(sums) }
     end
 
     # The taps of one axis, cached (the CACHE_SIZE pairs of sizes used last).
@@ -96,16 +103,16 @@ module Hymenoptera
       support = 1.0 * filterscale
       ss = 1.0 / filterscale
       center = Torch.arange(out_size, dtype: :float64).add!(0.5).mul!(scale) # (xx + 0.5) * scale
-      xmin = (center - support).add!(0.5).to(:int64).clamp!(0, in_size) # (int) truncates toward 0, as C
-      count = (center + support).add!(0.5).to(:int64).clamp!(0, in_size).sub!(xmin) # xmax -= xmin
-      taps = Torch.arange(count.max.item, dtype: :int64).view(-1, 1)
+      xmin = (center - support).add!(0.5).type(:int64).clamp!(0, in_size) # (int) truncates toward 0, as C
+      count = (center + support).add!(0.5).type(:int64).clamp!(0, in_size).sub!(xmin) # xmax -= xmin
+      taps = Torch.arange(TensorItem.item(count.max), dtype: :int64).view(-1, 1)
       x = taps + xmin # [tap, output pixel]: x + xmin
-      k = x.to(:float64).sub!(center).add!(0.5).mul!(ss) # (x + xmin - center + 0.5) * ss
+      k = x.type(:float64).sub!(center).add!(0.5).mul!(ss) # (x + xmin - center + 0.5) * ss
       k.abs!.neg!.add!(1.0).clamp!(0.0, 1.0).mul!(taps.lt(count)) # bilinear_filter; 0 beyond xmax
       ww = Torch.zeros(out_size, dtype: :float64)
       k.unbind(0).each { |w| ww.add!(w) }
-      kk = Torch.where(ww.ne(0), k / ww, k).mul!(1 << PRECISION_BITS).add!(0.5).to(:int32) # (int)(0.5 + k * 2^22)
-      clip = kk.sum(0, dtype: :int64).mul!(255).add!(HALF).ge(256 << PRECISION_BITS).any.item
+      kk = Torch.where(ww.ne(0), k / ww, k).mul!(1 << PRECISION_BITS).add!(0.5).type(:int32) # (int)(0.5 + k * 2^22)
+      clip = TensorItem.item(kk.sum(0, dtype: :int64).mul!(255).add!(HALF).ge(256 << PRECISION_BITS).any)
       Taps.new(x.clamp!(0, in_size - 1).unbind(0), kk.unbind(0), clip)
     end
   end

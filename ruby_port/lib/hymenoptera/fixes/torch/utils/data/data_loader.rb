@@ -17,6 +17,8 @@ module Hymenoptera
   # draws its random numbers, so that a seed gives Python's order and Python's crops: each pass first
   # draws a base seed from the loader's generator (the global one when nil), then takes the sampler's
   # order. torch.rb's DataLoader takes no sampler or generator and shuffles with the global generator.
+  # Once stacked, the samples are freed if the dataset says they are fresh (fresh_samples?: only the
+  # loader holds them), as Python drops them (torch/tensor_memory.rb).
   class DataLoader
     include Enumerable
 
@@ -36,8 +38,14 @@ module Hymenoptera
       _base_seed = RandomSampler.draw_int64(@generator)
       @sampler.each_slice(@batch_size) do |indices|
         samples = indices.map { |index| @dataset[index] }
-        yield Torch.stack(samples.map(&:first), 0), Torch.tensor(samples.map(&:last), dtype: :int64)
+        inputs = Torch.stack(samples.map(&:first), 0)
+        TensorMemory.free(*samples.map(&:first)) if fresh_samples?
+        yield inputs, Torch.tensor(samples.map(&:last), dtype: :int64)
       end
+    end
+
+    def fresh_samples?
+      @dataset.respond_to?(:fresh_samples?) && @dataset.fresh_samples?
     end
 
     def size

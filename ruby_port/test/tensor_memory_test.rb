@@ -1,0 +1,90 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# The data pipeline frees the images it made as soon as it is done with them, as Python does
+# (fixes/torch/tensor_memory.rb): never what the caller still holds, never a result.
+class TensorMemoryTest < Minitest::Test
+  include Hymenoptera::TestSupport
+  TensorMemory = Hymenoptera::TensorMemory
+  T = Hymenoptera::Transforms
+
+  def freed?(tensor)
+    tensor.numel.zero?
+  end
+
+  # A transform that records what it was given and returns what block makes of it.
+  class Probe < Torch::NN::Module
+    attr_reader :seen
+
+    def initialize(&block)
+      super()
+      @block = block
+      @seen = []
+    end
+
+    def forward(img)
+      @seen << img
+      @block.call(img)
+    end
+  end
+
+  def test_view_only_keeps_the_view_and_frees_the_tensor
+    tensor = Torch.arange(12).view(3, 4)
+    view = TensorMemory.view_only(tensor) { |t| t.transpose(0, 1) }
+    assert freed?(tensor)
+    assert_equal [[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11]], view.to_a
+  end
+
+  def test_free_input_spares_an_input_returned_as_it_is
+    tensor = Torch.ones(2, 2)
+    TensorMemory.free_input(tensor, tensor.add!(1))
+    refute freed?(tensor)
+    view = tensor.narrow(0, 0, 1)
+    TensorMemory.free_input(tensor, view)
+    assert freed?(tensor)
+    assert_equal [[2.0, 2.0]], view.to_a
+  end
+
+  def test_compose_frees_its_intermediates_only
+    image = Torch.arange(24, dtype: :uint8).view(2, 4, 3)
+    doubled = Probe.new { |img| img * 2 }
+    same = Probe.new { |img| img } # as RandomHorizontalFlip when it does not flip
+    cropped = Probe.new { |img| img.narrow(1, 0, 2) }
+    last = Probe.new { |img| img.to(:float32) }
+    output = T::Compose.new([doubled, same, cropped, last]).call(image)
+    refute freed?(image), "the caller's image"
+    assert doubled.seen.first.equal?(image)
+    assert freed?(same.seen.first), "the doubled image, once cropped"
+    assert freed?(last.seen.first), "the crop, once converted"
+    assert_equal (Torch.arange(24).view(2, 4, 3).narrow(1, 0, 2) * 2).to_a, output.to_a
+  end
+
+  def test_the_image_folder_frees_each_decoded_image_once_transformed
+    root = File.join(tmpdir, "data")
+    write_image(File.join(root, "ants", "a.png"), width: 6, height: 4)
+    loaded = []
+    loader = ->(path) { Hymenoptera::RGBLoader.load(path).tap { |image| loaded << image } }
+    crop = Hymenoptera::ImageFolder.new(root, loader: loader, transform: T::CenterCrop.new(2))
+    sample, = crop[0]
+    assert freed?(loaded.last)
+    assert_equal [2, 2, 3], sample.shape
+    untransformed = Hymenoptera::ImageFolder.new(root, loader: loader)
+    sample, = untransformed[0]
+    assert sample.equal?(loaded.last)
+    refute freed?(sample)
+  end
+
+  def test_the_data_loader_frees_only_fresh_samples
+    kept = [[Torch.ones(2), 0], [Torch.zeros(2), 1]]
+    batch, = Hymenoptera::DataLoader.new(kept, batch_size: 2).first
+    assert_equal [[1.0, 1.0], [0.0, 0.0]], batch.to_a
+    refute kept.any? { |tensor, _| freed?(tensor) }, "a dataset that keeps its samples keeps them whole"
+
+    fresh = kept.dup
+    def fresh.fresh_samples? = true
+    batch, = Hymenoptera::DataLoader.new(fresh, batch_size: 2).first
+    assert_equal [[1.0, 1.0], [0.0, 0.0]], batch.to_a
+    assert fresh.all? { |tensor, _| freed?(tensor) }
+  end
+end
