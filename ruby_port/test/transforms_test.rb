@@ -115,6 +115,41 @@ class TransformsTest < Minitest::Test
     assert_equal [[[185, 209, 9]] * 2], Hymenoptera::RGBLoader.cmyk_to_rgb(cmyk).to_a
   end
 
+  def test_jpegs_decode_through_turbojpeg_as_through_libvips
+    noise = (Vips::Image.gaussnoise(37, 23, mean: 128, sigma: 60) + Vips::Image.xyz(37, 23)[0] * 3).cast(:uchar)
+    {"4:2:0" => [noise.bandjoin([noise.flip(:horizontal), noise.flip(:vertical)]), {Q: 90}],
+     "4:4:4" => [noise.bandjoin([noise.flip(:vertical), noise]), {Q: 95, subsample_mode: :off}],
+     "gray" => [noise, {Q: 90}]}.each do |name, (image, options)|
+      path = File.join(tmpdir, "#{name.delete(":")}.jpg")
+      image.jpegsave(path, **options)
+      bytes = File.binread(path)
+      header = Hymenoptera::TurboJPEG.header(bytes)
+      assert_equal [37, 23, name == "gray" ? :gray : :ycbcr], header.to_a, name
+      libvips = Hymenoptera::VipsTensor.pixels(Hymenoptera::VipsTensor.decode(bytes))
+      libvips = libvips.expand(23, 37, 3) if name == "gray"
+      assert Torch.equal(libvips, Hymenoptera::TurboJPEG.rgb_pixels(bytes, header).contiguous), name
+      assert Torch.equal(libvips, Hymenoptera::RGBLoader.load(path).contiguous), name
+    end
+  end
+
+  def test_jpegs_are_refused_as_pil_refuses_them
+    path = write_image(File.join(tmpdir, "whole.jpg"), width: 64, height: 48)
+    bytes = File.binread(path)
+    File.binwrite(File.join(tmpdir, "truncated.jpg"), bytes[0, bytes.bytesize / 2])
+    error = assert_raises(Hymenoptera::UserError) { Data.rgb_loader(File.join(tmpdir, "truncated.jpg")) }
+    assert_match(/truncated\.jpg: not a readable image \(.+\); replace or delete the file\z/, error.message)
+    assert_equal [48, 64, 3], Data.rgb_loader(path).shape, "a failure leaves the decoder usable"
+    # the same JPEG claiming 20000 x 9000 pixels in its frame header: refused before any decoding
+    frame = 2 # the segments after SOI, up to the baseline frame header (SOF0)
+    frame += 2 + bytes[frame + 2, 2].unpack1("n") until bytes[frame, 2] == "\xFF\xC0".b
+    huge = bytes.dup
+    huge[frame + 5, 4] = [9000, 20_000].pack("nn")
+    File.binwrite(File.join(tmpdir, "huge.jpg"), huge)
+    error = assert_raises(Hymenoptera::UserError) { Data.rgb_loader(File.join(tmpdir, "huge.jpg")) }
+    assert_match(/huge\.jpg: not a readable image \(Image size \(180000000 pixels\) exceeds limit of 178956970 pixels, /,
+                 error.message)
+  end
+
   def test_decoding_outlives_the_files_bytes
     path = write_image(File.join(tmpdir, "big.jpg"), width: 300, height: 200)
     expected = Hymenoptera::RGBLoader.load(path)

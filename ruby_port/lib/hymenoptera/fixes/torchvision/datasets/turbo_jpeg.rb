@@ -45,10 +45,10 @@ module Hymenoptera
 
       fields = FFI::MemoryPointer.new(:int, 4)
       status = tjDecompressHeader3(handle, bytes, bytes.bytesize, fields, fields + 4, fields + 8, fields + 12)
-      return nil unless status.zero?
+      return discard_handle && nil unless status.zero?
 
       width, height, _subsampling, colorspace = fields.read_array_of_int(4)
-      Header.new(width, height, COLORSPACES[colorspace])
+      Header.new(width, height, COLORSPACES[colorspace]) if width.positive? && height.positive?
     end
 
     # The pixels of a JPEG whose header is rgb? or gray?: uint8 [height, width, 3] (grayscale
@@ -58,7 +58,11 @@ module Hymenoptera
       tensor = Torch.empty(header.height, header.width, format == :gray ? 1 : 3, dtype: :uint8)
       status = tjDecompress2(handle, bytes, bytes.bytesize, FFI::Pointer.new(:uint8, tensor._data_ptr),
                              header.width, 0, header.height, PIXEL_FORMATS.fetch(format), STOP_ON_WARNING)
-      raise Error, tjGetErrorStr2(handle) unless status.zero?
+      unless status.zero?
+        message = tjGetErrorStr2(handle)
+        discard_handle
+        raise Error, message
+      end
 
       return tensor unless format == :gray
 
@@ -68,6 +72,14 @@ module Hymenoptera
     # A decompressor per thread (a TurboJPEG handle is not thread-safe), destroyed with its thread.
     def handle
       Thread.current[:hymenoptera_turbojpeg] ||= FFI::AutoPointer.new(tjInitDecompress, method(:tjDestroy))
+    end
+
+    # Drops this thread's decompressor after a failure: libjpeg-turbo 2.1 leaves it in a state where the
+    # next header reads as 0 x 0 pixels. Returns true.
+    def discard_handle
+      Thread.current[:hymenoptera_turbojpeg]&.free
+      Thread.current[:hymenoptera_turbojpeg] = nil
+      true
     end
   end
 end
