@@ -45,7 +45,10 @@ module Hymenoptera
 
       fields = FFI::MemoryPointer.new(:int, 4)
       status = tjDecompressHeader3(handle, bytes, bytes.bytesize, fields, fields + 4, fields + 8, fields + 12)
-      return discard_handle && nil unless status.zero?
+      unless status.zero?
+        discard_handle
+        return nil
+      end
 
       width, height, _subsampling, colorspace = fields.read_array_of_int(4)
       Header.new(width, height, COLORSPACES[colorspace]) if width.positive? && height.positive?
@@ -75,11 +78,10 @@ module Hymenoptera
     end
 
     # Drops this thread's decompressor after a failure: libjpeg-turbo 2.1 leaves it in a state where the
-    # next header reads as 0 x 0 pixels. Returns true.
+    # next header reads as 0 x 0 pixels.
     def discard_handle
       Thread.current[:hymenoptera_turbojpeg]&.free
       Thread.current[:hymenoptera_turbojpeg] = nil
-      true
     end
   end
 end

@@ -38,8 +38,9 @@ module Hymenoptera
       _base_seed = RandomSampler.draw_int64(@generator)
       @sampler.each_slice(@batch_size) do |indices|
         samples = indices.map { |index| @dataset[index] }
-        inputs = Torch.stack(samples.map(&:first), 0)
-        TensorMemory.free(*samples.map(&:first)) if fresh_samples?
+        images = samples.map(&:first)
+        inputs = Torch.stack(images, 0)
+        TensorMemory.free(*images) if fresh_samples?
         yield inputs, Torch.tensor(samples.map(&:last), dtype: :int64)
       end
     end
