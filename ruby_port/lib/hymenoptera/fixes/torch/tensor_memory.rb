@@ -39,6 +39,12 @@ module Hymenoptera
       yield(tensor).tap { free(tensor) }
     end
 
+    # A contiguous copy of a view the caller made for it alone; the view is freed (a view holds the
+    # memory of the tensor it shows).
+    def contiguous_copy(view)
+      view.contiguous.tap { |copy| free_input(view, copy) }
+    end
+
     # Frees input, which the caller made and no longer needs, unless output is input itself (a
     # function that returns its argument, or an in-place operation): the same memory, shape and
     # strides. A view of input stays intact (see view_only).

@@ -88,7 +88,7 @@ module Hymenoptera
     # copied out of a view: LibTorch's shift is a slow loop. On planes, and the result is the
     # [H, W, 3] view of its planes.
     def cmyk_to_rgb(cmyk)
-      bytes = cmyk.permute(2, 0, 1).contiguous
+      bytes = TensorMemory.contiguous_copy(cmyk.permute(2, 0, 1))
       planes = bytes.to(:int32)
       nk = planes.narrow(0, 3, 1).neg!.add!(255)
       product = planes.narrow(0, 0, 3).mul!(nk).add!(128)

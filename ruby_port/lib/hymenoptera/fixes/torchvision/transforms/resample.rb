@@ -52,21 +52,16 @@ module Hymenoptera
       return image.clone if width == in_width && height == in_height
       return pass(image, taps(in_height, height)) if width == in_width # rows of the image itself
 
-      columns = contiguous(image.permute(2, 1, 0)) # [C, W, H]: each plane's rows are the image's columns
+      columns = TensorMemory.contiguous_copy(image.permute(2, 1, 0)) # [C, W, H]: each plane's rows are the image's columns
       planes = pass(columns, taps(in_width, width), dim: 1)
       TensorMemory.free(columns)
       return TensorMemory.view_only(planes) { |p| p.permute(2, 1, 0) } if height == in_height
 
-      rows = contiguous(planes.transpose(1, 2)) # [C, H, width]
+      rows = TensorMemory.contiguous_copy(planes.transpose(1, 2)) # [C, H, width]
       TensorMemory.free(planes)
       result = pass(rows, taps(in_height, height), dim: 1)
       TensorMemory.free(rows)
       TensorMemory.view_only(result) { |p| p.permute(1, 2, 0) }
-    end
-
-    # A contiguous copy of view, which is freed (LibTorch's view of a tensor holds its memory).
-    def contiguous(view)
-      view.contiguous.tap { |copy| TensorMemory.free_input(view, copy) }
     end
 
     # One pass along dim of source: output row r (along dim) is the sum over t of
