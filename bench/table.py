@@ -85,7 +85,7 @@ def step_rows(steps):
 
 def gc_rows(mode, py_runs, rb_runs, floor_runs):
     """The Ruby step followed by a minor GC: what the port's loops do
-    (ruby_port/lib/hymenoptera/fixes/torch/tensor_memory.rb)."""
+    (ruby_port/lib/pytorch_parity/torch/tensor_memory.rb)."""
     variant = samples(rb_runs, mode + GC_SUFFIX)
     if not variant:
         return []

@@ -5,10 +5,10 @@ unexpected pass fails the suite, so a fix upstream is noticed and the entry remo
 size of each is recorded during the run and listed in parity/report/.
 
 None at present: resampling was one (libvips' filter against PIL's) until the port took up Pillow's
-bilinear arithmetic (ruby_port/lib/hymenoptera/fixes/torchvision/transforms/resample.rb);
+bilinear arithmetic (ruby_port/lib/pytorch_parity/torchvision/transforms/resample.rb);
 parity/test_preprocessing.py now holds every transform to bit-identity. The zoo (parity/test_zoo.py) found none either: the 18 architectures
 torchvision-ruby shares with torchvision agree bit for bit on every quantity once the port's VGG counts
-BatchNorm batches (ruby_port/lib/hymenoptera/fixes/torchvision/models/vgg.rb).
+BatchNorm batches (ruby_port/lib/pytorch_parity/torch/nn/batch_norm2d.rb).
 """
 
 from dataclasses import dataclass

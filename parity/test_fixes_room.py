@@ -1,5 +1,5 @@
 """The Python side of the fixes room's reproductions: each fix of torch.rb or torchvision-ruby
-(ruby_port/lib/hymenoptera/fixes/) states in its header a few lines of Ruby, what they give on the
+(ruby_port/lib/pytorch_parity/) states in its header a few lines of Ruby, what they give on the
 installed gems, and the same in Python ("In Python:") with its value ("Python gives:"). The Ruby
 canaries (ruby_port/test/canaries/) run the Ruby; this runs the Python, so that what the README's
 table says PyTorch and torchvision give is what they give."""
@@ -21,7 +21,7 @@ from torchvision.utils import save_image
 
 from parity.settings import RUBY_PORT
 
-ROOM = RUBY_PORT / "lib" / "hymenoptera" / "fixes"
+ROOM = RUBY_PORT / "lib" / "pytorch_parity"
 FIELD = re.compile(r"^# (Python gives|In Python): (.*)$", re.MULTILINE)
 
 
@@ -49,4 +49,4 @@ def test_the_python_reproduction_gives_what_the_header_says(fix, statements, giv
             exec(line, scope)  # noqa: S102 (the header's own reproduction)
         value = eval(last, scope)  # noqa: S307
     assert value == ast.literal_eval(gives), (
-        f"ruby_port/lib/hymenoptera/fixes/{fix}: in Python `{statements}` gives {value!r}, its header says {gives}")
+        f"ruby_port/lib/pytorch_parity/{fix}: in Python `{statements}` gives {value!r}, its header says {gives}")

@@ -164,15 +164,17 @@ class RecordingSampler(RandomSampler):
         return iter(order)
 
 
-def make_dataloader(dataset, batch_size, seed):
+def make_dataloader(dataset, batch_size, seed, workers=0):
     sampler = RecordingSampler(dataset, torch.Generator().manual_seed(seed))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=0)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers)
 
 
-def load_data(data_dir, batch_size=4, seed=0):
-    """The tutorial's image_datasets, dataloaders (shuffled, seeded), dataset_sizes and class_names."""
+def load_data(data_dir, batch_size=4, seed=0, workers=0):
+    """The tutorial's image_datasets, dataloaders (shuffled, seeded, loading with `workers` processes),
+    dataset_sizes and class_names."""
     image_sets = image_datasets(data_dir)
-    dataloaders = {split: make_dataloader(image_sets[split], batch_size, seed + k) for k, split in enumerate(SPLITS)}
+    dataloaders = {split: make_dataloader(image_sets[split], batch_size, seed + k, workers)
+                   for k, split in enumerate(SPLITS)}
     dataset_sizes = {split: len(image_sets[split]) for split in SPLITS}
     return image_sets, dataloaders, dataset_sizes, image_sets["train"].classes
 

@@ -56,6 +56,17 @@ def check_count(value, option):
     return value
 
 
+WORKERS_MAX = 64
+
+
+def check_workers(value, option="--workers"):
+    """DataLoader worker processes: 0 (load in the main process) to WORKERS_MAX."""
+    if not 0 <= value <= WORKERS_MAX:
+        raise UserError(f"{option} {value}: expected a whole number from 0 to {WORKERS_MAX} "
+                        f"(DataLoader worker processes; 0 loads in the main process)")
+    return value
+
+
 def check_rate(value, option):
     """A finite number of at least 0 (learning rates, momentum, gamma)."""
     if not math.isfinite(value) or value < 0:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from reference_py import atomic, runtime_info, threads, visualize
 from reference_py.data import load_data, resolve_data_dir
-from reference_py.errors import ArgumentParser, UserError, check_count, check_rate, check_seed, run_cli
+from reference_py.errors import ArgumentParser, UserError, check_count, check_rate, check_seed, check_workers, run_cli
 from reference_py.observer import NO_OBSERVER, Recorder
 from reference_py.pretrained import DEFAULT_PATHS, load_or_make
 from reference_py.strategies import STRATEGIES, architecture, build_model, make_optimizer, make_scheduler, uses_pretrained
@@ -145,6 +145,8 @@ def get_args_parser():
     parser.add_argument("--step-size", type=int, default=7, help="StepLR: decay the learning rate every N epochs")
     parser.add_argument("--gamma", type=float, default=0.1, help="StepLR: by this factor")
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4,
+                        help="DataLoader worker processes (num_workers; default 4, as the tutorial; 0 loads in this process)")
     parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
     parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, for "
                              "vgg16_feature_extractor ./vgg16.pth, made if missing)")
@@ -179,6 +181,7 @@ def check_args(args):
         check_count(getattr(args, name), "--" + name.replace("_", "-"))
     for name in RATES:
         check_rate(getattr(args, name), "--" + name.replace("_", "-"))
+    check_workers(args.workers)
     check_seed(args.seed)
     atomic.check_path_option(args.out_dir, "--out-dir")
     for option in ("data_dir", "weights"):
@@ -223,7 +226,7 @@ def main(argv=None):
 def train_and_write(args, config, thread_count, output):
     weights = load_backbone(args.strategy, args.weights)
     data_dir, standin = resolve_data_dir(args.data_dir)
-    _, dataloaders, dataset_sizes, class_names = load_data(data_dir, args.batch_size, args.seed)
+    _, dataloaders, dataset_sizes, class_names = load_data(data_dir, args.batch_size, args.seed, args.workers)
     print(f"data: {data_dir} ({'generated stand-in' if standin else 'images'}; "
           f"{dataset_sizes['train']} train, {dataset_sizes['val']} val; classes {class_names})", file=sys.stderr)
 

@@ -56,7 +56,7 @@ def test_print_config_shows_every_default_and_trains_nothing(tmp_path):
     assert config == {"backbone_lr": 1e-4, "batch_size": 4, "data_dir": None, "epochs": 25, "gamma": 0.1,
                       "head_lr": 1e-3, "lr": 0.001, "momentum": 0.9, "out_dir": "runs/train/python", "progress": True,
                       "record": False, "seed": 0, "step_size": 7, "strategy": "finetune",
-                      "threads": config["threads"], "weights": "net.pth"}
+                      "threads": config["threads"], "weights": "net.pth", "workers": 4}
     assert list(tmp_path.iterdir()) == []
 
 

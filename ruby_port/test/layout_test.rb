@@ -3,11 +3,11 @@
 require_relative "test_helper"
 
 # The README's layout: each file of lib/hymenoptera/ is a twin of reference_py/ (the same name) or one of
-# the port's tools; the fixes of upstream gems are in lib/hymenoptera/fixes/ (canaries/room_test.rb).
+# the port's tools; the fixes of upstream gems are in lib/pytorch_parity/ (canaries/room_test.rb).
 class LayoutTest < Minitest::Test
   LIB = File.join(Hymenoptera::PythonReference::ROOT, "ruby_port/lib/hymenoptera")
   REFERENCE = File.join(Hymenoptera::PythonReference::ROOT, "reference_py")
-  TOOLS = %w[cli fixes logits python_reference].freeze # the README's "Tools"
+  TOOLS = %w[cli logits python_reference].freeze # the README's "Tools"
 
   def test_every_file_is_a_twin_or_a_tool
     names = Dir.children(LIB).select { |name| name.end_with?(".rb") }.map { |name| name.delete_suffix(".rb") }

@@ -6,8 +6,8 @@ require_relative "test_helper"
 # (fixes/torch/tensor_memory.rb): never what the caller still holds, never a result.
 class TensorMemoryTest < Minitest::Test
   include Hymenoptera::TestSupport
-  TensorMemory = Hymenoptera::TensorMemory
-  T = Hymenoptera::Transforms
+  TensorMemory = PytorchParity::TensorMemory
+  T = TorchVision::Transforms
 
   def freed?(tensor)
     tensor.numel.zero?
@@ -64,12 +64,12 @@ class TensorMemoryTest < Minitest::Test
     root = File.join(tmpdir, "data")
     write_image(File.join(root, "ants", "a.png"), width: 6, height: 4)
     loaded = []
-    loader = ->(path) { Hymenoptera::RGBLoader.load(path).tap { |image| loaded << image } }
-    crop = Hymenoptera::ImageFolder.new(root, loader: loader, transform: T::CenterCrop.new(2))
+    loader = ->(path) { PytorchParity::RGBLoader.load(path).tap { |image| loaded << image } }
+    crop = TorchVision::Datasets::ImageFolder.new(root, loader: loader, transform: T::CenterCrop.new(2))
     sample, = crop[0]
     assert freed?(loaded.last)
     assert_equal [2, 2, 3], sample.shape
-    untransformed = Hymenoptera::ImageFolder.new(root, loader: loader)
+    untransformed = TorchVision::Datasets::ImageFolder.new(root, loader: loader)
     sample, = untransformed[0]
     assert sample.equal?(loaded.last)
     refute freed?(sample)
@@ -77,13 +77,13 @@ class TensorMemoryTest < Minitest::Test
 
   def test_the_data_loader_frees_only_fresh_samples
     kept = [[Torch.ones(2), 0], [Torch.zeros(2), 1]]
-    batch, = Hymenoptera::DataLoader.new(kept, batch_size: 2).first
+    batch, = Torch::Utils::Data::DataLoader.new(kept, batch_size: 2).first
     assert_equal [[1.0, 1.0], [0.0, 0.0]], batch.to_a
     refute kept.any? { |tensor, _| freed?(tensor) }, "a dataset that keeps its samples keeps them whole"
 
     fresh = kept.dup
     def fresh.fresh_samples? = true
-    batch, = Hymenoptera::DataLoader.new(fresh, batch_size: 2).first
+    batch, = Torch::Utils::Data::DataLoader.new(fresh, batch_size: 2).first
     assert_equal [[1.0, 1.0], [0.0, 0.0]], batch.to_a
     assert fresh.all? { |tensor, _| freed?(tensor) }
   end

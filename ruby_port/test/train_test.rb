@@ -22,8 +22,8 @@ class TrainTest < Minitest::Test
   end
 
   def loader(labels)
-    sampler = Hymenoptera::RandomSampler.new(labels.size, generator: Torch::Generator.new.manual_seed(0))
-    Hymenoptera::DataLoader.new(Samples.new(labels), batch_size: 4, sampler: sampler)
+    sampler = Torch::Utils::Data::RandomSampler.new(Array.new(labels.size), generator: Torch::Generator.new.manual_seed(0))
+    Torch::Utils::Data::DataLoader.new(Samples.new(labels), batch_size: 4, sampler: sampler)
   end
 
   # Training on class 0 only moves the bias from class 1 (val acc 0.75) to class 0 (val acc 0.25)
@@ -31,7 +31,7 @@ class TrainTest < Minitest::Test
   def run_training
     model = ConstantLogits.new
     optimizer = Torch::Optim::SGD.new(model.parameters, lr: 0.3, momentum: 0)
-    scheduler = Hymenoptera::StepLR.new(optimizer, step_size: 2, gamma: 0.5)
+    scheduler = Torch::Optim::LRScheduler::StepLR.new(optimizer, step_size: 2, gamma: 0.5)
     dataloaders = {"train" => loader([0, 0, 0, 0]), "val" => loader([1, 1, 1, 0])}
     result = nil
     out, = capture_io do
@@ -73,7 +73,7 @@ class TrainTest < Minitest::Test
     expected = {"backbone_lr" => 1e-4, "batch_size" => 4, "data_dir" => nil, "epochs" => 25, "gamma" => 0.1,
                 "head_lr" => 1e-3, "lr" => 0.001, "momentum" => 0.9, "out_dir" => "runs/train/ruby", "progress" => true,
                 "record" => false, "seed" => 0, "step_size" => 7, "strategy" => "finetune",
-                "threads" => 1, "weights" => "net.pth"}
+                "threads" => 1, "weights" => "net.pth", "workers" => 4}
     assert_equal expected, config
     assert_empty Dir.children(tmpdir)
   end
@@ -81,8 +81,8 @@ class TrainTest < Minitest::Test
   def test_an_observer_sees_every_step_and_epoch
     recorder = Hymenoptera::Recorder.new
     model = ConstantLogits.new
-    optimizer = Hymenoptera::SGD.new(model.parameters, lr: 0.3, momentum: 0.9)
-    scheduler = Hymenoptera::StepLR.new(optimizer, step_size: 2, gamma: 0.5)
+    optimizer = Torch::Optim::SGD.new(model.parameters, lr: 0.3, momentum: 0.9)
+    scheduler = Torch::Optim::LRScheduler::StepLR.new(optimizer, step_size: 2, gamma: 0.5)
     dataloaders = {"train" => loader([0, 0, 0, 0, 1, 1, 1, 1]), "val" => loader([1, 1, 1, 0])}
     capture_io do
       Hymenoptera::Train.train_model(model, Torch::NN::CrossEntropyLoss.new, optimizer, scheduler, dataloaders,

@@ -17,12 +17,9 @@ module Hymenoptera
 
     module_function
 
-    # transforms.* as torchvision 0.14 applies them to PIL images, on the port's images (uint8
-    # tensors [H, W, 3], see rgb_loader): Hymenoptera::Transforms, bit for bit (fixes/torchvision/
-    # transforms/), chained by the port's Compose, which calls them in turn as torchvision's and frees
-    # each intermediate image as soon as the next transform is done with it.
+    # The tutorial's transforms, torchvision-ruby's classes (made exact by pytorch_parity).
     def data_transforms
-      t = Transforms
+      t = TorchVision::Transforms
       {
         "train" => t::Compose.new([
           t::RandomResizedCrop.new(224),
@@ -43,12 +40,12 @@ module Hymenoptera
     # uint8 tensor [H, W, 3], np.asarray(PIL image)'s layout. Decoded here, as PIL's image.load(): a
     # truncated file fails now, not in the middle of training.
     def rgb_loader(path)
-      RGBLoader.load(path)
+      PytorchParity::RGBLoader.load(path)
     rescue Errno::ENOENT
       raise UserError, "#{Errors.display(path)}: image not found; check the path"
-    rescue RGBLoader::WideSamples
-      raise UserError, "#{Errors.display(path)}: #{RGBLoader::WIDE_MESSAGE}"
-    rescue Vips::Error, TurboJPEG::Error => e
+    rescue PytorchParity::RGBLoader::WideSamples
+      raise UserError, "#{Errors.display(path)}: #{PytorchParity::RGBLoader::WIDE_MESSAGE}"
+    rescue Vips::Error, PytorchParity::TurboJPEG::Error => e
       detail = Errors.one_line(e.message)
       detail = "libvips could not decode it" if detail.empty? || detail == e.class.name # an empty error buffer
       raise UserError, "#{Errors.display(path)}: not a readable image (#{detail}); replace or delete the file"
@@ -144,15 +141,16 @@ module Hymenoptera
       check_layout(data_dir)
       check_images(data_dir)
       SPLITS.to_h do |split|
-        [split, ImageFolder.new(File.join(data_dir, split), transform: data_transforms[split], loader: method(:rgb_loader))]
+        [split, TorchVision::Datasets::ImageFolder.new(File.join(data_dir, split), transform: data_transforms[split],
+                                                       loader: method(:rgb_loader))]
       end
     end
 
     # The RandomSampler that DataLoader(shuffle: true, generator: ...) builds, remembering each epoch's order.
-    class RecordingSampler < RandomSampler
+    class RecordingSampler < Torch::Utils::Data::RandomSampler
       attr_reader :orders
 
-      def initialize(size, generator:)
+      def initialize(data_source, generator:)
         super
         @orders = []
       end
@@ -165,16 +163,17 @@ module Hymenoptera
       end
     end
 
-    def make_dataloader(dataset, batch_size, seed)
-      sampler = RecordingSampler.new(dataset.size, generator: Torch::Generator.new.manual_seed(seed))
-      DataLoader.new(dataset, batch_size: batch_size, sampler: sampler)
+    def make_dataloader(dataset, batch_size, seed, workers = 0)
+      sampler = RecordingSampler.new(dataset, generator: Torch::Generator.new.manual_seed(seed))
+      Torch::Utils::Data::DataLoader.new(dataset, batch_size: batch_size, sampler: sampler, num_workers: workers)
     end
 
-    # The tutorial's image_datasets, dataloaders (shuffled, seeded), dataset_sizes and class_names.
-    def load_data(data_dir, batch_size: 4, seed: 0)
+    # The tutorial's image_datasets, dataloaders (shuffled, seeded, loading with `workers` processes),
+    # dataset_sizes and class_names.
+    def load_data(data_dir, batch_size: 4, seed: 0, workers: 0)
       image_sets = image_datasets(data_dir)
       dataloaders = SPLITS.each_with_index.to_h do |split, k|
-        [split, make_dataloader(image_sets[split], batch_size, seed + k)]
+        [split, make_dataloader(image_sets[split], batch_size, seed + k, workers)]
       end
       dataset_sizes = image_sets.transform_values(&:size)
       [image_sets, dataloaders, dataset_sizes, image_sets["train"].classes]

@@ -35,9 +35,21 @@ module Hymenoptera
       end
     end
 
+    WORKERS_MAX = 64
+
     # A whole number of at least 1 (epochs, batch size, step size).
     def check_count(value, option)
       raise UserError, "#{option} #{value}: expected a whole number of at least 1" if value < 1
+
+      value
+    end
+
+    # DataLoader worker processes: 0 (load in the main process) to WORKERS_MAX.
+    def check_workers(value, option = "--workers")
+      unless value.between?(0, WORKERS_MAX)
+        raise UserError, "#{option} #{value}: expected a whole number from 0 to #{WORKERS_MAX} " \
+                         "(DataLoader worker processes; 0 loads in the main process)"
+      end
 
       value
     end

@@ -18,9 +18,9 @@ module Hymenoptera
 
     module_function
 
-    # torchvision-ruby's ResNet-18 (1000 classes), with BatchNorm counting batches as PyTorch's does.
+    # torchvision-ruby's ResNet-18 (1000 classes).
     def resnet18
-      TorchVision::Models::ResNet18.new(norm_layer: BatchNorm2d)
+      TorchVision::Models::ResNet18.new
     end
 
     # ResNet-18, loaded with backbone_state (1000-class) if given, fc replaced by Linear(512, n).
@@ -35,7 +35,7 @@ module Hymenoptera
     # torchvision-ruby's VGG-16, loaded with backbone_state (1000-class) if given, its whole classifier
     # replaced by Linear(25088, n).
     def vgg16_with_head(backbone_state = nil, num_classes: 2)
-      model = VGG.new("vgg16")
+      model = TorchVision::Models::VGG16.new
       model.load_state_dict(backbone_state) if backbone_state
       model.classifier = Torch::NN::Linear.new(VGG16_FEATURES, num_classes)
       model

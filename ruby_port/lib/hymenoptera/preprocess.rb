@@ -31,7 +31,7 @@ module Hymenoptera
 
     # Output name => tensor for one RGB image (only the requested outputs are computed).
     def preprocess_image(image, crop, seed, outputs = OUTPUTS)
-      f = Transforms::F
+      f = TorchVision::Transforms::F
       i, j, h, w = crop
       steps = {
         "decoded" => -> { image },

@@ -61,12 +61,12 @@ module Hymenoptera
 
     def make_optimizer(strategy, model, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3)
       groups = param_groups(strategy, model, lr: lr, backbone_lr: backbone_lr, head_lr: head_lr)
-      SGD.new(groups, lr: lr, momentum: momentum)
+      Torch::Optim::SGD.new(groups, lr: lr, momentum: momentum)
     end
 
     # Decay LR by a factor of gamma every step_size epochs.
     def make_scheduler(optimizer, step_size: 7, gamma: 0.1)
-      StepLR.new(optimizer, step_size: step_size, gamma: gamma)
+      Torch::Optim::LRScheduler::StepLR.new(optimizer, step_size: step_size, gamma: gamma)
     end
   end
 end

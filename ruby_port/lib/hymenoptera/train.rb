@@ -16,7 +16,7 @@ module Hymenoptera
   module Train
     DEFAULTS = {
       strategy: "finetune", epochs: 25, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3,
-      step_size: 7, gamma: 0.1, batch_size: 4, data_dir: nil, weights: nil, seed: 0,
+      step_size: 7, gamma: 0.1, batch_size: 4, workers: 4, data_dir: nil, weights: nil, seed: 0,
       out_dir: "runs/train/ruby", progress: true, record: false, print_config: false
     }.freeze
 
@@ -39,7 +39,7 @@ module Hymenoptera
         running_loss += loss.item * inputs.size(0)
         running_corrects += Torch.sum(preds.eq(labels)).item
         seen += inputs.size(0)
-        TensorMemory.release
+        PytorchParity::TensorMemory.release
       end
       [running_loss / seen, running_corrects.to_f / seen]
     end
@@ -59,7 +59,7 @@ module Hymenoptera
           running_loss += loss.item * inputs.size(0)
           running_corrects += Torch.sum(preds.eq(labels)).item
           seen += inputs.size(0)
-          TensorMemory.release
+          PytorchParity::TensorMemory.release
         end
       end
       [running_loss / seen, running_corrects.to_f / seen]
@@ -70,7 +70,7 @@ module Hymenoptera
     def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs: 25, progress: true,
                     observer: NO_OBSERVER)
       since = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      best_model_wts = StateDict.copy(model)
+      best_model_wts = Marshal.load(Marshal.dump(model.state_dict))
       best_acc = 0.0
       best_epoch = nil
       epochs = []
@@ -91,7 +91,7 @@ module Hymenoptera
         if record[:val_acc] > best_acc
           best_acc = record[:val_acc]
           best_epoch = epoch
-          best_model_wts = StateDict.copy(model)
+          best_model_wts = Marshal.load(Marshal.dump(model.state_dict))
         end
         epochs << record
         observer.after_epoch(epoch, model, optimizer)
@@ -158,7 +158,7 @@ module Hymenoptera
       }
     end
 
-    INTEGERS = %i[epochs step_size batch_size seed].freeze
+    INTEGERS = %i[epochs step_size batch_size workers seed].freeze
     FLOATS = %i[lr momentum backbone_lr head_lr gamma].freeze
     COUNTS = %i[epochs batch_size step_size].freeze
     RATES = %i[lr momentum backbone_lr head_lr gamma].freeze
@@ -176,6 +176,7 @@ module Hymenoptera
         o.on("--step-size N", "StepLR: decay the learning rate every N epochs (default 7)")
         o.on("--gamma G", "StepLR: by this factor (default 0.1)")
         o.on("--batch-size N", "default 4")
+        o.on("--workers N", "DataLoader worker processes (num_workers; default 4, as the tutorial; 0 loads in this process)")
         o.on("--data-dir DIR", "hymenoptera_data's layout (default: the generated stand-in)")
         o.on("--weights FILE", "net.pth from reference_py/pretrained.py (default: ./net.pth, for " \
                                "vgg16_feature_extractor ./vgg16.pth, made if missing)")
@@ -226,6 +227,7 @@ module Hymenoptera
     def check_options(options)
       COUNTS.each { |key| Errors.check_count(options[key], flag(key)) }
       RATES.each { |key| Errors.check_rate(options[key], flag(key)) }
+      Errors.check_workers(options[:workers])
       Errors.check_seed(options[:seed])
       Atomic.check_path_option(options[:out_dir], "--out-dir")
       %i[data_dir weights].each do |key|
@@ -270,7 +272,7 @@ module Hymenoptera
     def train_and_write(options, config, thread_count, output)
       weights = load_backbone(options[:strategy], options[:weights])
       data_dir, standin = Data.resolve_data_dir(options[:data_dir])
-      _, dataloaders, dataset_sizes, class_names = Data.load_data(data_dir, batch_size: options[:batch_size], seed: options[:seed])
+      _, dataloaders, dataset_sizes, class_names = Data.load_data(data_dir, **options.slice(:batch_size, :seed, :workers))
       warn "data: #{data_dir} (#{standin ? "generated stand-in, NOT the real hymenoptera_data" : "images"}; " \
            "#{dataset_sizes["train"]} train, #{dataset_sizes["val"]} val; classes #{class_names.join(", ")})"
 

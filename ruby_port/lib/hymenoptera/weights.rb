@@ -70,7 +70,7 @@ module Hymenoptera
     # Name => shape of every entry of arch (1000 classes), in state_dict order.
     def expected_shapes(arch = "resnet18")
       @expected_shapes ||= {}
-      @expected_shapes[arch] ||= (arch == "vgg16" ? VGG.new("vgg16") : Model.resnet18).state_dict.transform_values(&:shape)
+      @expected_shapes[arch] ||= (arch == "vgg16" ? TorchVision::Models::VGG16.new : Model.resnet18).state_dict.transform_values(&:shape)
     end
 
     # Torch.save of a plain dict of tensors (Python's torch.load reads it), atomically.

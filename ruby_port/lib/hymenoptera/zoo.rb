@@ -11,23 +11,23 @@ module Hymenoptera
   module Zoo
     ARCHITECTURES = {
       "alexnet" => -> { TorchVision::Models::AlexNet.new },
-      "resnet18" => -> { TorchVision::Models::ResNet18.new(norm_layer: BatchNorm2d) },
-      "resnet34" => -> { TorchVision::Models::ResNet34.new(norm_layer: BatchNorm2d) },
-      "resnet50" => -> { TorchVision::Models::ResNet50.new(norm_layer: BatchNorm2d) },
-      "resnet101" => -> { TorchVision::Models::ResNet101.new(norm_layer: BatchNorm2d) },
-      "resnet152" => -> { TorchVision::Models::ResNet152.new(norm_layer: BatchNorm2d) },
-      "resnext50_32x4d" => -> { TorchVision::Models::ResNext50_32x4d.new(norm_layer: BatchNorm2d) },
-      "resnext101_32x8d" => -> { TorchVision::Models::ResNext101_32x8d.new(norm_layer: BatchNorm2d) },
-      "wide_resnet50_2" => -> { TorchVision::Models::WideResNet50_2.new(norm_layer: BatchNorm2d) },
-      "wide_resnet101_2" => -> { TorchVision::Models::WideResNet101_2.new(norm_layer: BatchNorm2d) },
-      "vgg11" => -> { VGG.new("vgg11") },
-      "vgg11_bn" => -> { VGG.new("vgg11_bn") },
-      "vgg13" => -> { VGG.new("vgg13") },
-      "vgg13_bn" => -> { VGG.new("vgg13_bn") },
-      "vgg16" => -> { VGG.new("vgg16") },
-      "vgg16_bn" => -> { VGG.new("vgg16_bn") },
-      "vgg19" => -> { VGG.new("vgg19") },
-      "vgg19_bn" => -> { VGG.new("vgg19_bn") }
+      "resnet18" => -> { TorchVision::Models::ResNet18.new },
+      "resnet34" => -> { TorchVision::Models::ResNet34.new },
+      "resnet50" => -> { TorchVision::Models::ResNet50.new },
+      "resnet101" => -> { TorchVision::Models::ResNet101.new },
+      "resnet152" => -> { TorchVision::Models::ResNet152.new },
+      "resnext50_32x4d" => -> { TorchVision::Models::ResNext50_32x4d.new },
+      "resnext101_32x8d" => -> { TorchVision::Models::ResNext101_32x8d.new },
+      "wide_resnet50_2" => -> { TorchVision::Models::WideResNet50_2.new },
+      "wide_resnet101_2" => -> { TorchVision::Models::WideResNet101_2.new },
+      "vgg11" => -> { TorchVision::Models::VGG11.new },
+      "vgg11_bn" => -> { TorchVision::Models::VGG11BN.new },
+      "vgg13" => -> { TorchVision::Models::VGG13.new },
+      "vgg13_bn" => -> { TorchVision::Models::VGG13BN.new },
+      "vgg16" => -> { TorchVision::Models::VGG16.new },
+      "vgg16_bn" => -> { TorchVision::Models::VGG16BN.new },
+      "vgg19" => -> { TorchVision::Models::VGG19.new },
+      "vgg19_bn" => -> { TorchVision::Models::VGG19BN.new }
     }.freeze
     RESULTS = %w[eval_logits eval_trace train_trace dropout_masks train_loss grads state_after].freeze
     POLL_SECONDS = 0.05
@@ -93,7 +93,7 @@ module Hymenoptera
       model.eval
       logits, eval_trace, = Torch.no_grad { traced(model, inputs) }
       model.train
-      optimizer = SGD.new(model.parameters, lr: lr, momentum: momentum)
+      optimizer = Torch::Optim::SGD.new(model.parameters, lr: lr, momentum: momentum)
       optimizer.zero_grad
       Torch.manual_seed(seed) # Dropout's draws
       outputs, train_trace, masks = traced(model, inputs)

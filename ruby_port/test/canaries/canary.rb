@@ -4,38 +4,32 @@ require_relative "../test_helper"
 require_relative "fix"
 
 module Hymenoptera
-  # A fix's canary (Fix, fix.rb): the installed gem still does what the fix's header says, and the fix
-  # gives what Python gives.
+  # A fix's canary (Fix, fix.rb): the installed gem still does what the fix's header says, and with
+  # pytorch_parity the same code gives what Python gives.
   #
   #   class BatchNorm2dCanaryTest < CanaryTest
-  #     canary "torch/nn/batch_norm2d.rb", now_does: "count num_batches_tracked in training mode" do
-  #       ...the header's reproduction, with the fix; its value is what Python gives
-  #     end
+  #     canary "torch/nn/batch_norm2d.rb", now_does: "count num_batches_tracked in training mode"
   #   end
   class CanaryTest < Minitest::Test
     include TestSupport
 
-    # Defines the canary of the fix NAME (a path under lib/hymenoptera/fixes/): test_upstream_still_differs
-    # and, with a block (the reproduction with the fix), test_the_fix_gives_what_python_gives. tidy: the
-    # reproduction's local variable that holds a temporary folder, removed once it has run.
-    def self.canary(name, now_does:, tidy: nil, &with_the_fix)
-      define_method(:test_upstream_still_differs) do
-        assert_upstream_still_differs(name, now_does) { |scope| FileUtils.rm_rf(scope.local_variable_get(tidy)) if tidy && scope.local_variable_defined?(tidy) }
-      end
-      return unless with_the_fix
+    # Defines the canary of the fix NAME (a path under lib/pytorch_parity/): test_upstream_still_differs
+    # (its reproduction, run on the gems alone, gives the header's "Upstream gives") and, when the header
+    # has a "Python gives", test_with_pytorch_parity_it_gives_what_python_gives (the same reproduction
+    # run here, with the library loaded).
+    def self.canary(name, now_does:)
+      define_method(:test_upstream_still_differs) { assert_upstream_still_differs(name, now_does) }
+      return unless Fix.new(name).fields.key?("Python gives")
 
-      define_method(:test_the_fix_gives_what_python_gives) do
-        assert_fix_gives_what_python_gives(name, instance_exec(&with_the_fix))
-      end
+      define_method(:test_with_pytorch_parity_it_gives_what_python_gives) { assert_fix_gives_what_python_gives(name) }
     end
 
-    # Passes while the fix's reproduction gives the header's "Upstream gives". When the gem gives
-    # Python's value instead (or, for a fix without one, anything else) it fails with
-    # "GEM now does NOW_DOES: delete FILES". Yields the reproduction's local variables (to tidy up).
+    # Passes while the fix's reproduction, without pytorch_parity, gives the header's "Upstream gives".
+    # When the gem gives Python's value instead (or, for a fix without one, anything else) it fails with
+    # "GEM now does NOW_DOES: delete FILES".
     def assert_upstream_still_differs(name, now_does)
       fix = Fix.new(name)
-      value, scope = fix.reproduce
-      yield scope if block_given?
+      value = Fix.upstream_values.fetch(name)
       documented = fix.fields.fetch("Upstream gives")
       return pass if value == documented
 
@@ -48,11 +42,12 @@ module Hymenoptera
             "its header says #{documented} (Python: #{fix.fields['Python gives']}); update the header"
     end
 
-    # The fix's own value for the reproduction is the header's "Python gives".
-    def assert_fix_gives_what_python_gives(name, value)
+    # With pytorch_parity loaded, the fix's reproduction gives the header's "Python gives".
+    def assert_fix_gives_what_python_gives(name)
       fix = Fix.new(name)
-      assert_equal fix.python_value, value,
-                   "#{fix.path}: the fix gives #{value.inspect} where its header says Python gives #{fix.fields['Python gives']}"
+      assert_equal fix.python_value.inspect, fix.reproduce,
+                   "#{fix.path}: with pytorch_parity the reproduction gives #{fix.reproduce} where its header says " \
+                   "Python gives #{fix.fields['Python gives']}"
     end
   end
 end

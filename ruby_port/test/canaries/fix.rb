@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# The fixes room, ruby_port/lib/hymenoptera/fixes/, as its files' headers describe it:
+# The fixes room, ruby_port/lib/pytorch_parity/, as its files' headers describe it:
 #
 #   # Fix: GEM VERSION, UPSTREAM CLASS (UPSTREAM FILE)
 #   # Bug: what upstream does (continued on lines indented by two more spaces)
@@ -11,26 +11,32 @@
 #   # In Python: the same in Python (optional)
 #
 # or, for a file that only serves another fix, "# Part of: THAT FIX". The canaries
-# (ruby_port/test/canaries/**/*_test.rb) run the reproductions; the README's table is made from the
-# headers: `ruby ruby_port/test/canaries/fix.rb` rewrites it.
+# (ruby_port/test/canaries/**/*_test.rb) run the reproductions twice: in a process of their own
+# without pytorch_parity (`ruby fix.rb --upstream NAME...`: the header's "Upstream gives") and with it
+# (the header's "Python gives"). The README's table is made from the headers:
+# `ruby ruby_port/test/canaries/fix.rb` rewrites it.
+require "json"
+require "open3"
+require "tmpdir"
 require_relative "../../lib/hymenoptera/python_reference"
 
 module Hymenoptera
   class Fix
     PORT = File.join(PythonReference::ROOT, "ruby_port")
-    ROOM = File.join(PORT, "lib/hymenoptera/fixes")
+    ROOM = File.join(PORT, "lib/pytorch_parity")
+    NOT_FIXES = %w[version.rb].freeze # the library's files that fix nothing
     README = File.join(PythonReference::ROOT, "README.md")
     FIELD = /\A# (Fix|Part of|Bug|Reproduction|Upstream gives|Python gives|In Python):(.*)\n\z/
     CONTINUED = /\A#   (.*)\n\z/
     GEMS = {"torch" => "torch.rb", "torchvision" => "torchvision-ruby"}.freeze
-    TABLE_START = "<!-- fixes: made from the headers in ruby_port/lib/hymenoptera/fixes/ by " \
+    TABLE_START = "<!-- fixes: made from the headers in ruby_port/lib/pytorch_parity/ by " \
                   "`ruby ruby_port/test/canaries/fix.rb` -->"
     TABLE_END = "<!-- end of fixes -->"
 
     attr_reader :name, :fields
 
     def self.all
-      Dir.glob("**/*.rb", base: ROOM).sort.map { |name| new(name) }
+      (Dir.glob("**/*.rb", base: ROOM) - NOT_FIXES).sort.map { |name| new(name) }
     end
 
     # The README's table of fixes: one row per fix, its parts named with it.
@@ -43,7 +49,7 @@ module Hymenoptera
         [file, fix.fields.fetch("Fix"), fix.fields.fetch("Bug"), "`#{fix.fields.fetch('Reproduction').gsub("\n", '; ')}`",
          fix.fields.fetch("Upstream gives"), python.empty? ? "(no such value)" : python]
       end
-      lines = ["| file (under `ruby_port/lib/hymenoptera/fixes/`) | replaces | because upstream | reproduction | upstream gives | Python gives |",
+      lines = ["| file (under `ruby_port/lib/pytorch_parity/`) | changes | because upstream | reproduction | upstream gives | Python gives |",
                "|---|---|---|---|---|---|"] + rows.map { |row| "| #{row.map { |cell| cell.gsub('|', '\\|') }.join(' | ')} |" }
       [TABLE_START, *lines, TABLE_END].join("\n")
     end
@@ -78,7 +84,7 @@ module Hymenoptera
     end
 
     def path
-      "ruby_port/lib/hymenoptera/fixes/#{name}"
+      "ruby_port/lib/pytorch_parity/#{name}"
     end
 
     def gem
@@ -94,14 +100,41 @@ module Hymenoptera
       [path] + Fix.all.select { |fix| fix.part_of == name }.map(&:path)
     end
 
-    # The reproduction run on the installed gems: [its value as the header writes it, its local
-    # variables (a Binding)].
+    # The reproduction run in this process, its value as the header writes it ("raises ErrorClass").
+    # Temporary folders it makes go into a folder of its own, removed after.
     def reproduce
-      scope = Object.new.instance_eval { binding }
-      value = eval(fields.fetch("Reproduction"), scope, path) # rubocop:disable Security/Eval
-      [value.inspect, scope]
-    rescue StandardError => e
-      ["raises #{e.class}", scope]
+      Dir.mktmpdir("pytorch-parity-canary") do |scratch|
+        previous, ENV["TMPDIR"] = ENV["TMPDIR"], scratch
+        eval(fields.fetch("Reproduction"), Object.new.instance_eval { binding }, path).inspect # rubocop:disable Security/Eval
+      rescue StandardError => e
+        "raises #{e.class}"
+      ensure
+        ENV["TMPDIR"] = previous
+      end
+    end
+
+    # Every fix's reproduction run on the installed gems alone, in a process without pytorch_parity:
+    # name => its value as the header writes it. Made once per test process.
+    def self.upstream_values
+      @upstream_values ||= begin
+        command = [RbConfig.ruby, __FILE__, "--upstream", *all.reject(&:part_of).map(&:name)]
+        out, err, status = Open3.capture3({"OMP_NUM_THREADS" => "1", "BUNDLE_GEMFILE" => File.join(PythonReference::ROOT, "Gemfile")},
+                                          *command)
+        raise "the reproductions without pytorch_parity failed (#{status}): #{err}" unless status.success?
+
+        JSON.parse(out)
+      end
+    end
+
+    # The reproductions of names on the installed gems, without pytorch_parity, as JSON on stdout.
+    def self.print_upstream_values(names)
+      require "bundler/setup"
+      require "json"
+      require "tmpdir"
+      require "torch"
+      require "torchvision"
+      abort "pytorch_parity is loaded: the upstream values need the gems alone" if defined?(PytorchParity::TensorMemory)
+      puts JSON.generate(names.to_h { |name| [name, new(name).reproduce] })
     end
 
     # "Python gives" as a Ruby value (True, False, None and tuples read as Ruby's), nil without one.
@@ -112,4 +145,10 @@ module Hymenoptera
   end
 end
 
-Hymenoptera::Fix.write_readme if $PROGRAM_NAME == __FILE__
+if $PROGRAM_NAME == __FILE__
+  if ARGV.first == "--upstream"
+    Hymenoptera::Fix.print_upstream_values(ARGV.drop(1))
+  else
+    Hymenoptera::Fix.write_readme
+  end
+end

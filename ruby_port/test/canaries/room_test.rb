@@ -3,9 +3,9 @@
 require_relative "canary"
 
 module Hymenoptera
-  # The fixes room (ruby_port/lib/hymenoptera/fixes/) holds fixes that state themselves: each file's
-  # header says what it replaces, why and how to show it, or which fix it is part of; each fix has a
-  # canary; fixes.rb loads them all; the README's table is made from the headers.
+  # The fixes room (ruby_port/lib/pytorch_parity/) holds fixes that state themselves: each file's
+  # header says what it changes, why and how to show it, or which fix it is part of; each fix has a
+  # canary; pytorch_parity.rb loads them all; the README's table is made from the headers.
   class FixesRoomTest < Minitest::Test
     FIXES = Fix.all.reject(&:part_of).freeze
 
@@ -40,9 +40,28 @@ module Hymenoptera
       end
     end
 
-    def test_fixes_rb_loads_every_file_of_the_room
-      loaded = File.read(File.join(Fix::PORT, "lib/hymenoptera/fixes.rb")).scan(/require_relative "fixes\/(\S+)"/).flatten
-      assert_equal Fix.all.map { |fix| fix.name.delete_suffix(".rb") }.sort, loaded.sort
+    def test_pytorch_parity_rb_loads_every_file_of_the_room
+      loaded = File.read(File.join(Fix::PORT, "lib/pytorch_parity.rb")).scan(/require_relative "pytorch_parity\/(\S+)"/).flatten
+      assert_equal (Fix.all.map(&:name) + Fix::NOT_FIXES).map { |name| name.delete_suffix(".rb") }.sort, loaded.sort
+    end
+
+    # Required before the gems, then twice more (once by path, once every file loaded again), the
+    # library changes each class once: one forward counts one batch.
+    def test_loading_twice_or_before_the_gems_changes_nothing_more
+      script = <<~RUBY
+        require "pytorch_parity"
+        require File.expand_path("lib/pytorch_parity.rb", ARGV[0])
+        Dir[File.join(ARGV[0], "lib/pytorch_parity/**/*.rb")].each { |file| load file }
+        require "torch"
+        require "torchvision"
+        bn = Torch::NN::BatchNorm2d.new(1)
+        bn.call(Torch.ones(2, 1, 1, 1))
+        prepended = Torch::NN::BatchNorm2d.ancestors.take_while { |mod| mod != Torch::NN::BatchNorm2d }
+        print [bn.num_batches_tracked.item, prepended.size].inspect
+      RUBY
+      out, err, status = Open3.capture3({"OMP_NUM_THREADS" => "1"}, RbConfig.ruby, "-rbundler/setup", "-e", script, Fix::PORT)
+      assert status.success?, err
+      assert_equal "[1, 1]", out
     end
 
     def test_the_readme_table_is_made_from_the_headers

@@ -10,7 +10,7 @@ module Hymenoptera
     def test_release_frees_what_nobody_holds
       freed = false
       ObjectSpace.define_finalizer(Torch.empty(1 << 10), proc { freed = true })
-      TensorMemory.release
+      PytorchParity::TensorMemory.release
       assert freed, "TensorMemory.release did not collect a tensor nobody holds"
     end
   end

@@ -1,0 +1,61 @@
+# frozen_string_literal: true
+
+# Fix: torch.rb 0.12, Torch::Tensor (lib/torch/tensor.rb)
+# Bug: Ruby's GC is not told of a tensor's LibTorch memory, so it seldom runs and frees that memory
+#   late, where Python frees a tensor when its last reference goes
+# Reproduction:
+#   GC.disable
+#   before = GC.stat(:malloc_increase_bytes)
+#   tensor = Torch.empty(1 << 22)
+#   counted = GC.stat(:malloc_increase_bytes) - before
+#   GC.enable
+#   counted >= tensor.numel * tensor.element_size
+# Upstream gives: false
+
+module PytorchParity
+  # torch.rb frees a tensor's LibTorch memory only when Ruby's GC collects the Ruby object holding
+  # it, and Ruby's GC does not count that memory, so left alone it seldom runs: every batch's
+  # activations stay allocated and the next batch pays page faults for fresh memory (bench/README.md
+  # measures it). A minor GC after each batch costs 1 to 3 ms and keeps memory flat.
+  module TensorMemory
+    module_function
+
+    def release
+      GC.start(full_mark: false, immediate_sweep: true)
+    end
+
+    # Gives the memory of tensors that nobody else holds (a method's intermediates) back now rather
+    # than at the next GC: `tensor.data = torch.empty(0)` in Python; each Ruby object stays, empty.
+    # Fresh memory costs a page fault per 4 KiB on first touch; freed memory is reused warm.
+    def free(*tensors)
+      tensors.each { |tensor| tensor.set_data(EMPTY[tensor.dtype]) }
+      nil
+    end
+
+    # Keeps tensor's memory for as long as the view that block makes of it, no longer: the view
+    # stays, tensor is freed (a view holds the memory it shows; freeing the tensor it came from only
+    # drops that tensor's hold, which a Python function does by returning the view alone).
+    def view_only(tensor)
+      yield(tensor).tap { free(tensor) }
+    end
+
+    # A contiguous copy of a view the caller made for it alone; the view is freed (a view holds the
+    # memory of the tensor it shows).
+    def contiguous_copy(view)
+      view.contiguous.tap { |copy| free_input(view, copy) }
+    end
+
+    # Frees input, which the caller made and no longer needs, unless output is input itself (a
+    # function that returns its argument, or an in-place operation): the same memory, shape and
+    # strides. A view of input stays intact (see view_only).
+    def free_input(input, output)
+      same = input.equal?(output) ||
+             (input._data_ptr == output._data_ptr && input.dtype == output.dtype && input.shape == output.shape &&
+              input.dim.times.all? { |d| input.stride(d) == output.stride(d) })
+      free(input) unless same
+    end
+
+    EMPTY = Hash.new { |empty, dtype| empty[dtype] = Torch.empty(0, dtype: dtype) }
+    private_constant :EMPTY
+  end
+end

@@ -1,0 +1,64 @@
+# frozen_string_literal: true
+
+# Fix: torchvision-ruby 0.3.0, TorchVision::Datasets::ImageFolder (lib/torchvision/datasets/image_folder.rb)
+# Bug: it takes no loader: and hands the file's own bands to the transforms (a grayscale PNG stays
+#   one band, where PIL's loader makes RGB), and lists only the top level of each class folder
+# Reproduction:
+#   root = Dir.mktmpdir
+#   Dir.mkdir(File.join(root, "ants"))
+#   Vips::Image.black(2, 2).write_to_file(File.join(root, "ants", "gray.png"))
+#   TorchVision::Datasets::ImageFolder.new(root, transform: TorchVision::Transforms::ToTensor.new)[0][0].shape[0]
+# Upstream gives: 1
+# Python gives: 3
+# In Python: torchvision.datasets.ImageFolder(root, transform=transforms.ToTensor())[0][0].shape[0]
+
+module PytorchParity
+  # torchvision.datasets.ImageFolder as torchvision 0.14 has it:
+  # - with a `loader:` argument whose default is PIL's, Image.open(path).convert("RGB") (RGBLoader:
+  #   a uint8 tensor [H, W, 3]); torchvision-ruby's hands libvips' bands, whatever they are, on;
+  # - with the images of nested folders too, in torchvision's order (sorted(os.walk(class folder)),
+  #   each folder's files sorted); torchvision-ruby lists only a class folder's top level.
+  # Each sample is made fresh from its file, and its decoded image is freed once transformed
+  # (torch/tensor_memory.rb): a loader must return a new image at each call, as a file loader does.
+  # A DataLoader may therefore free the samples it has batched (fresh_samples?).
+  module ImageFolderAsTorchvision
+    def initialize(root, transform: nil, target_transform: nil, loader: nil, is_valid_file: nil)
+      super(root, transform: transform, target_transform: target_transform, is_valid_file: is_valid_file)
+      @loader = loader || RGBLoader.method(:load)
+    end
+
+    def [](index)
+      path, target = @samples[index]
+      image = @loader.call(path)
+      sample = image
+      if @transform
+        sample = @transform.call(image)
+        TensorMemory.free_input(image, sample) if image.is_a?(Torch::Tensor) && sample.is_a?(Torch::Tensor)
+      end
+      [sample, @target_transform ? @target_transform.call(target) : target]
+    end
+
+    # Whether the samples are new tensors, which only their caller holds.
+    def fresh_samples? = true
+
+    private
+
+    def make_dataset(directory, class_to_idx, extensions, is_valid_file)
+      valid = is_valid_file || ->(path) { has_file_allowed_extension(path, extensions) }
+      class_to_idx.keys.sort.flat_map do |target_class|
+        target_dir = File.join(File.expand_path(directory), target_class)
+        next [] unless File.directory?(target_dir)
+
+        subfolders = Dir.glob("**/", base: target_dir).map { |sub| sub.chomp("/") }.reject(&:empty?)
+        folders = [target_dir] + subfolders.map { |sub| File.join(target_dir, sub) }
+        folders.sort.flat_map do |folder|
+          Dir.children(folder).sort.map { |name| File.join(folder, name) }
+             .select { |path| File.file?(path) && valid.call(path) }
+             .map { |path| [path, class_to_idx[target_class]] }
+        end
+      end
+    end
+  end
+end
+
+TorchVision::Datasets::ImageFolder.prepend(PytorchParity::ImageFolderAsTorchvision)

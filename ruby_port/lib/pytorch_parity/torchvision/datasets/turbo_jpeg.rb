@@ -1,0 +1,87 @@
+# frozen_string_literal: true
+
+# Part of: torchvision/datasets/image_folder.rb
+
+module PytorchParity
+  # JPEG files decoded by libjpeg-turbo's TurboJPEG API (Debian's libturbojpeg0), straight into a
+  # uint8 Torch tensor [height, width, 3]. PIL decodes JPEGs with the same libjpeg-turbo (Debian's
+  # libjpeg62-turbo, built from the same source), with the same defaults (accurate integer DCT, fancy
+  # upsampling): the pixels are PIL's, bit for bit. libvips decodes them too, but its per-image
+  # pipeline costs about 1 ms more than the decoding itself, more than the rest of the train
+  # transforms. Only what PIL's convert("RGB") would not change goes this way: JPEGs that libjpeg
+  # reads as YCbCr, RGB or grayscale; CMYK and YCCK ones are left to libvips (RGBLoader).
+  module TurboJPEG
+    extend FFI::Library
+    ffi_lib FFI.library_name("turbojpeg", 0)
+    attach_function :tjInitDecompress, [], :pointer
+    attach_function :tjDestroy, [:pointer], :int
+    attach_function :tjDecompressHeader3, [:pointer, :buffer_in, :ulong, :pointer, :pointer, :pointer, :pointer], :int
+    attach_function :tjDecompress2, [:pointer, :buffer_in, :ulong, :pointer, :int, :int, :int, :int, :int], :int
+    attach_function :tjGetErrorStr2, [:pointer], :string
+
+    # turbojpeg.h: enum TJCS (libjpeg's jpeg_color_space), enum TJPF, TJFLAG_STOPONWARNING.
+    COLORSPACES = {0 => :rgb, 1 => :ycbcr, 2 => :gray, 3 => :cmyk, 4 => :ycck}.freeze
+    PIXEL_FORMATS = {rgb: 0, gray: 6}.freeze
+    # A warning (a truncated file above all) stops the decoding with an error, as libvips'
+    # fail-on=warning does on the other path: a file is refused, never filled in.
+    STOP_ON_WARNING = 1 << 13
+    SIGNATURE = "\xFF\xD8\xFF".b
+
+    # A JPEG that TurboJPEG cannot decode; its message is libjpeg's.
+    class Error < StandardError; end
+
+    # A JPEG's header: its size and libjpeg's colour space, read without decoding.
+    Header = Struct.new(:width, :height, :colorspace) do
+      def rgb? = %i[rgb ycbcr].include?(colorspace)
+
+      def gray? = colorspace == :gray
+    end
+
+    module_function
+
+    # bytes' header, or nil when they are not a JPEG that TurboJPEG reads.
+    def header(bytes)
+      return nil unless bytes.start_with?(SIGNATURE)
+
+      fields = FFI::MemoryPointer.new(:int, 4)
+      status = tjDecompressHeader3(handle, bytes, bytes.bytesize, fields, fields + 4, fields + 8, fields + 12)
+      unless status.zero?
+        discard_handle
+        return nil
+      end
+
+      width, height, _subsampling, colorspace = fields.read_array_of_int(4)
+      Header.new(width, height, COLORSPACES[colorspace]) if width.positive? && height.positive?
+    end
+
+    # The pixels of a JPEG whose header is rgb? or gray?: uint8 [height, width, 3] (grayscale
+    # replicated into three bands, as convert("RGB") does: a view).
+    def rgb_pixels(bytes, header)
+      format = header.gray? ? :gray : :rgb
+      tensor = Torch.empty(header.height, header.width, format == :gray ? 1 : 3, dtype: :uint8)
+      status = tjDecompress2(handle, bytes, bytes.bytesize, FFI::Pointer.new(:uint8, tensor._data_ptr),
+                             header.width, 0, header.height, PIXEL_FORMATS.fetch(format), STOP_ON_WARNING)
+      unless status.zero?
+        message = tjGetErrorStr2(handle)
+        discard_handle
+        raise Error, message
+      end
+
+      return tensor unless format == :gray
+
+      TensorMemory.view_only(tensor) { |gray| gray.expand(header.height, header.width, 3) }
+    end
+
+    # A decompressor per thread (a TurboJPEG handle is not thread-safe), destroyed with its thread.
+    def handle
+      Thread.current[:hymenoptera_turbojpeg] ||= FFI::AutoPointer.new(tjInitDecompress, method(:tjDestroy))
+    end
+
+    # Drops this thread's decompressor after a failure: libjpeg-turbo 2.1 leaves it in a state where the
+    # next header reads as 0 x 0 pixels.
+    def discard_handle
+      Thread.current[:hymenoptera_turbojpeg]&.free
+      Thread.current[:hymenoptera_turbojpeg] = nil
+    end
+  end
+end
