@@ -2,6 +2,9 @@
 
 # Part of: torchvision/transforms/functional.rb
 
+require "ffi"
+require "torch"
+
 module PytorchParity
   # Tensor#item of a one-element CPU tensor, read straight from its memory. torch.rb's item goes
   # through to_a (a reshape, then an index and an item per element: about 10 us), and the train

@@ -12,6 +12,8 @@
 #   counted >= tensor.numel * tensor.element_size
 # Upstream gives: false
 
+require "torch"
+
 module PytorchParity
   # torch.rb frees a tensor's LibTorch memory only when Ruby's GC collects the Ruby object holding
   # it, and Ruby's GC does not count that memory, so left alone it seldom runs: every batch's

@@ -11,6 +11,8 @@
 # Python gives: 1
 # In Python: bn = torch.nn.BatchNorm2d(1); bn(torch.ones(2, 1, 1, 1)); bn.num_batches_tracked.item()
 
+require "torch"
+
 module PytorchParity
   # Torch::NN::BatchNorm2d as PyTorch has it: in training mode each forward adds 1 to
   # num_batches_tracked. Every model the gems build with BatchNorm2d (ResNets, VGGs with _bn) counts.

@@ -9,6 +9,8 @@
 # Python gives: True
 # In Python: hasattr(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), "state")
 
+require "torch"
+
 module PytorchParity
   # optimizer.state: parameter => its state ({momentum_buffer: tensor} for SGD), as in PyTorch.
   module OptimizerState

@@ -12,6 +12,9 @@
 # Python gives: 1.0
 # In Python: model = torch.nn.Linear(1, 1); best = copy.deepcopy(model.state_dict()); model.weight.data.add_(1); (model.weight - best["weight"]).sum().item()
 
+require "ffi"
+require "torch"
+
 module PytorchParity
   # Marshal for CPU tensors, as copy.deepcopy and pickle copy them: dtype, shape, bytes and
   # requires_grad; a Parameter comes back a Parameter.

@@ -12,6 +12,10 @@
 # Python gives: 3
 # In Python: torchvision.datasets.ImageFolder(root, transform=transforms.ToTensor())[0][0].shape[0]
 
+require "torchvision"
+require_relative "../../torch/tensor_memory"
+require_relative "rgb_loader"
+
 module PytorchParity
   # torchvision.datasets.ImageFolder as torchvision 0.14 has it:
   # - with a `loader:` argument whose default is PIL's, Image.open(path).convert("RGB") (RGBLoader:

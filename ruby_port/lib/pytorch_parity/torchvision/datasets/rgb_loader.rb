@@ -2,6 +2,11 @@
 
 # Part of: torchvision/datasets/image_folder.rb
 
+require "torchvision"
+require_relative "../../torch/tensor_memory"
+require_relative "turbo_jpeg"
+require_relative "vips_tensor"
+
 module PytorchParity
   # The image loader of torchvision's ImageFolder, PIL's Image.open(path).convert("RGB"), on libvips:
   # a uint8 Torch tensor [H, W, 3], np.asarray(image)'s layout, whatever the file holds. Grayscale is

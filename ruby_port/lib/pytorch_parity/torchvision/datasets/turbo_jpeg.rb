@@ -2,6 +2,9 @@
 
 # Part of: torchvision/datasets/image_folder.rb
 
+require "ffi"
+require "torchvision"
+
 module PytorchParity
   # JPEG files decoded by libjpeg-turbo's TurboJPEG API (Debian's libturbojpeg0), straight into a
   # uint8 Torch tensor [height, width, 3]. PIL decodes JPEGs with the same libjpeg-turbo (Debian's

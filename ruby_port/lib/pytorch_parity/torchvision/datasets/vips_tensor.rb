@@ -2,6 +2,9 @@
 
 # Part of: torchvision/datasets/image_folder.rb
 
+require "ffi"
+require "torchvision"
+
 module PytorchParity
   # libvips between a file's bytes and a uint8 Torch tensor [height, width, bands] (the layout of
   # np.asarray(pil_image)), through a few libvips C functions called directly. ruby-vips' generic

@@ -10,6 +10,8 @@
 # Python gives: 58
 # In Python: np.asarray(transforms.CenterCrop(224)(Image.fromarray((np.tile(np.arange(341), (224, 1)) % 256).astype(np.uint8))))[0, 0]
 
+require_relative "functional"
+
 module PytorchParity
   # transforms.CenterCrop(size) as torchvision 0.14 does it: offsets int(round((H - h) / 2.0)), which
   # Python rounds half to even (a 341-pixel-wide image cropped to 224 starts at 58), and an image

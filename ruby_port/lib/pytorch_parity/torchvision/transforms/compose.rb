@@ -2,6 +2,9 @@
 
 # Part of: torch/tensor_memory.rb
 
+require "torchvision"
+require_relative "../../torch/tensor_memory"
+
 module PytorchParity
   # transforms.Compose that also frees each intermediate result once the next transform has made its
   # own (TensorMemory.free_input), as Python frees it when its last reference goes: left to Ruby's GC,

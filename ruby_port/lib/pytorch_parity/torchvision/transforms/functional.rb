@@ -10,6 +10,11 @@
 # Python gives: [26, 120, 214]
 # In Python: np.asarray(F.resize(Image.fromarray(np.tile(np.arange(5) * 60, (5, 1)).astype(np.uint8)), [3, 3]))[0].tolist()
 
+require "torchvision"
+require_relative "../../torch/tensor_memory"
+require_relative "../datasets/vips_tensor"
+require_relative "resample"
+
 module PytorchParity
   # torchvision.transforms.functional (0.14) as it treats a PIL image, for images as torchvision-ruby
   # has them: uint8 Torch tensors [H, W, C] (the layout of np.asarray(pil_image), what ImageFolder's

@@ -11,6 +11,8 @@
 #   made
 # Upstream gives: 6
 
+require_relative "functional"
+
 module PytorchParity
   # transforms.Normalize(mean, std): (tensor - mean) / std per channel, in the tensor's dtype, with
   # mean and std made tensors once per dtype.

@@ -12,6 +12,9 @@
 # Python gives: 0
 # In Python: torch.manual_seed(0); p = torch.rand(1).item() + 1e-12; torch.manual_seed(0); np.asarray(transforms.RandomHorizontalFlip(p=p)(Image.fromarray(np.array([[0, 1]], dtype=np.uint8))))[0, 0]
 
+require_relative "../../torch/tensor_item"
+require_relative "functional"
+
 module PytorchParity
   # transforms.RandomHorizontalFlip(p): flips when torch.rand(1) < p, compared by LibTorch in float32
   # as in Python (the draw read from memory: torch.rb's item costs about 10 us, torch/tensor_item.rb).

@@ -9,6 +9,9 @@
 # Python gives: (4, 0, 2, 2)
 # In Python: transforms.RandomResizedCrop.get_params(Image.new("RGB", (2, 10)), [2.0, 2.0], [0.8, 1.25])
 
+require_relative "../../torch/tensor_item"
+require_relative "functional"
+
 module PytorchParity
   # transforms.RandomResizedCrop's get_params as torchvision 0.14 draws them: a crop of random area
   # (scale) and aspect ratio (ratio), drawn from LibTorch's global generator exactly as Python draws

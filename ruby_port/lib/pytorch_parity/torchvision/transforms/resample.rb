@@ -2,6 +2,9 @@
 
 # Part of: torchvision/transforms/functional.rb
 
+require "torch"
+require_relative "../../torch/tensor_memory"
+
 module PytorchParity
   # Pillow's bilinear resampling, bit for bit (Pillow 9.4, src/libImaging/Resample.c: precompute_coeffs,
   # normalize_coeffs_8bpc, ImagingResampleHorizontal_8bpc / Vertical_8bpc, ImagingResampleInner), on

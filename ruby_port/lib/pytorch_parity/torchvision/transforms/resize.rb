@@ -10,6 +10,8 @@
 # Python gives: 256
 # In Python: transforms.Resize(256)(Image.new("L", (257, 300))).size[0]
 
+require_relative "functional"
+
 module PytorchParity
   # transforms.Resize(size) with bilinear interpolation, as torchvision 0.14 does it to a PIL image:
   # an Integer size is the shorter side, the longer becomes int(size * long / short), and Pillow's

@@ -9,6 +9,8 @@
 # Python gives: [3, 2, 3]
 # In Python: list(transforms.ToTensor()(np.zeros((2, 3, 3), dtype=np.uint8)).shape)
 
+require_relative "functional"
+
 module PytorchParity
   # transforms.ToTensor for an 8-bit image: float32 [C, H, W] in [0, 1], as torchvision computes it.
   module ToTensorAsTorchvision

@@ -12,6 +12,8 @@
 # Python gives: 1e-05
 # In Python: optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.001); scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=7); [scheduler.step() for _ in range(14)]; optimizer.param_groups[0]["lr"]
 
+require "torch"
+
 module PytorchParity
   # StepLR as PyTorch 1.13: `step` multiplies each group's current lr by gamma every step_size
   # epochs (the chainable form); `step(epoch)` keeps the closed form, as PyTorch's does.
