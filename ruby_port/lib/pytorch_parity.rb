@@ -10,6 +10,7 @@
 # for torch.rb's lib/torch/nn/batch_norm2d.rb). Its header says what upstream does and how to show it;
 # its canary (ruby_port/test/canaries/) fails, naming the file to delete, the day the gem no longer does
 # it. Loading this file twice, or before or after torch and torchvision, changes nothing more.
+require_relative "pytorch_parity/bundle"
 require "ffi"
 require "torch"
 require "torchvision"

@@ -24,7 +24,7 @@ module Hymenoptera
   class Fix
     PORT = File.join(PythonReference::ROOT, "ruby_port")
     ROOM = File.join(PORT, "lib/pytorch_parity")
-    NOT_FIXES = %w[version.rb].freeze # the library's files that fix nothing
+    NOT_FIXES = %w[bundle.rb version.rb].freeze # the library's files that fix nothing
     README = File.join(PythonReference::ROOT, "README.md")
     FIELD = /\A# (Fix|Part of|Bug|Reproduction|Upstream gives|Python gives|In Python):(.*)\n\z/
     CONTINUED = /\A#   (.*)\n\z/
