@@ -1,11 +1,12 @@
 """Images per second through the tutorial's train and val transforms and DataLoader (batch 4), in Python.
 
-    python bench/data_loading.py --data-dir DIR [--passes 3]
+    python bench/data_loading.py --data-dir DIR [--passes 3] [--workers 0]
 
 The twin of bench/data_loading.rb. Uses the reference's own data code (reference_py/data.py: its
-transforms, RGB loader, torchvision's ImageFolder and a DataLoader with num_workers=0), or torchvision's
-directly if that cannot be imported. One untimed pass per split warms the file cache, then every timed
-pass decodes, transforms and batches every image once. Prints one JSON object.
+transforms, RGB loader, torchvision's ImageFolder and a DataLoader with num_workers=--workers), or
+torchvision's directly if that cannot be imported. One untimed pass per split warms the file cache, then
+every timed pass decodes, transforms and batches every image once (with workers, a pass includes
+starting them: PyTorch starts a DataLoader's workers afresh every pass). Prints one JSON object.
 """
 
 import argparse
@@ -22,7 +23,7 @@ SPLITS = ("train", "val")
 BATCH_SIZE = 4
 
 
-def loaders(data_dir):
+def loaders(data_dir, workers):
     """(source, {split: DataLoader}) from the reference's data code, or torchvision's as a fallback."""
     from torchvision import datasets
     try:
@@ -31,7 +32,7 @@ def loaders(data_dir):
         transforms, loader = data.data_transforms, data.rgb_loader
 
         def make(dataset, seed):
-            return data.make_dataloader(dataset, BATCH_SIZE, seed)
+            return data.make_dataloader(dataset, BATCH_SIZE, seed, workers)
     except ImportError:
         import torch
         from torchvision import transforms as T
@@ -44,7 +45,7 @@ def loaders(data_dir):
         loader = datasets.folder.default_loader
 
         def make(dataset, seed):
-            return torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, num_workers=0)
+            return torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, num_workers=workers)
     return source, {split: make(datasets.ImageFolder(Path(data_dir) / split, transforms[split], loader=loader), k)
                     for k, split in enumerate(SPLITS)}
 
@@ -64,16 +65,20 @@ def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True, help="a folder with train/ and val/ class folders")
     parser.add_argument("--passes", type=int, default=3, help="timed passes over each split")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="DataLoader worker processes (num_workers; default 0: load in this process)")
     return parser
 
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    if args.workers < 0:
+        get_args_parser().error("--workers: expected 0 or more worker processes")
     count = threads.configure()
-    source, dataloaders = loaders(args.data_dir)
+    source, dataloaders = loaders(args.data_dir, args.workers)
     splits = {split: images_per_second(dataloaders[split], args.passes) for split in SPLITS}
-    json.dump({"side": "python", "source": source, "runtime": runtime_info.describe(count), "splits": splits},
-              sys.stdout)
+    json.dump({"side": "python", "source": source, "runtime": runtime_info.describe(count), "workers": args.workers,
+               "splits": splits}, sys.stdout)
     print()
 
 
