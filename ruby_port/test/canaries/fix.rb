@@ -24,7 +24,8 @@ module Hymenoptera
   class Fix
     PORT = File.join(PythonReference::ROOT, "ruby_port")
     ROOM = File.join(PORT, "lib/pytorch_parity")
-    NOT_FIXES = %w[bundle.rb version.rb].freeze # the library's files that fix nothing
+    # The library's files that fix nothing: its set-up, its version, the recorder (issue "Diagnose any port").
+    NOT_FIXES = %w[bundle.rb version.rb record.rb record/**/*.rb].freeze
     README = File.join(PythonReference::ROOT, "README.md")
     FIELD = /\A# (Fix|Part of|Bug|Reproduction|Upstream gives|Python gives|In Python):(.*)\n\z/
     CONTINUED = /\A#   (.*)\n\z/
@@ -36,7 +37,11 @@ module Hymenoptera
     attr_reader :name, :fields
 
     def self.all
-      (Dir.glob("**/*.rb", base: ROOM) - NOT_FIXES).sort.map { |name| new(name) }
+      Dir.glob("**/*.rb", base: ROOM).reject { |name| not_fix?(name) }.sort.map { |name| new(name) }
+    end
+
+    def self.not_fix?(name)
+      NOT_FIXES.any? { |pattern| File.fnmatch?(pattern, name, File::FNM_PATHNAME) }
     end
 
     # The README's table of fixes: one row per fix, its parts named with it.

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Fix: torch.rb 0.12, Torch::Utils::Data::RandomSampler (none in lib/torch/utils/data/)
+# Fix: torch.rb 0.12, Torch::Utils::Data::RandomSampler (lib/torch/utils/data.rb)
 # Bug: it has no RandomSampler, so a port cannot shuffle as PyTorch's does: with a generator of its
 #   own seeded from one draw of the global one (or with a given generator), two permutations a pass
 # Reproduction:
