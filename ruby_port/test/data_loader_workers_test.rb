@@ -7,6 +7,7 @@ require_relative "../lib/pytorch_parity/torch/utils/data/data_loader_workers"
 # batches as PyTorch 1.13's, exact batches, errors and deaths reported, and no process left behind.
 # The same loaders against PyTorch's own, bit for bit: parity/test_data_loader.py.
 class DataLoaderWorkersTest < Minitest::Test
+  include Hymenoptera::TestSupport
   Data = Torch::Utils::Data
   LIBRARY = File.expand_path("../lib", __dir__)
 
@@ -300,12 +301,13 @@ class DataLoaderWorkersTest < Minitest::Test
   def test_no_worker_outlives_sigint_sigterm_or_sigkill_of_the_process
     runs = %w[INT TERM KILL].to_h do |signal|
       stdout, writer = IO.pipe
-      pid = Process.spawn({"OMP_NUM_THREADS" => "1"}, RbConfig.ruby, "-I", LIBRARY, "-e", SIGNALLED, out: writer, err: File::NULL)
+      errors = File.join(tmpdir, "#{signal}.err")
+      pid = Process.spawn({"OMP_NUM_THREADS" => "1"}, RbConfig.ruby, "-I", LIBRARY, "-e", SIGNALLED, out: writer, err: errors)
       writer.close
-      [signal, [pid, stdout]]
+      [signal, [pid, stdout, errors]]
     end
-    runs.each do |signal, (pid, stdout)|
-      line = stdout.gets or flunk("the loading process printed no workers (#{signal})")
+    runs.each do |signal, (pid, stdout, errors)|
+      line = stdout.gets or flunk("the loading process printed no workers (#{signal}): #{File.read(errors)}")
       workers = line.split.map(&:to_i)
       assert_equal 3, workers.size
       Process.kill(signal, pid)

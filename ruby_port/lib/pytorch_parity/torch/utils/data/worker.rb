@@ -77,8 +77,8 @@ module PytorchParity
       sent = 0
       while (task = channel.get)
         idx, index = task
-        if init_exception
-          data, init_exception = init_exception, nil
+        if fetcher.nil? # worker_init_fn or the fetcher failed: every task gets that error
+          data = init_exception
         else
           begin
             data = fetcher.fetch(index)
