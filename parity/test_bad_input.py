@@ -205,6 +205,9 @@ CASES = {
     # options: ranges, the same rule on both sides
     "batch size 0": Case("train", [*TRAIN, "--batch-size", "0", *OUT], ["--batch-size 0", "a whole number of at least 1"]),
     "epochs 0": Case("train", [*TRAIN[:2], "--epochs", "0", *OUT], ["--epochs 0", "a whole number of at least 1"]),
+    "workers -1": Case("train", [*TRAIN, "--workers", "-1", *OUT], ["--workers -1", "a whole number from 0 to 64"]),
+    "workers 1.5": Case("train", [*TRAIN, "--workers", "1.5", *OUT], ["--workers", "1.5"]),
+    "workers 65": Case("train", [*TRAIN, "--workers", "65", *OUT], ["--workers 65", "from 0 to 64"]),
     "step size 0": Case("train", [*TRAIN, "--step-size", "0", *OUT], ["--step-size 0", "at least 1"]),
     "lr -1": Case("train", [*TRAIN, "--lr", "-1", *OUT], ["--lr -1.0", "a finite number of at least 0"]),
     "lr nan": Case("train", [*TRAIN, "--lr", "nan", *OUT], ["--lr nan", "a finite number of at least 0"]),
