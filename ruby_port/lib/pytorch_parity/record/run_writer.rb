@@ -1,0 +1,91 @@
+# frozen_string_literal: true
+
+require "fileutils"
+require "json"
+require "time"
+
+module PytorchParity
+  module Record
+    # The run format (parity/RUN_FORMAT.md, read by parity/run_format.py; Python writes it in the same
+    # module): run.json once at the start, then events.jsonl, one JSON object a line, each appended
+    # with one write as it happens, and the tensors' bytes in tensors-PID.bin, one file a process (a
+    # DataLoader worker writes its own). What a crashed run saw is on disk up to its last event.
+    FORMAT = "pytorch-parity-run/1"
+    OWN_FILE = /\A(run\.json|events\.jsonl|tensors-\d+\.bin)\z/
+
+    # A folder or an option the recorder cannot use: one line, the same words as parity/record.py.
+    class Error < StandardError; end
+
+    class RunWriter
+      attr_reader :dir
+
+      def initialize(dir, info)
+        @dir = File.expand_path(dir)
+        claim
+        write_run_json({format: FORMAT}.merge(info))
+        @events = File.open(File.join(@dir, "events.jsonl"), File::WRONLY | File::CREAT | File::APPEND)
+        @events.sync = true
+        @blob = nil
+        @blob_pid = nil
+      end
+
+      # One event: its fields and its tensors (name => Values::Array), the bytes first, then the line
+      # that points at them.
+      def event(kind, fields = {}, arrays = {})
+        entry = {kind: kind}.merge(fields)
+        entry[:tensors] = arrays.transform_values { |array| write_array(array) } unless arrays.empty?
+        @events.syswrite(JSON.generate(entry, allow_nan: true) << "\n")
+      end
+
+      private
+
+      # DIR must be new, empty, or a run this recorder wrote (its files are then removed, nothing else).
+      def claim
+        if File.exist?(@dir) && !File.directory?(@dir)
+          raise Error, "cannot record into #{@dir}: it is a file; give a new or empty folder"
+        end
+
+        if File.directory?(@dir)
+          entries = Dir.children(@dir)
+          foreign = entries.grep_v(OWN_FILE)
+          if foreign.any? || (entries.any? && !own_run?)
+            raise Error, "cannot record into #{@dir}: it holds files the recorder did not write " \
+                         "(#{(foreign.empty? ? entries : foreign).first(3).join(", ")}); give a new or empty folder"
+          end
+
+          entries.each { |name| File.delete(File.join(@dir, name)) }
+        else
+          FileUtils.mkdir_p(@dir)
+        end
+      rescue SystemCallError => e
+        raise Error, "cannot record into #{@dir}: #{e.message.sub(/ @ .*/, "")}"
+      end
+
+      def own_run?
+        JSON.parse(File.read(File.join(@dir, "run.json")))["format"].to_s.start_with?("pytorch-parity-run/")
+      rescue SystemCallError, JSON::ParserError
+        false
+      end
+
+      def write_run_json(info)
+        tmp = File.join(@dir, ".run.json.#{Process.pid}.tmp")
+        File.write(tmp, JSON.pretty_generate(info, allow_nan: true) + "\n")
+        File.rename(tmp, File.join(@dir, "run.json"))
+      end
+
+      # Appends the bytes to this process's tensors-PID.bin; returns the event's entry for them.
+      def write_array(array)
+        if @blob_pid != Process.pid
+          @blob_pid = Process.pid
+          @blob = File.open(File.join(@dir, "tensors-#{@blob_pid}.bin"), File::WRONLY | File::CREAT | File::APPEND | File::BINARY)
+          @blob_offset = @blob.size
+        end
+        offset = @blob_offset
+        @blob.syswrite(array.bytes) unless array.bytes.empty?
+        @blob_offset += array.bytes.bytesize
+        {dtype: array.dtype, shape: array.shape, form: array.form, file: File.basename(@blob.path), offset: offset,
+         nbytes: array.bytes.bytesize}
+      end
+    end
+  end
+end
