@@ -5,6 +5,7 @@
 # The twin of bench/workload.py. The model and optimizer come from the port's own code
 # (ruby_port/lib/hymenoptera/model.rb and strategies.rb); if that cannot be loaded, from
 # torchvision-ruby directly (SOURCE says which). Load torch (after Hymenoptera::Threads.configure) first.
+# Both run on pytorch_parity, as the port does (its LibTorch memory accounting included).
 module Workload
   MODES = %w[finetune feature_extractor eval].freeze
   TRAIN_PHASES = %w[zero_grad forward loss backward step].freeze
@@ -15,7 +16,8 @@ module Workload
   PORT = File.expand_path("../ruby_port/lib/hymenoptera", __dir__)
   SOURCE =
     begin
-      %w[errors fixes/torch/nn/batch_norm2d model strategies].each { |name| require File.join(PORT, name) }
+      require_relative "../ruby_port/lib/pytorch_parity"
+      %w[errors model strategies].each { |name| require File.join(PORT, name) }
       unless Hymenoptera::Strategies.respond_to?(:build_model) && Hymenoptera::Strategies.respond_to?(:make_optimizer)
         raise NameError, "Hymenoptera::Strategies has no build_model/make_optimizer"
       end

@@ -39,7 +39,6 @@ module Hymenoptera
         running_loss += loss.item * inputs.size(0)
         running_corrects += Torch.sum(preds.eq(labels)).item
         seen += inputs.size(0)
-        PytorchParity::TensorMemory.release
       end
       [running_loss / seen, running_corrects.to_f / seen]
     end
@@ -59,7 +58,6 @@ module Hymenoptera
           running_loss += loss.item * inputs.size(0)
           running_corrects += Torch.sum(preds.eq(labels)).item
           seen += inputs.size(0)
-          PytorchParity::TensorMemory.release
         end
       end
       [running_loss / seen, running_corrects.to_f / seen]

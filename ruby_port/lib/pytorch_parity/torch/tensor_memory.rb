@@ -12,16 +12,37 @@
 #   counted >= tensor.numel * tensor.element_size
 # Upstream gives: false
 
+require "digest"
 require "torch"
 
 module PytorchParity
   # torch.rb frees a tensor's LibTorch memory only when Ruby's GC collects the Ruby object holding
   # it, and Ruby's GC does not count that memory, so left alone it seldom runs: every batch's
   # activations stay allocated and the next batch pays page faults for fresh memory (bench/README.md
-  # measures it). A minor GC after each batch costs 1 to 3 ms and keeps memory flat.
+  # measures it). LibTorch's CPU allocator is therefore wrapped by one that counts every tensor's bytes
+  # in Ruby's malloc count (ruby_port/ext/pytorch_parity/tensor_memory_accounting.cpp, compiled by
+  # bin/setup), so that Ruby's GC runs when tensors pile up, as it runs for its own objects.
   module TensorMemory
+    ACCOUNTING_SOURCE = File.expand_path("../../../ext/pytorch_parity/tensor_memory_accounting.cpp", __dir__)
+    ACCOUNTING_LIBRARY = File.expand_path("tensor_memory_accounting.so", __dir__)
+
+    def self.install_accounting
+      unless File.exist?(ACCOUNTING_LIBRARY)
+        raise LoadError, "pytorch_parity: #{ACCOUNTING_LIBRARY} is missing; run bin/setup to compile it"
+      end
+
+      require ACCOUNTING_LIBRARY
+      if File.exist?(ACCOUNTING_SOURCE) && TensorMemoryAccounting::SOURCE_SHA256 != Digest::SHA256.file(ACCOUNTING_SOURCE).hexdigest
+        raise LoadError, "pytorch_parity: #{ACCOUNTING_LIBRARY} was compiled from another version of " \
+                         "#{File.basename(ACCOUNTING_SOURCE)}; run bin/setup to compile it again"
+      end
+      TensorMemoryAccounting.install
+    end
+    install_accounting
+
     module_function
 
+    # A minor GC now (the DataLoader's workers call it after sending a few MiB of batches).
     def release
       GC.start(full_mark: false, immediate_sweep: true)
     end

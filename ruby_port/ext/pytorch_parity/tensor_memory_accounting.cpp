@@ -1,0 +1,135 @@
+// Tells Ruby's GC how much memory LibTorch's CPU tensors hold, so that it runs when they pile up (as
+// it runs when Ruby's own objects do) and frees the tensors nobody holds any more. Installed as
+// LibTorch's CPU allocator, wrapping the default one: every byte it hands out is added to Ruby's
+// malloc count (rb_gc_adjust_memory_usage), every byte given back is taken off.
+//
+// rb_gc_adjust_memory_usage may only be called holding the GVL; LibTorch also allocates and frees on
+// its own threads (OpenMP workers, which never hold it). Those bytes wait in an atomic counter and
+// are settled with the next allocation or free on a thread that holds the GVL.
+//
+// Ruby starts a GC for its malloc count only inside its own malloc (rb_gc_adjust_memory_usage only
+// counts), and a loop of tensor operations may not call it for a long while; nor may a GC run inside
+// this allocator, in the middle of a LibTorch operation that may hold locks the tensors it frees need.
+// So a postponed job (run at the Ruby thread's next safe point) starts the GC, swept at once: a minor
+// one when the bytes counted since the last GC pass GC_BYTES, a major one when those counted since the
+// last major GC pass OLD_GC_BYTES (tensors whose Ruby objects lived through a few minor GCs are old,
+// and only a major GC frees them). Ruby's own limits (16 MiB growing to 32 MiB, 16 MiB growing to
+// 128 MiB) and its lazy sweep left 1.2x Python's peak memory in training: bench/README.md has figures.
+#include <malloc.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include <c10/core/CPUAllocator.h>
+
+#include <ruby.h>
+#include <ruby/debug.h>
+
+extern "C" int ruby_thread_has_gvl_p(void);
+
+#ifndef SOURCE_SHA256
+#error "compile with -DSOURCE_SHA256=\"<sha256 of this file>\" (bin/setup does)"
+#endif
+
+namespace {
+
+std::atomic<int64_t> unsettled{0};
+std::atomic<int64_t> live{0};
+c10::Allocator* inner = nullptr;
+c10::DeleterFnPtr inner_deleter = nullptr;
+constexpr size_t GC_BYTES = 16 << 20;
+constexpr size_t OLD_GC_BYTES = 32 << 20;
+bool collection_pending = false;
+bool full_collection = false;
+VALUE malloc_increase_bytes, oldmalloc_increase_bytes, minor_gc_options, major_gc_options;
+ID start;
+
+void collect(void*) {
+  collection_pending = false;
+  rb_funcallv_kw(rb_mGC, start, 1, full_collection ? &major_gc_options : &minor_gc_options, RB_PASS_KEYWORDS);
+}
+
+VALUE gc_options(bool full_mark) {
+  VALUE options = rb_hash_new();
+  rb_hash_aset(options, ID2SYM(rb_intern("full_mark")), full_mark ? Qtrue : Qfalse);
+  rb_hash_aset(options, ID2SYM(rb_intern("immediate_sweep")), Qtrue);
+  rb_obj_freeze(options);
+  rb_gc_register_mark_object(options);
+  return options;
+}
+
+void count(int64_t bytes) {
+  live.fetch_add(bytes, std::memory_order_relaxed);
+  if (!ruby_thread_has_gvl_p()) {
+    unsettled.fetch_add(bytes, std::memory_order_relaxed);
+    return;
+  }
+  bytes += unsettled.exchange(0, std::memory_order_relaxed);
+  if (bytes == 0) return;
+  rb_gc_adjust_memory_usage(bytes);
+  if (bytes < 0 || collection_pending) return;
+  full_collection = rb_gc_stat(oldmalloc_increase_bytes) > OLD_GC_BYTES;
+  if (full_collection || rb_gc_stat(malloc_increase_bytes) > GC_BYTES) {
+    collection_pending = true;
+    rb_postponed_job_register_one(0, collect, nullptr);
+  }
+}
+
+// malloc_usable_size is the same for a pointer when it is made and when it is freed, so no size needs
+// keeping; the context stays the data pointer, as the default allocator's (raw_allocate needs that).
+void counted_delete(void* data) {
+  if (data == nullptr) return;
+  int64_t bytes = static_cast<int64_t>(malloc_usable_size(data));
+  inner_deleter(data);
+  count(-bytes);
+}
+
+struct CountingAllocator final : c10::Allocator {
+  c10::DataPtr allocate(size_t nbytes) const override {
+    c10::DataPtr made = inner->allocate(nbytes);
+    void* data = made.get();
+    if (data == nullptr) return made;
+    made.release_context();
+    count(static_cast<int64_t>(malloc_usable_size(data)));
+    return {data, data, &counted_delete, made.device()};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &counted_delete; }
+};
+
+CountingAllocator counting;
+
+// The default allocator must hand out memory the way counted_delete assumes: its own pointer as
+// context, freed by its raw deleter (c10's DefaultCPUAllocator does, from malloc through alloc_cpu).
+VALUE install(VALUE) {
+  c10::Allocator* current = c10::GetCPUAllocator();
+  if (current == &counting) return Qfalse;
+  c10::DataPtr probe = current->allocate(64);
+  if (probe.get() == nullptr || probe.get_context() != probe.get() || probe.get_deleter() != current->raw_deleter() ||
+      current->raw_deleter() == nullptr) {
+    rb_raise(rb_eRuntimeError,
+             "pytorch_parity: LibTorch's CPU allocator is not c10's default one; Ruby's GC cannot be told of tensor memory");
+  }
+  inner = current;
+  inner_deleter = current->raw_deleter();
+  c10::SetCPUAllocator(&counting, UINT8_MAX);
+  return Qtrue;
+}
+
+VALUE counted_bytes(VALUE) {
+  return LL2NUM(live.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+extern "C" void Init_tensor_memory_accounting() {
+  malloc_increase_bytes = ID2SYM(rb_intern("malloc_increase_bytes"));
+  oldmalloc_increase_bytes = ID2SYM(rb_intern("oldmalloc_increase_bytes"));
+  start = rb_intern("start");
+  minor_gc_options = gc_options(false);
+  major_gc_options = gc_options(true);
+  VALUE parity = rb_define_module("PytorchParity");
+  VALUE accounting = rb_define_module_under(parity, "TensorMemoryAccounting");
+  rb_define_const(accounting, "SOURCE_SHA256", rb_str_freeze(rb_str_new_cstr(SOURCE_SHA256)));
+  rb_define_module_function(accounting, "install", RUBY_METHOD_FUNC(install), 0);
+  rb_define_module_function(accounting, "counted_bytes", RUBY_METHOD_FUNC(counted_bytes), 0);
+}
