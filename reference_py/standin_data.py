@@ -172,15 +172,28 @@ def read_marker(root):
         return None
 
 
+def per_class(counts, split):
+    """Images per class in `split`: counts[split] is one number for every class, or one per class name."""
+    wanted = counts[split]
+    if isinstance(wanted, int):
+        return {class_name: wanted for class_name in CLASSES}
+    if sorted(wanted) != sorted(CLASSES):
+        raise ValueError(f"counts[{split!r}] names classes {sorted(wanted)}; "
+                         f"give one count for each of {list(CLASSES)}")
+    return {class_name: wanted[class_name] for class_name in CLASSES}
+
+
 def generate(root, seed=0, counts=None):
-    """Write the whole set into `root` (replacing it only once complete)."""
+    """Write the whole set into `root` (replacing it only once complete).
+
+    counts: images per split, each one number for every class or a {class name: number} (unequal classes)."""
     counts = dict(counts or DEFAULT_COUNTS)
     with atomic.atomic_dir(root) as tmp:
         for split_index, split in enumerate(SPLITS):
-            for class_index, class_name in enumerate(CLASSES):
+            for class_index, (class_name, count) in enumerate(per_class(counts, split).items()):
                 folder = tmp / split / class_name
                 folder.mkdir(parents=True)
-                for index in range(counts[split]):
+                for index in range(count):
                     rng = np.random.default_rng([seed, split_index, class_index, index])
                     image = draw_image(rng, class_name)
                     save_image(image, folder, f"{class_name[:-1]}_{index:03d}", SPECIAL_MODES.get(index, "RGB"),

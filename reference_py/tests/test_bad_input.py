@@ -75,6 +75,9 @@ CASES = {
                                                            "--out", "OUT"], ["{wrong_keys}", "missing entries"]),
     "export_fixtures: corrupt jpeg": ("export_fixtures.py", ["--weights", "{good_weights}", "--data-dir",
                                                              "{corrupt_jpeg}", "--out", "OUT"], ["{corrupt_image}"]),
+    "export_fixtures: a count per class for three classes": (
+        "export_fixtures.py", ["--weights", "{good_weights}", "--data-dir", "{data}", "--eval-per-class", "1", "2", "3",
+                               "--out", "OUT"], ["--eval-per-class 1 2 3: 3 counts for 2 classes (ants, bees)"]),
     "replay: no fixtures": ("replay.py", ["--fixtures", "{empty_dir}", "--out", "OUT"],
                             ["{empty_dir}/manifest.json not found", "export_fixtures.py"]),
     "replay: damaged fixtures": ("replay.py", ["--fixtures", "{broken_fixtures}", "--out", "OUT"],

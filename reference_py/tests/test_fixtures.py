@@ -116,3 +116,20 @@ def test_a_fresh_clones_fixtures_folder_is_exported_into_and_its_readme_kept(tin
     ensure_fixtures(out, data_dir=tiny_data, weights_path=net_pth, **settings)
     assert (out / "README.md").read_text() == "the format\n"
     assert all((out / name).is_file() for name in manifest_of(out)["files"])
+
+
+def test_counts_per_class_choose_unequal_subsets_ending_on_a_partial_batch(tiny_data, net_pth, tmp_path):
+    settings = dict(SMALL, strategies=["feature_extractor"], eval_per_class=[1, 2], replay_per_class=[3, 2])
+    manifest = ensure_fixtures(tmp_path / "fixtures", data_dir=tiny_data, weights_path=net_pth, **settings)
+    assert manifest["config"]["eval_per_class"] == [1, 2] and manifest["config"]["replay_per_class"] == [3, 2]
+    assert manifest["replay_subset"]["val"] == ["val/ants/ant_000.jpg", "val/bees/bee_000.jpg", "val/bees/bee_001.jpg"]
+    assert [path.split("/")[1] for path in manifest["replay_subset"]["train"]] == ["ants"] * 3 + ["bees"] * 2
+    assert read_bundle(tmp_path / "fixtures" / "eval")["labels"].tolist() == [0, 1, 1]
+    epoch = read_bundle(tmp_path / "fixtures" / "strategies/feature_extractor/epoch_0")
+    assert epoch["images"].shape[0] == 5  # batches of 4 and 1
+    assert epoch["labels"].tolist() == [int(i >= 3) for i in epoch["order"].tolist()]
+
+
+def test_one_number_is_every_class_count():
+    assert export_fixtures.make_config(eval_per_class=[3], replay_per_class=2) == export_fixtures.make_config(
+        eval_per_class=3, replay_per_class=[2])

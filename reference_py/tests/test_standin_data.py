@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from PIL import Image
 
 from reference_py import standin_data
@@ -65,3 +66,21 @@ def test_ensure_regenerates_only_when_out_of_date(tmp_path):
     (root / standin_data.MARKER).unlink()
     standin_data.ensure_standin(root, seed=2, counts=FEW)
     assert (root / standin_data.MARKER).exists()
+
+
+def test_counts_per_class_make_classes_of_unequal_size(tmp_path):
+    counts = {"train": {"ants": 2, "bees": 1}, "val": 1}
+    root = standin_data.generate(tmp_path / "set", seed=3, counts=counts)
+    assert {(split, name): len(image_files(root / split / name)) for split in ("train", "val")
+            for name in ("ants", "bees")} == {("train", "ants"): 2, ("train", "bees"): 1, ("val", "ants"): 1,
+                                              ("val", "bees"): 1}
+    assert json.loads((root / standin_data.MARKER).read_text())["counts"] == counts
+    again = standin_data.ensure_standin(root, seed=3, counts=counts)
+    assert tree_bytes(again) == tree_bytes(root)  # the marker's per-class counts read back as the same set
+
+
+def test_counts_per_class_must_name_every_class(tmp_path):
+    with pytest.raises(ValueError, match=r"counts\['train'\] names classes \['ants'\]; give one count for each of "
+                                         r"\['ants', 'bees'\]"):
+        standin_data.generate(tmp_path / "set", counts={"train": {"ants": 2}, "val": 1})
+    assert not (tmp_path / "set").exists()
