@@ -5,10 +5,14 @@ same thread count the expectation is bit-identical; across stacks, within a mult
 reference's own noise floor (parity/tolerances.py, parity/conftest.py).
 """
 
+import json
+
 import torch
 
+from parity import data_paths
 from parity.compare import check, judge, judge_dict
 from parity.divergence import explain_with_trace
+from parity.settings import ALL_STRATEGIES, STRATEGIES
 from parity.tolerances import for_quantity
 
 
@@ -114,3 +118,16 @@ def test_parameter_counts(strategy, replay_runs, recorder):
     check([judge(torch.tensor(ruby["param_counts"][kind]), torch.tensor(python["param_counts"][kind]), None,
                  kind="counts", same_stack=True, quantity=f"{kind} parameter count", strategy=strategy)
            for kind in ("trainable", "frozen", "total")], recorder)
+
+
+def test_the_data_takes_every_path_the_real_data_takes(fixtures_dir, replay_runs):
+    """A partial last batch in both splits, unequal classes, a tie in val accuracy, a best epoch before the
+    last (parity/data_paths.py), read from the fixtures' manifest (subsets, batch size) and the reference's
+    summaries."""
+    manifest = json.loads((fixtures_dir / "manifest.json").read_text())
+    class_counts = data_paths.class_counts_of_paths(manifest["replay_subset"]["train"] + manifest["replay_subset"]["val"])
+    histories = {strategy: replay_runs.python.summary(strategy) for strategy in STRATEGIES}
+    taken = data_paths.paths_taken(class_counts, manifest["protocol"]["batch_size"], histories)
+    data_paths.check_every_path_taken(taken, "the replay's fixtures", "change EVAL_PER_CLASS, REPLAY_PER_CLASS or "
+                                      "PROTOCOL in reference_py/export_fixtures.py until they do",
+                                      STRATEGIES == ALL_STRATEGIES)
