@@ -3,7 +3,11 @@ suite against the copy (as a subprocess, the way a maintainer would), and assert
 names the quantity that the fault changes.
 
 Across stacks too: against a reference replayed at another thread count (SIDE_THREADS + 1), the
-port as it is passes, and the faults are still caught, located by epoch, step and module."""
+port as it is passes, and the faults are still caught, located by epoch, step and module.
+
+And on the paths only data shaped like the real hymenoptera_data takes (a partial last batch, a tie in
+val accuracy, a best epoch before the last): loops that mishandle them, named by the replay and by the
+free-running trainers (extended; `pytest parity -m data_paths`)."""
 
 import re
 import shutil
@@ -64,6 +68,32 @@ FAULTS = [
           r"\1super(input + 1e-3)", "parity/test_resync.py", ACROSS_STACKS_STRATEGY,
           "first divergence after resynchronising every step: epoch 0, step 0, state/bn1.running_mean of module bn1",
           across_stacks=True),
+]
+
+# Loops that agree with the reference on data that never takes the paths the real data takes
+# (parity/data_paths.py): each must be named by the replay and by the free-running trainers, whose data
+# takes every such path (test_the_data_takes_every_path_the_real_data_takes in both). Extended: each
+# child replays or trains both sides itself.
+DATA_PATH_STRATEGY = "feature_extractor"  # in both sets its val accuracy ties and its best epoch is not the last
+AT = f"[strategy={DATA_PATH_STRATEGY}"
+# name, pattern in lib/hymenoptera/train.rb, replacement, what the replay names, what the free-running trainers name
+DATA_PATH_BUGS = [
+    ("train loss weighted by the batch size, not the batch's (partial last batch)",
+     r"(?s)(def train_one_epoch\b.*?running_loss \+= loss\.item \* )inputs\.size\(0\)", r"\g<1>4",
+     f"train_loss differs {AT}, epoch=0]", f"free-running train_loss differs {AT}, epoch=0]"),
+    ("val loss weighted by the batch size, not the batch's (partial last batch)",
+     r"(?s)(def evaluate\b.*?running_loss \+= loss\.item \* )inputs\.size\(0\)", r"\g<1>4",
+     f"val_loss differs {AT}, epoch=0]", f"free-running val_loss differs {AT}, epoch=0]"),
+    ("a tie taken as a new best (tie in val accuracy)", r"record\[:val_acc\] > best_acc", "record[:val_acc] >= best_acc",
+     f"best state dict differs {AT}", f"free-running best epoch (-1: none) differs {AT}]"),
+    ("the last weights returned, not the best (best epoch before the last)", r"model\.load_state_dict\(best_model_wts\)",
+     "nil # the best weights are never loaded", f"best state dict differs {AT}", f"free-running best weights differs {AT}"),
+]
+DATA_PATH_FAULTS = [
+    Fault(f"{name}, {suite}", "lib/hymenoptera/train.rb", pattern, replacement, tests, DATA_PATH_STRATEGY, expected)
+    for name, pattern, replacement, *named in DATA_PATH_BUGS
+    for suite, tests, expected in zip(("replay", "free-running"),
+                                      ("parity/test_replay.py", "parity/test_free_running.py"), named)
 ]
 
 
@@ -128,6 +158,13 @@ def across_stacks_outcomes(fixtures_dir, tmp_path_factory):
     return run_children([f for f in FAULTS if f.across_stacks], Run(other_stack), tmp_path_factory)
 
 
+@pytest.fixture(scope="module")
+def data_path_outcomes(tmp_path_factory):
+    """The data paths' faults' child suites; each replays or trains the reference itself, for one strategy
+    (this session's replays, all strategies, would cost more: the extended run does not make them)."""
+    return run_children(DATA_PATH_FAULTS, None, tmp_path_factory)
+
+
 def assert_verdict(fault, outcome):
     returncode, output = outcome
     if fault.expected is None:
@@ -150,3 +187,11 @@ def test_suite_names_each_fault(fault, one_stack_outcomes):
 @pytest.mark.parametrize("fault", [f for f in FAULTS if f.across_stacks], ids=lambda f: f.name)
 def test_across_stacks_the_port_passes_and_each_fault_is_located(fault, across_stacks_outcomes):
     assert_verdict(fault, across_stacks_outcomes[fault.name])
+
+
+@pytest.mark.slow
+@pytest.mark.extended
+@pytest.mark.data_paths
+@pytest.mark.parametrize("fault", DATA_PATH_FAULTS, ids=lambda f: f.name)
+def test_suite_names_each_fault_only_the_real_datas_paths_reveal(fault, data_path_outcomes):
+    assert_verdict(fault, data_path_outcomes[fault.name])
