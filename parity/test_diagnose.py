@@ -232,10 +232,12 @@ def run_all(commands):
 def test_each_deviation_the_tutorial_port_meets_is_named(tutorial_runs):
     """With every fix of the room loaded but one (and those that require it), the diagnosis names that
     one (or one that requires it) as the first divergence's known deviation, and explains every other
-    divergence; or the runs are identical, and the port does not meet it."""
+    divergence; or the runs are identical, and the port does not meet it (on this data, at num_workers 0:
+    the plain run at 4 meets the workers' fix)."""
     python = tutorial_runs.run(("python", 0))
     data, runs = tutorial_data(), DIAGNOSE_RUNS / "leave_one_out"
-    fixes = deviations.fix_files()
+    # the fixes of speed and memory change no value: no run can show them
+    fixes = [fix for fix in deviations.fix_files() if fix not in deviations.WITHOUT_SIGNATURE]
     commands = []
     for fix in fixes:
         out = runs / fix.removesuffix(".rb").replace("/", "-")
