@@ -46,6 +46,9 @@ ID start;
 
 void collect(void*) {
   collection_pending = false;
+  // GC.start runs even under GC.disable, which this must respect: rb_gc_disable says whether it was.
+  if (rb_gc_disable() == Qtrue) return;
+  rb_gc_enable();
   rb_funcallv_kw(rb_mGC, start, 1, full_collection ? &major_gc_options : &minor_gc_options, RB_PASS_KEYWORDS);
 }
 

@@ -24,7 +24,7 @@ module PytorchParity
   # bin/setup), so that Ruby's GC runs when tensors pile up, as it runs for its own objects.
   module TensorMemory
     ACCOUNTING_SOURCE = File.expand_path("../../../ext/pytorch_parity/tensor_memory_accounting.cpp", __dir__)
-    ACCOUNTING_LIBRARY = File.expand_path("tensor_memory_accounting.so", __dir__)
+    ACCOUNTING_LIBRARY = File.expand_path("../../../ext/pytorch_parity/tensor_memory_accounting.so", __dir__)
 
     def self.install_accounting
       unless File.exist?(ACCOUNTING_LIBRARY)
