@@ -24,6 +24,7 @@
 
 #include <ruby.h>
 #include <ruby/debug.h>
+#include <ruby/vm.h>
 
 extern "C" int ruby_thread_has_gvl_p(void);
 
@@ -39,6 +40,7 @@ c10::Allocator* inner = nullptr;
 c10::DeleterFnPtr inner_deleter = nullptr;
 constexpr size_t GC_BYTES = 16 << 20;
 constexpr size_t OLD_GC_BYTES = 32 << 20;
+bool vm_alive = true;  // LibTorch may free tensors after Ruby's VM is gone (its own statics, at exit)
 bool collection_pending = false;
 bool full_collection = false;
 VALUE malloc_increase_bytes, oldmalloc_increase_bytes, minor_gc_options, major_gc_options;
@@ -63,7 +65,7 @@ VALUE gc_options(bool full_mark) {
 
 void count(int64_t bytes) {
   live.fetch_add(bytes, std::memory_order_relaxed);
-  if (!ruby_thread_has_gvl_p()) {
+  if (!vm_alive || !ruby_thread_has_gvl_p()) {
     unsettled.fetch_add(bytes, std::memory_order_relaxed);
     return;
   }
@@ -101,6 +103,10 @@ struct CountingAllocator final : c10::Allocator {
 
 CountingAllocator counting;
 
+void vm_destroyed(ruby_vm_t*) {
+  vm_alive = false;
+}
+
 // The default allocator must hand out memory the way counted_delete assumes: its own pointer as
 // context, freed by its raw deleter (c10's DefaultCPUAllocator does, from malloc through alloc_cpu).
 VALUE install(VALUE) {
@@ -112,6 +118,7 @@ VALUE install(VALUE) {
     rb_raise(rb_eRuntimeError,
              "pytorch_parity: LibTorch's CPU allocator is not c10's default one; Ruby's GC cannot be told of tensor memory");
   }
+  ruby_vm_at_exit(vm_destroyed);
   inner = current;
   inner_deleter = current->raw_deleter();
   c10::SetCPUAllocator(&counting, UINT8_MAX);
