@@ -29,6 +29,15 @@ class TensorMemoryTest < Minitest::Test
     end
   end
 
+  def test_free_empties_tensors_of_every_dtype_and_keeps_their_dtype
+    %i[float16 float32 float64 uint8 int64 bool].each do |dtype|
+      tensor = Torch.ones(3).to(dtype)
+      TensorMemory.free(tensor)
+      assert freed?(tensor), dtype
+      assert_equal dtype, tensor.dtype
+    end
+  end
+
   def test_view_only_keeps_the_view_and_frees_the_tensor
     tensor = Torch.arange(12).view(3, 4)
     view = TensorMemory.view_only(tensor) { |t| t.transpose(0, 1) }

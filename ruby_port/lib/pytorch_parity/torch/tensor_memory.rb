@@ -78,7 +78,8 @@ module PytorchParity
       free(input) unless same
     end
 
-    EMPTY = Hash.new { |empty, dtype| empty[dtype] = Torch.empty(0, dtype: dtype) }
+    # Torch.empty(0).to(dtype): torch.rb refuses Torch.empty(0, dtype: :float16)
+    EMPTY = Hash.new { |empty, dtype| empty[dtype] = Torch.empty(0).to(dtype) }
     private_constant :EMPTY
   end
 end
