@@ -17,6 +17,7 @@ require "torchvision"
 
 require_relative "pytorch_parity/version"
 require_relative "pytorch_parity/torch/num_threads"
+require_relative "pytorch_parity/torch/randint"
 require_relative "pytorch_parity/torch/tensor_memory"
 require_relative "pytorch_parity/torch/tensor_item"
 require_relative "pytorch_parity/torch/tensor/marshal"
