@@ -15,10 +15,19 @@ module PytorchParity
           ruby: RUBY_VERSION,
           torch_rb: Torch::VERSION,
           torchvision: defined?(::TorchVision::VERSION) ? ::TorchVision::VERSION : nil,
-          libtorch: Torch.show_config[/TORCH_VERSION=([\w.+-]+)/, 1]&.chomp(","),
+          libtorch: libtorch_version,
           libtorch_library: libtorch_library,
-          threads: Torch.parallel_info[/at::get_num_threads\(\)\s*:\s*(\d+)/, 1]&.to_i
+          threads: threads
         }
+      end
+
+      def libtorch_version
+        Torch.show_config[/TORCH_VERSION=([\w.+-]+)/, 1]&.chomp(",")
+      end
+
+      # The thread count LibTorch reports (read from parallel_info: torch.rb 0.12 has no get_num_threads).
+      def threads
+        Torch.parallel_info[/at::get_num_threads\(\)\s*:\s*(\d+)/, 1]&.to_i
       end
 
       # The resolved path of the LibTorch library mapped into this process, or nil.
