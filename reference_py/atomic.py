@@ -22,8 +22,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from reference_py.errors import UserError
@@ -44,19 +46,43 @@ def _usual_mode(path, mode):
 
 
 @contextlib.contextmanager
+def signals_held():
+    """SIGINT and SIGTERM wait until the block is done, then take effect: a temporary entry made inside is
+    already in its cleanup's hands when they do (a signal between its creation and the `try` would leak it).
+
+    Signals reach Python's handlers in the main thread only; elsewhere there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: held.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(held):
+            signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
 def atomic_path(target):
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    _usual_mode(tmp, 0o666)
+    tmp = None
     try:
+        with signals_held():
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+        _usual_mode(tmp, 0o666)
         yield Path(tmp)
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 
@@ -74,20 +100,24 @@ def atomic_dir(target):
     """Yield a temporary directory beside `target`; it replaces `target` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    _usual_mode(tmp, 0o777)
+    tmp = None
     try:
+        with signals_held():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        _usual_mode(tmp, 0o777)
         yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        with signals_held():  # a signal between the two renames would leave the target missing
+            if target.exists():
+                old = target.with_name(f".{target.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -300,17 +330,21 @@ class OutputDir(Output):
     def write(self):
         """Yield a temporary folder beside the target; when the block succeeds it becomes the target."""
         target = self.target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        _usual_mode(tmp, 0o777)
+        tmp = None
         try:
+            with signals_held():
+                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+            _usual_mode(tmp, 0o777)
             if self.owned_of is None:
                 self._new_marker(tmp, [])  # a leftover of this run is recognisably this tool's
             yield tmp
             if self.owned_of is None:
                 self._new_marker(tmp, files_below(tmp))
-            self._commit(tmp)
+            with signals_held():  # a signal between the two renames would leave the target missing
+                self._commit(tmp)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
 
     def _commit(self, tmp):

@@ -34,22 +34,33 @@ module Hymenoptera
     # Yields a temporary directory beside target; it replaces target only if the block succeeds.
     def dir(target)
       FileUtils.mkdir_p(File.dirname(target))
-      tmp = File.join(File.dirname(target), ".#{File.basename(target)}.#{SecureRandom.hex(6)}.tmp")
-      FileUtils.mkdir_p(tmp)
+      tmp = nil
       begin
+        signals_held do
+          tmp = File.join(File.dirname(target), ".#{File.basename(target)}.#{SecureRandom.hex(6)}.tmp")
+          Dir.mkdir(tmp)
+        end
         yield tmp
-        if File.exist?(target)
-          old = File.join(File.dirname(target), ".#{File.basename(target)}.old")
-          FileUtils.rm_rf(old)
-          File.rename(target, old)
-          File.rename(tmp, target)
-          FileUtils.rm_rf(old)
-        else
-          File.rename(tmp, target)
+        signals_held do # a signal between the two renames would leave the target missing
+          if File.exist?(target)
+            old = File.join(File.dirname(target), ".#{File.basename(target)}.old")
+            FileUtils.rm_rf(old)
+            File.rename(target, old)
+            File.rename(tmp, target)
+            FileUtils.rm_rf(old)
+          else
+            File.rename(tmp, target)
+          end
         end
       ensure
-        FileUtils.rm_rf(tmp)
+        FileUtils.rm_rf(tmp) if tmp
       end
+    end
+
+    # SIGINT and SIGTERM wait until the block is done, then take effect: a temporary entry made inside is
+    # already in its cleanup's hands when they do (a signal between its creation and the `begin` would leak it).
+    def signals_held(&block)
+      Thread.handle_interrupt(SignalException => :never, &block)
     end
 
     # An output option's value: a path, not an empty word (File.join("", x) is /x).
@@ -278,15 +289,18 @@ module Hymenoptera
 
       # Yields a temporary folder beside the target; when the block succeeds it becomes the target.
       def write
-        tmp = File.join(File.dirname(target), ".#{File.basename(target)}.#{SecureRandom.hex(6)}.tmp")
-        Dir.mkdir(tmp)
+        tmp = nil
         begin
+          Atomic.signals_held do
+            tmp = File.join(File.dirname(target), ".#{File.basename(target)}.#{SecureRandom.hex(6)}.tmp")
+            Dir.mkdir(tmp)
+          end
           new_marker(tmp, []) # a leftover of this run is recognisably this tool's
           yield tmp
           new_marker(tmp, Atomic.files_below(tmp))
-          commit(tmp)
+          Atomic.signals_held { commit(tmp) } # a signal between the two renames would leave the target missing
         ensure
-          FileUtils.rm_rf(tmp) if File.exist?(tmp)
+          FileUtils.rm_rf(tmp) if tmp && File.exist?(tmp)
         end
       end
 
