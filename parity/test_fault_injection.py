@@ -159,10 +159,13 @@ def across_stacks_outcomes(fixtures_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def data_path_outcomes(tmp_path_factory):
-    """The data paths' faults' child suites; each replays or trains the reference itself, for one strategy
-    (this session's replays, all strategies, would cost more: the extended run does not make them)."""
-    return run_children(DATA_PATH_FAULTS, None, tmp_path_factory)
+def data_path_outcomes(fixtures_dir, tmp_path_factory):
+    """The data paths' faults' child suites, the replay's against one Python replay of DATA_PATH_STRATEGY made
+    here (this session's replays, all strategies, would cost more: the extended run does not make them); the
+    free-running ones train both sides themselves."""
+    reference = tmp_path_factory.mktemp("data_paths_reference") / "python"
+    run_together(python("replay.py", "--fixtures", fixtures_dir, "--strategy", DATA_PATH_STRATEGY, "--out", reference))
+    return run_children(DATA_PATH_FAULTS, Run(reference), tmp_path_factory)
 
 
 def assert_verdict(fault, outcome):
