@@ -125,6 +125,18 @@ class DataLoaderWorkersTest < Minitest::Test
     assert grads.first.requires_grad
   end
 
+  def test_a_batch_of_more_tensors_than_one_message_carries_files_arrives_whole
+    many = PytorchParity::WorkerChannel::MAX_FILES + 6 # sent in one file and read from it, not mapped
+    dataset = Samples.new(4) { |index| Array.new(many) { |k| Torch.tensor([index, k], dtype: :int64) } }
+    reference = loader(dataset, batch_size: 2).to_a
+    batches = loader(dataset, batch_size: 2, num_workers: 2).to_a
+    assert_equal reference.size, batches.size
+    reference.zip(batches).each do |expected, batch|
+      assert_equal many, batch.size
+      expected.zip(batch).each { |e, b| assert Torch.equal(e, b) }
+    end
+  end
+
   def test_worker_init_fn_and_get_worker_info
     assert_nil Data.get_worker_info
     dataset = Samples.new(6) do |_index|

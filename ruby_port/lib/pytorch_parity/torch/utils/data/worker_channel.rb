@@ -12,16 +12,22 @@ module PytorchParity
   # What passes between the DataLoader and one worker process: PyTorch's index_queue (indices to the
   # worker) and worker_result_queue (batches back) in one socket pair of SOCK_SEQPACKET (a message is
   # read whole or not at all; the other side's exit reads as the end). A batch's tensors travel as
-  # torch.multiprocessing's file-descriptor strategy has them: the worker writes their raw bytes into an
-  # anonymous in-memory file (memfd) and sends its descriptor with the message, the DataLoader reads
-  # them straight into new tensors of the same dtype and shape. So the worker never waits for the
-  # DataLoader to take a batch, and the socket carries only the batch's structure (Marshal).
+  # torch.multiprocessing's file-descriptor strategy has them: the worker writes each tensor's raw bytes
+  # into an anonymous in-memory file (memfd) and sends the descriptors with the message; the DataLoader
+  # maps each file as its tensor's memory (Torch.from_file), as PyTorch's DataLoader maps a worker's
+  # shared memory. So the worker never waits for the DataLoader to take a batch, the socket carries only
+  # the batch's structure (Marshal), and the DataLoader writes nothing: memory it wrote would be shared
+  # with the workers it has just forked, each page copied at its first write. A batch of more tensors
+  # than one message may carry descriptors, or of a dtype Torch.from_file does not take, travels in one
+  # file and is read from it.
   class WorkerChannel
     INLINE_LIMIT = 32 * 1024 # a message's Marshal in the socket itself, at most
     RECEIVE_LIMIT = INLINE_LIMIT + 64
+    MAX_FILES = 64 # tensors sent as files of their own in one message, at most (Linux allows 253)
 
-    # Where a tensor was in a message: its bytes in the message's file.
-    TensorSlot = Struct.new(:dtype, :shape, :offset, :requires_grad)
+    # Where a tensor was in a message: its bytes in the message's file at offset, or in file number
+    # index of the message's own files.
+    TensorSlot = Struct.new(:dtype, :shape, :offset, :requires_grad, :index)
 
     module LibC
       extend FFI::Library
@@ -70,6 +76,7 @@ module PytorchParity
         @socket.sendmsg("I#{skeleton}")
         return 0
       end
+      return put_files(skeleton, tensors, size[0]) if skeleton.bytesize <= INLINE_LIMIT && tensors.size <= MAX_FILES
 
       file = anonymous_file
       begin
@@ -89,6 +96,7 @@ module PytorchParity
 
       case data[0]
       when "I" then Marshal.load(data.byteslice(1..))
+      when "T" then map_files(Marshal.load(data.byteslice(1..)), controls.first.unix_rights)
       when "F" then read_file(controls.first.unix_rights.first, data.byteslice(1, 8).unpack1("Q<"))
       else raise IOError, "DataLoader worker channel: a message of unknown kind #{data[0].inspect}"
       end
@@ -103,7 +111,7 @@ module PytorchParity
       case object
       when Torch::Tensor
         tensor = object.detach.contiguous
-        slot = TensorSlot.new(tensor.dtype, tensor.shape, offset[0], object.requires_grad)
+        slot = TensorSlot.new(tensor.dtype, tensor.shape, offset[0], object.requires_grad, tensors.size)
         offset[0] += tensor.numel * tensor.element_size
         tensors << [tensor, slot]
         slot
@@ -114,20 +122,55 @@ module PytorchParity
       end
     end
 
-    def rebuild(object, file, base)
+    # object with each TensorSlot replaced by the tensor that tensor_at(slot) makes.
+    def rebuild(object, &tensor_at)
       case object
-      when TensorSlot then read_tensor(file, object, base)
-      when Array then object.map { |item| rebuild(item, file, base) }
-      when Hash then object.transform_values { |item| rebuild(item, file, base) }
-      when Struct then object.class.new(*object.to_a.map { |item| rebuild(item, file, base) })
+      when TensorSlot then tensor_at.call(object)
+      when Array then object.map { |item| rebuild(item, &tensor_at) }
+      when Hash then object.transform_values { |item| rebuild(item, &tensor_at) }
+      when Struct then object.class.new(*object.to_a.map { |item| rebuild(item, &tensor_at) })
       else object
       end
+    end
+
+    # Each tensor in a file of its own, their descriptors with the skeleton.
+    def put_files(skeleton, tensors, bytes)
+      files = []
+      tensors.each do |tensor, _slot|
+        files << anonymous_file
+        write_tensor(files.last.fileno, tensor, 0)
+      end
+      @socket.sendmsg("T#{skeleton}", 0, nil, Socket::AncillaryData.unix_rights(*files))
+      bytes
+    ensure
+      files.each(&:close)
+    end
+
+    def map_files(skeleton, files)
+      rebuild(skeleton) { |slot| map_tensor(files[slot.index], slot) }
+    ensure
+      files&.each(&:close)
+    end
+
+    # The tensor whose memory is file's (mapped, shared), or read from it when Torch.from_file cannot.
+    def map_tensor(file, slot)
+      numel = slot.shape.inject(1, :*)
+      tensor = begin
+        Torch.from_file("/proc/self/fd/#{file.fileno}", true, numel, dtype: slot.dtype).reshape(slot.shape) if numel.positive?
+      rescue ArgumentError # a dtype it does not take (float16)
+        nil
+      end
+      tensor ||= read_tensor(file, slot, 0)
+      slot.requires_grad ? tensor.requires_grad!(true) : tensor
     end
 
     def read_file(file, skeleton_size)
       buffer = FFI::MemoryPointer.new(:uint8, [skeleton_size, 1].max)
       read_fully(file.fileno, buffer, skeleton_size, 0)
-      rebuild(Marshal.load(buffer.read_bytes(skeleton_size)), file, skeleton_size)
+      rebuild(Marshal.load(buffer.read_bytes(skeleton_size))) do |slot|
+        tensor = read_tensor(file, slot, skeleton_size + slot.offset)
+        slot.requires_grad ? tensor.requires_grad!(true) : tensor
+      end
     ensure
       file&.close
     end
@@ -137,15 +180,15 @@ module PytorchParity
       write_fully(fd, FFI::Pointer.new(:uint8, tensor._data_ptr), size, offset) if size.positive?
     end
 
-    def read_tensor(file, slot, base)
+    def read_tensor(file, slot, offset)
       tensor = begin
         Torch.empty(slot.shape, dtype: slot.dtype)
       rescue ArgumentError # torch.rb's empty takes no float16: converted to it instead
         Torch.empty(slot.shape).to(slot.dtype)
       end
       size = tensor.numel * tensor.element_size
-      read_fully(file.fileno, FFI::Pointer.new(:uint8, tensor._data_ptr), size, base + slot.offset) if size.positive?
-      slot.requires_grad ? tensor.requires_grad!(true) : tensor
+      read_fully(file.fileno, FFI::Pointer.new(:uint8, tensor._data_ptr), size, offset) if size.positive?
+      tensor
     end
 
     def write_fully(fd, pointer, size, offset)
