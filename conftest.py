@@ -1,10 +1,9 @@
-"""pytest's set-up for the whole repository: the parity suite's command-line options (parity/options.py),
-and glibc's malloc settings for every process the tests start (parity/allocator.py)."""
+"""pytest's set-up for the whole repository: the settings that make the tests' processes faster
+(parity/process_settings.py), applied before any test module loads LibTorch, and the parity suite's
+command-line options (parity/options.py)."""
 
-from parity import allocator
+from parity import process_settings
+
+process_settings.configure()
 
 pytest_plugins = ["parity.options"]
-
-
-def pytest_configure(config):
-    allocator.configure()
