@@ -1,9 +1,10 @@
-"""pytest's set-up for the whole repository: the settings that make the tests' processes faster
-(parity/process_settings.py), applied before any test module loads LibTorch, and the parity suite's
-command-line options (parity/options.py)."""
+"""pytest's set-up for the whole repository: the parity suite's command-line options (parity/options.py),
+and glibc's malloc settings for every process the tests start (parity/allocator.py)."""
 
-from parity import process_settings
-
-process_settings.configure()
+from parity import allocator
 
 pytest_plugins = ["parity.options"]
+
+
+def pytest_configure(config):
+    allocator.configure()
