@@ -5,10 +5,12 @@ set_num_threads, so the Ruby side can only be set through that variable. Python 
 """
 
 import os
+import re
 
 from reference_py.errors import UserError
 
 ENV_VAR = "HYMENOPTERA_THREADS"
+PER_CORE_MAX = 4  # more LibTorch threads than this per core only slow it down: 10,000 on 2 cores never ended
 
 
 class SettingError(UserError):
@@ -16,12 +18,15 @@ class SettingError(UserError):
 
 
 def thread_count():
+    cores = os.cpu_count() or 1
     value = os.environ.get(ENV_VAR, "")
     if not value:
-        return os.cpu_count() or 1
-    if not value.isdigit() or int(value) < 1:
-        raise SettingError(f"{ENV_VAR}={value!r}: expected a whole number of threads, at least 1; "
-                                 f"set it to 1 or {os.cpu_count() or 1}, or unset it to use every core")
+        return cores
+    most = PER_CORE_MAX * cores
+    # ASCII digits alone, as Ruby's twin reads them (str.isdigit also takes '²' and other scripts' digits)
+    if not re.fullmatch(r"[1-9][0-9]*", value) or len(value) > len(str(most)) or int(value) > most:
+        raise SettingError(f"{ENV_VAR}={value!r}: expected a whole number of threads from 1 to {most} "
+                           f"({PER_CORE_MAX} per core); set it to 1 or {cores}, or unset it to use every core")
     return int(value)
 
 

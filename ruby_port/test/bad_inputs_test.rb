@@ -99,6 +99,28 @@ class BadInputsTest < Minitest::Test
     train(message: /HYMENOPTERA_THREADS="two": expected a whole number of threads/, env: {"HYMENOPTERA_THREADS" => "two"})
   end
 
+  # read alike on both sides (the twin: reference_py/tests/test_threads.py)
+  def test_a_thread_setting_that_is_not_1_to_4_per_core_is_refused
+    most = Hymenoptera::Threads::PER_CORE_MAX * Etc.nprocessors
+    ["0", "01", "²", "١", "1_0", " 2", (most + 1).to_s, "10000", "9" * 5000].each do |value|
+      error = with_env(Hymenoptera::Threads::ENV_VAR => value) do
+        assert_raises(Hymenoptera::Threads::SettingError) { Hymenoptera::Threads.count }
+      end
+      assert_includes error.message, "expected a whole number of threads from 1 to #{most}", value
+    end
+    ["1", most.to_s].each do |value|
+      assert_equal Integer(value), with_env(Hymenoptera::Threads::ENV_VAR => value) { Hymenoptera::Threads.count }
+    end
+  end
+
+  def with_env(values)
+    saved = values.keys.to_h { |key| [key, ENV.fetch(key, nil)] }
+    values.each { |key, value| ENV[key] = value }
+    yield
+  ensure
+    saved.each { |key, value| ENV[key] = value }
+  end
+
   def test_missing_fixtures
     assert_user_error("replay", "--fixtures", File.join(tmpdir, "nofixtures"), "--out", out_dir,
                       message: %r{nofixtures/manifest.json not found: no fixtures there; regenerate them with `python reference_py/export_fixtures.py})

@@ -10,6 +10,7 @@ module Hymenoptera
   # library is loaded, so this must run before `require "torch"`.
   module Threads
     ENV_VAR = "HYMENOPTERA_THREADS"
+    PER_CORE_MAX = 4 # more LibTorch threads than this per core only slow it down: 10,000 on 2 cores never ended
 
     # HYMENOPTERA_THREADS holds something other than a whole number of at least 1.
     class SettingError < UserError; end
@@ -17,11 +18,14 @@ module Hymenoptera
     module_function
 
     def count
+      cores = Etc.nprocessors
       value = ENV.fetch(ENV_VAR, "")
-      return Etc.nprocessors if value.empty?
-      unless value.match?(/\A[1-9]\d*\z/)
-        raise SettingError, "#{ENV_VAR}=#{value.inspect}: expected a whole number of threads, at least 1; " \
-                            "set it to 1 or #{Etc.nprocessors}, or unset it to use every core"
+      return cores if value.empty?
+
+      most = PER_CORE_MAX * cores
+      unless value.match?(/\A[1-9][0-9]*\z/) && Integer(value, 10) <= most
+        raise SettingError, "#{ENV_VAR}=#{value.inspect}: expected a whole number of threads from 1 to #{most} " \
+                            "(#{PER_CORE_MAX} per core); set it to 1 or #{cores}, or unset it to use every core"
       end
 
       Integer(value, 10)
