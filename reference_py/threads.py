@@ -14,7 +14,7 @@ PER_CORE_MAX = 4  # more LibTorch threads than this per core only slow it down: 
 
 
 class SettingError(UserError):
-    """HYMENOPTERA_THREADS holds something other than a whole number of at least 1."""
+    """HYMENOPTERA_THREADS holds something other than a whole number from 1 to PER_CORE_MAX per core."""
 
 
 def thread_count():

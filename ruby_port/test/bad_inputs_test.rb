@@ -102,7 +102,7 @@ class BadInputsTest < Minitest::Test
   # read alike on both sides (the twin: reference_py/tests/test_threads.py)
   def test_a_thread_setting_that_is_not_1_to_4_per_core_is_refused
     most = Hymenoptera::Threads::PER_CORE_MAX * Etc.nprocessors
-    ["0", "01", "²", "١", "1_0", " 2", (most + 1).to_s, "10000", "9" * 5000].each do |value|
+    ["two", "0", "01", "²", "١", "1_0", " 2", (most + 1).to_s, "10000", "9" * 5000].each do |value|
       error = with_env(Hymenoptera::Threads::ENV_VAR => value) do
         assert_raises(Hymenoptera::Threads::SettingError) { Hymenoptera::Threads.count }
       end

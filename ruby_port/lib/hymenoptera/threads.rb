@@ -12,7 +12,7 @@ module Hymenoptera
     ENV_VAR = "HYMENOPTERA_THREADS"
     PER_CORE_MAX = 4 # more LibTorch threads than this per core only slow it down: 10,000 on 2 cores never ended
 
-    # HYMENOPTERA_THREADS holds something other than a whole number of at least 1.
+    # HYMENOPTERA_THREADS holds something other than a whole number from 1 to PER_CORE_MAX per core.
     class SettingError < UserError; end
 
     module_function

@@ -122,10 +122,11 @@ module PytorchParity
       end
     end
 
-    # object with each TensorSlot replaced by the tensor that tensor_at(slot) makes.
+    # object with each TensorSlot replaced by the tensor that tensor_at(slot) makes (requiring grad as
+    # the tensor sent did).
     def rebuild(object, &tensor_at)
       case object
-      when TensorSlot then tensor_at.call(object)
+      when TensorSlot then tensor_at.call(object).tap { |tensor| tensor.requires_grad!(true) if object.requires_grad }
       when Array then object.map { |item| rebuild(item, &tensor_at) }
       when Hash then object.transform_values { |item| rebuild(item, &tensor_at) }
       when Struct then object.class.new(*object.to_a.map { |item| rebuild(item, &tensor_at) })
@@ -160,17 +161,13 @@ module PytorchParity
       rescue ArgumentError # a dtype it does not take (float16)
         nil
       end
-      tensor ||= read_tensor(file, slot, 0)
-      slot.requires_grad ? tensor.requires_grad!(true) : tensor
+      tensor || read_tensor(file, slot, 0)
     end
 
     def read_file(file, skeleton_size)
       buffer = FFI::MemoryPointer.new(:uint8, [skeleton_size, 1].max)
       read_fully(file.fileno, buffer, skeleton_size, 0)
-      rebuild(Marshal.load(buffer.read_bytes(skeleton_size))) do |slot|
-        tensor = read_tensor(file, slot, skeleton_size + slot.offset)
-        slot.requires_grad ? tensor.requires_grad!(true) : tensor
-      end
+      rebuild(Marshal.load(buffer.read_bytes(skeleton_size))) { |slot| read_tensor(file, slot, skeleton_size + slot.offset) }
     ensure
       file&.close
     end
