@@ -1,9 +1,11 @@
 """Bad input is reported as one line on stderr ("what, where, how to fix") and exit status 2."""
 
 import argparse
+import functools
 import json
 import math
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -42,11 +44,88 @@ def display(path):
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+# One grammar for the numbers of every option on both sides (Ruby's twins in errors.rb): ASCII digits only
+# (Python's int() and float() also read other scripts' digits, such as '١'; Ruby's Integer() does not), no
+# separators ('1__0': Ruby read 10, Python refused), no leading zeros ('010' is octal to Ruby's Integer()), no
+# sign but '-'. Whole numbers of at most 100 digits: more than any option's range, and fewer than the 4300
+# above which Python's int() refuses a word.
+INT_WORD = re.compile(r"-?(0|[1-9][0-9]{0,99})")
+FLOAT_WORD = re.compile(r"-?((0|[1-9][0-9]*)(\.[0-9]+)?|\.[0-9]+)([eE][-+]?[0-9]+)?|-?(nan|inf|infinity)", re.IGNORECASE)
+
+
+def quoted(word):
+    """A command-line word in a message, alike on both sides (not repr, which Ruby's inspect does not match)."""
+    return f"'{display(word)}'"
+
+
+def parse_int(word, option):
+    """A whole number in INT_WORD's grammar, or a UserError naming the option and the word."""
+    if not INT_WORD.fullmatch(word):
+        raise UserError(f"argument {option}: invalid int value: {quoted(word)} (write a whole number in ASCII digits, "
+                        f"such as 25, without separators or leading zeros)")
+    return int(word)
+
+
+def parse_float(word, option):
+    """A number in FLOAT_WORD's grammar (nan and inf included: the ranges refuse them in words of their own)."""
+    if not FLOAT_WORD.fullmatch(word):
+        raise UserError(f"argument {option}: invalid float value: {quoted(word)} (write a number in ASCII digits, "
+                        f"such as 0.001 or 1e-4, without separators or leading zeros)")
+    return float(word)
+
+
+def parse_choice(word, option, choices):
+    """One of `choices`, spelled in full: a prefix is not completed (Ruby's OptionParser completes one)."""
+    if word not in choices:
+        raise UserError(f"argument {option}: invalid choice: {quoted(word)} (choose from "
+                        f"{', '.join(map(quoted, choices))})")
+    return word
+
+
+def unrecognized(word, options):
+    """The message for a word no option or argument takes; an abbreviation is told the options it stands for."""
+    name = word.split("=", 1)[0]
+    meant = [option for option in options if name.startswith("--") and option.startswith(name)]
+    if meant:
+        return f"unrecognized argument {quoted(word)}: options are not abbreviated (did you mean {' or '.join(meant)}?)"
+    return f"unrecognized argument {quoted(word)}"
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose errors are one line ("…; see COMMAND --help") and exit 2 through run_cli."""
+    """argparse with the grammar above for type=int, type=float and choices, options only in full (no
+    allow_abbrev), and errors in one line ("…; see COMMAND --help") and exit 2 through run_cli. Ruby's twin is
+    errors.rb's ArgumentParser, on OptionParser."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def add_argument(self, *names, **kwargs):
+        option = next((name for name in names if name.startswith("--")), kwargs.get("metavar") or names[0])
+        if kwargs.get("type") in (int, float):
+            kwargs["type"] = functools.partial(parse_int if kwargs["type"] is int else parse_float, option=option)
+        elif "choices" in kwargs and "type" not in kwargs:
+            kwargs["type"] = functools.partial(parse_choice, option=option, choices=tuple(kwargs["choices"]))
+        return super().add_argument(*names, **kwargs)
+
+    class Refused(UserError):
+        """The parser's own one-line error, already ending in "see COMMAND --help"."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        try:
+            return super().parse_known_args(args, namespace)
+        except ArgumentParser.Refused:
+            raise
+        except UserError as error:  # from parse_int, parse_float or parse_choice, which argparse lets through
+            self.error(str(error))
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(unrecognized(extras[0], [o for o in self._option_string_actions if o.startswith("--")]))
+        return parsed
 
     def error(self, message):
-        raise UserError(f"{message}; see {self.prog} --help")
+        raise ArgumentParser.Refused(f"{message}; see {self.prog} --help")
 
 
 def check_count(value, option):

@@ -9,7 +9,6 @@ Deterministic from a seed; STANDIN.json in the folder says what it is.
     python reference_py/standin_data.py [--out data/hymenoptera_standin] [--seed 0] [--train 48] [--val 32]
 """
 
-import argparse
 import json
 import math
 import sys
@@ -22,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from reference_py import ROOT, atomic, threads
-from reference_py.errors import run_cli
+from reference_py.errors import ArgumentParser, run_cli
 
 GENERATOR_VERSION = 1
 MARKER = "STANDIN.json"
@@ -215,7 +214,7 @@ def ensure_standin(root=DEFAULT_DIR, seed=0, counts=None):
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(DEFAULT_DIR), help="where to write the images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=DEFAULT_COUNTS["train"], help="training images per class")

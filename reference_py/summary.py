@@ -6,7 +6,6 @@ its parameter count, whether it trains; then the totals. The twin of ruby_port/b
 The structure does not depend on the weights' values: the model is built without pretrained weights.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -14,12 +13,14 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch
+import torchvision
 
 from reference_py import threads
-from reference_py.errors import run_cli
-from reference_py.strategies import STRATEGIES, build_model
+from reference_py.errors import ArgumentParser, UserError, run_cli
+from reference_py.strategies import STRATEGIES, architecture, build_model
 
 DEFAULT_INPUT_SIZE = (1, 3, 224, 224)
+MAX_PIXELS = 1024 * 1024  # N x H x W: one 1024 x 1024 image's pixels (VGG-16's first layers hold 64 channels of each)
 HEADER = ("Layer (type)", "Output Shape", "Param #", "Trainable")
 WIDTHS = (44, 22, 14, 9)
 
@@ -82,8 +83,25 @@ def format_summary(model, input_size=DEFAULT_INPUT_SIZE):
     return "\n".join(lines)
 
 
+def smallest_side(arch):
+    """The smallest height and width the backbone takes (torchvision's min_size: ResNet-18 1, VGG-16 32)."""
+    return max(torchvision.models.get_model_weights(arch).IMAGENET1K_V1.meta["min_size"])
+
+
+def check_input_size(input_size, strategy):
+    """N 3 H W that the strategy's model runs on, else a UserError (the forward pass would raise)."""
+    count, channels, height, width = input_size
+    arch = architecture(strategy)
+    low = smallest_side(arch)
+    if count < 1 or channels != 3 or min(height, width) < low or count * height * width > MAX_PIXELS:
+        raise UserError(f"--input-size {list(input_size)}: expected N 3 H W, with N at least 1, 3 channels (RGB, as "
+                        f"the first convolution takes), H and W at least {low} ({arch}'s smallest input) and N x H x W "
+                        f"at most {MAX_PIXELS:,}, such as the default {list(DEFAULT_INPUT_SIZE)}")
+    return input_size
+
+
 def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--strategy", choices=STRATEGIES, default="finetune", help="the model of this strategy")
     parser.add_argument("--input-size", type=int, nargs=4, default=list(DEFAULT_INPUT_SIZE), metavar=("N", "C", "H", "W"),
                         help="the input of the forward pass that gives the output shapes (default 1 3 224 224)")
@@ -92,6 +110,7 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    check_input_size(args.input_size, args.strategy)
     threads.configure()
     model = build_model(args.strategy, None)
     print(format_summary(model, tuple(args.input_size)))

@@ -29,7 +29,6 @@ side writes architecture k only when architecture k - LOOKAHEAD has been compare
     python reference_py/zoo.py --out DIR [--arch NAME ...]
 """
 
-import argparse
 import json
 import sys
 import time
@@ -43,7 +42,7 @@ import torchvision
 from torch import nn, optim
 
 from reference_py import atomic, runtime_info, threads
-from reference_py.errors import run_cli
+from reference_py.errors import ArgumentParser, run_cli
 from reference_py.tensor_io import write_bundle
 
 ARCHITECTURES = (
@@ -172,7 +171,7 @@ def write_arch(out, arch, previous):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the directory both sides work in")
     parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES),
                         help="architectures, in order (default: all 18)")

@@ -95,7 +95,7 @@ class BadInputsTest < Minitest::Test
   end
 
   def test_unknown_strategy_and_bad_thread_setting
-    train("--strategy", "everything", message: /invalid argument: --strategy everything; see ruby ruby_port\/bin\/train --help/)
+    train("--strategy", "everything", message: /argument --strategy: invalid choice: 'everything' \(choose from 'finetune', .*\); see ruby ruby_port\/bin\/train --help/)
     train(message: /HYMENOPTERA_THREADS="two": expected a whole number of threads/, env: {"HYMENOPTERA_THREADS" => "two"})
   end
 
@@ -111,6 +111,38 @@ class BadInputsTest < Minitest::Test
     ["1", most.to_s].each do |value|
       assert_equal Integer(value), with_env(Hymenoptera::Threads::ENV_VAR => value) { Hymenoptera::Threads.count }
     end
+  end
+
+  # read alike on both sides (the twin: reference_py/tests/test_errors.py)
+  def test_options_grammar
+    errors = Hymenoptera::Errors
+    {"0" => 0, "25" => 25, "-1" => -1, "18446744073709551614" => 2**64 - 2}.each do |word, value|
+      assert_equal value, errors.parse_int(word, "--epochs")
+    end
+    ["01", "1__0", "1_0", "١", "²", "３", " 3", "3 ", "+3", "3.0", "0x10", "", "-", "9" * 101].each do |word|
+      error = assert_raises(Hymenoptera::UserError) { errors.parse_int(word, "--epochs") }
+      assert error.message.start_with?("argument --epochs: invalid int value: '#{word}' (write a whole number in ASCII"), word
+    end
+    {"0.001" => 0.001, "1e-4" => 1e-4, ".5" => 0.5, "-0.5" => -0.5, "1E5" => 1e5, "0" => 0.0, "inf" => Float::INFINITY,
+     "-Infinity" => -Float::INFINITY}.each { |word, value| assert_equal value, errors.parse_float(word, "--lr") }
+    assert errors.parse_float("nan", "--lr").nan?
+    ["1.", "00.5", "01", "1_0", "٠.١", "０.１", "0x1p3", " 1", "+1", "", "1e", "e5", "infinite"].each do |word|
+      error = assert_raises(Hymenoptera::UserError) { errors.parse_float(word, "--lr") }
+      assert error.message.start_with?("argument --lr: invalid float value: '#{word}' (write a number in ASCII"), word
+    end
+    ["fine", "Finetune", "finetune ", ""].each do |word|
+      error = assert_raises(Hymenoptera::UserError) { errors.parse_choice(word, "--strategy", %w[finetune scratch]) }
+      assert_equal "argument --strategy: invalid choice: '#{word}' (choose from 'finetune', 'scratch')", error.message
+    end
+    {%w[--epo 3] => "unrecognized argument '--epo': options are not abbreviated (did you mean --epochs?)",
+     %w[--batch_size 3] => "unrecognized argument '--batch_size'", %w[-e 3] => "unrecognized argument '-e'",
+     %w[--epochs] => "argument --epochs: expected one argument", %w[--data-dir -x] => "argument --data-dir: expected one argument",
+     %w[--record=1] => "argument --record: ignored explicit argument '1'", %w[3] => "unrecognized argument '3'"}.each do |argv, message|
+      error = assert_raises(Hymenoptera::UserError) { Hymenoptera::Train.parse_args(argv) }
+      assert_equal "#{message}; see ruby ruby_port/bin/train --help", error.message
+    end
+    options = Hymenoptera::Train.parse_args(%w[--epochs=3 --seed 0 --lr 0 --strategy scratch])
+    assert_equal [3, 0, 0.0, "scratch"], options.values_at(:epochs, :seed, :lr, :strategy)
   end
 
   def with_env(values)

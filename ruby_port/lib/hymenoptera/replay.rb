@@ -224,14 +224,14 @@ module Hymenoptera
 
     def parse_args(argv)
       options = {fixtures: "fixtures", out: "runs/ruby", strategies: nil, record_steps: false, resync: nil}
-      parser = OptionParser.new do |o|
+      parser = ArgumentParser.new("ruby ruby_port/bin/replay") do |o|
         o.banner = "usage: ruby ruby_port/bin/replay [--fixtures fixtures] [--out runs/ruby] [--strategy NAME ...]\n\n" \
                    "The replay protocol of fixtures/README.md, on the fixtures' exact batches."
         o.on("--fixtures DIR", "default fixtures") { |v| options[:fixtures] = v }
         o.on("--out DIR", "default runs/ruby") { |v| options[:out] = v }
         o.on("--strategy NAME", "strategies to replay (default: every one in the fixtures); " \
                                 "one or more of #{Strategies::STRATEGIES.join(", ")}") do |v|
-          (options[:strategies] ||= []) << v
+          (options[:strategies] ||= []) << Errors.parse_choice(v, "--strategy", Strategies::STRATEGIES)
         end
         o.on("--record-steps", "also write the training state after every step (STRATEGY/steps/after_N)") do
           options[:record_steps] = true
@@ -240,18 +240,15 @@ module Hymenoptera
           options[:resync] = v
         end
       end
-      rest = parser.parse(argv)
+      rest = parser.parse_known_args(argv)
+      parser.error(Errors.unrecognized(rest.first, parser.long_options)) if rest.any? && !options[:strategies]
       # argparse's nargs="+": the words after --strategy that are not options are strategies too
-      options[:strategies] += rest if options[:strategies]
-      rest = [] if options[:strategies]
-      raise UserError, "unexpected argument #{rest.first.inspect}; see ruby ruby_port/bin/replay --help" if rest.any?
-
-      unknown = (options[:strategies] || []) - Strategies::STRATEGIES
-      raise UserError, "unknown strategy #{unknown.join(", ")}; choose from #{Strategies::STRATEGIES.join(", ")}" if unknown.any?
-
+      rest.each do |word|
+        options[:strategies] << Errors.parse_choice(word, "--strategy", Strategies::STRATEGIES)
+      rescue UserError => e
+        parser.error(e.message)
+      end
       options
-    rescue OptionParser::ParseError => e
-      raise UserError, "#{e.message}; see ruby ruby_port/bin/replay --help"
     end
 
     def main(argv)

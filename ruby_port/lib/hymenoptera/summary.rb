@@ -7,6 +7,10 @@ module Hymenoptera
   # pretrained weights.
   module Summary
     DEFAULT_INPUT_SIZE = [1, 3, 224, 224].freeze
+    MAX_PIXELS = 1024 * 1024 # N x H x W: one 1024 x 1024 image's pixels (VGG-16's first layers hold 64 channels of each)
+    # The smallest height and width each backbone takes: torchvision's min_size (its weights' meta), which
+    # torchvision-ruby does not carry.
+    SMALLEST_SIDES = {"resnet18" => 1, "vgg16" => 32}.freeze
     HEADER = ["Layer (type)", "Output Shape", "Param #", "Trainable"].freeze
     WIDTHS = [44, 22, 14, 9].freeze
 
@@ -81,19 +85,39 @@ module Hymenoptera
       lines.join("\n")
     end
 
+    def smallest_side(arch)
+      SMALLEST_SIDES.fetch(arch)
+    end
+
+    # N 3 H W that the strategy's model runs on, else a UserError (the forward pass would raise).
+    def check_input_size(input_size, strategy)
+      count, channels, height, width = input_size
+      arch = Strategies.architecture(strategy)
+      low = smallest_side(arch)
+      if count < 1 || channels != 3 || [height, width].min < low || count * height * width > MAX_PIXELS
+        raise UserError, "--input-size #{input_size}: expected N 3 H W, with N at least 1, 3 channels (RGB, as " \
+                         "the first convolution takes), H and W at least #{low} (#{arch}'s smallest input) and N x H x W " \
+                         "at most #{with_commas(MAX_PIXELS)}, such as the default #{DEFAULT_INPUT_SIZE}"
+      end
+
+      input_size
+    end
+
     def main(argv)
       options = {strategy: "finetune", input_size: DEFAULT_INPUT_SIZE}
-      OptionParser.new do |parser|
-        parser.banner = "usage: ruby ruby_port/bin/summary [--strategy NAME] [--input-size N,C,H,W]"
-        parser.on("--strategy NAME", Strategies::STRATEGIES, "the model of this strategy (default finetune)") do |value|
-          options[:strategy] = value
+      parser = ArgumentParser.new("ruby ruby_port/bin/summary") do |o|
+        o.banner = "usage: ruby ruby_port/bin/summary [--strategy NAME] [--input-size N,C,H,W]"
+        o.on("--strategy NAME", "the model of this strategy (default finetune)") do |word|
+          options[:strategy] = Errors.parse_choice(word, "--strategy", Strategies::STRATEGIES)
         end
-        parser.on("--input-size N,C,H,W", Array, "the input of the forward pass (default 1,3,224,224)") do |value|
-          raise UserError, "--input-size takes 4 whole numbers, got #{value.join(",")}" unless value.size == 4 && value.all?(/\A\d+\z/)
+        o.on("--input-size N,C,H,W", Array, "the input of the forward pass (default 1,3,224,224)") do |words|
+          raise UserError, "argument --input-size: expected 4 arguments" unless words.size == 4
 
-          options[:input_size] = value.map(&:to_i)
+          options[:input_size] = words.map { |word| Errors.parse_int(word, "--input-size") }
         end
-      end.parse!(argv)
+      end
+      parser.parse_args(argv)
+      check_input_size(options[:input_size], options[:strategy])
       puts format_summary(Strategies.build_model(options[:strategy], nil), options[:input_size])
     end
   end

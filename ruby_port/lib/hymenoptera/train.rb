@@ -156,29 +156,33 @@ module Hymenoptera
       }
     end
 
-    INTEGERS = %i[epochs step_size batch_size workers seed].freeze
-    FLOATS = %i[lr momentum backbone_lr head_lr gamma].freeze
     COUNTS = %i[epochs batch_size step_size].freeze
     RATES = %i[lr momentum backbone_lr head_lr gamma].freeze
 
+    # train.py's get_args_parser: each value read as its type= reads it (Errors.parse_int, parse_float, parse_choice).
     def option_parser
-      OptionParser.new do |o|
+      int = ->(option) { ->(word) { Errors.parse_int(word, option) } }
+      float = ->(option) { ->(word) { Errors.parse_float(word, option) } }
+      ArgumentParser.new("ruby ruby_port/bin/train") do |o|
         o.banner = "usage: ruby ruby_port/bin/train [options]\n\n" \
                    "Train ResNet-18 on ants vs bees, as PyTorch's transfer-learning tutorial does."
-        o.on("--strategy NAME", Strategies::STRATEGIES, "one of #{Strategies::STRATEGIES.join(", ")} (default finetune)")
-        o.on("--epochs N", "default 25")
-        o.on("--lr LR", "learning rate (finetune, feature_extractor, scratch; default 0.001)")
-        o.on("--momentum M", "default 0.9")
-        o.on("--backbone-lr LR", "backbone_lr: the backbone's learning rate (default 1e-4)")
-        o.on("--head-lr LR", "backbone_lr: fc's learning rate (default 1e-3)")
-        o.on("--step-size N", "StepLR: decay the learning rate every N epochs (default 7)")
-        o.on("--gamma G", "StepLR: by this factor (default 0.1)")
-        o.on("--batch-size N", "default 4")
-        o.on("--workers N", "DataLoader worker processes (num_workers; default 4, as the tutorial; 0 loads in this process)")
+        o.on("--strategy NAME", "one of #{Strategies::STRATEGIES.join(", ")} (default finetune)") do |word|
+          Errors.parse_choice(word, "--strategy", Strategies::STRATEGIES)
+        end
+        o.on("--epochs N", "default 25", &int["--epochs"])
+        o.on("--lr LR", "learning rate (finetune, feature_extractor, scratch; default 0.001)", &float["--lr"])
+        o.on("--momentum M", "default 0.9", &float["--momentum"])
+        o.on("--backbone-lr LR", "backbone_lr: the backbone's learning rate (default 1e-4)", &float["--backbone-lr"])
+        o.on("--head-lr LR", "backbone_lr: fc's learning rate (default 1e-3)", &float["--head-lr"])
+        o.on("--step-size N", "StepLR: decay the learning rate every N epochs (default 7)", &int["--step-size"])
+        o.on("--gamma G", "StepLR: by this factor (default 0.1)", &float["--gamma"])
+        o.on("--batch-size N", "default 4", &int["--batch-size"])
+        o.on("--workers N", "DataLoader worker processes (num_workers; default 4, as the tutorial; 0 loads in this process)",
+             &int["--workers"])
         o.on("--data-dir DIR", "hymenoptera_data's layout (default: the generated stand-in)")
         o.on("--weights FILE", "net.pth from reference_py/pretrained.py (default: ./net.pth, for " \
                                "vgg16_feature_extractor ./vgg16.pth, made if missing)")
-        o.on("--seed N", "default 0")
+        o.on("--seed N", "default 0", &int["--seed"])
         o.on("--out-dir DIR", "default runs/train/ruby")
         o.on("--[no-]progress", "a progress bar on stderr (default: yes)")
         o.on("--record", "also write OUT_DIR/STRATEGY/record/: every step's loss, the first batch, its gradients, " \
@@ -198,23 +202,10 @@ module Hymenoptera
 
     def parse_args(argv)
       parsed = {}
-      rest = option_parser.parse(argv, into: parsed)
-      raise UserError, "unexpected argument #{rest.first.inspect}; see ruby ruby_port/bin/train --help" if rest.any?
-
+      option_parser.parse_args(argv, into: parsed)
       options = DEFAULTS.merge(parsed.transform_keys { |key| key.to_s.tr("-", "_").to_sym })
-      convert_numbers(options)
       check_options(options)
       options
-    rescue OptionParser::ParseError => e
-      raise UserError, "#{e.message}; see ruby ruby_port/bin/train --help"
-    end
-
-    # The numeric options' words as argparse's type=int and type=float read them.
-    def convert_numbers(options)
-      INTEGERS.each { |key| options[key] = Errors.parse_int(options[key], flag(key)) if options[key].is_a?(String) }
-      FLOATS.each { |key| options[key] = Errors.parse_float(options[key], flag(key)) if options[key].is_a?(String) }
-    rescue UserError => e
-      raise UserError, "#{e.message}; see ruby ruby_port/bin/train --help"
     end
 
     def flag(key)

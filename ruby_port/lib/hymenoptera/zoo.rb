@@ -150,17 +150,15 @@ module Hymenoptera
 
     def main(argv)
       options = {arch: ARCHITECTURES.keys}
-      OptionParser.new do |parser|
-        parser.banner = "usage: ruby ruby_port/bin/zoo --dir DIR [--arch NAME ...]"
-        parser.on("--dir DIR", "the directory reference_py/zoo.py --out writes to") { |value| options[:dir] = value }
-        parser.on("--arch NAME", "architectures, in order, separated by commas (default: all 18)", Array) do |value|
-          options[:arch] = value
+      parser = ArgumentParser.new("ruby ruby_port/bin/zoo") do |o|
+        o.banner = "usage: ruby ruby_port/bin/zoo --dir DIR [--arch NAME,...]"
+        o.on("--dir DIR", "the directory reference_py/zoo.py --out writes to") { |value| options[:dir] = value }
+        o.on("--arch NAME,...", "architectures, in order, separated by commas (default: all 18)", Array) do |words|
+          options[:arch] = words.map { |word| Errors.parse_choice(word, "--arch", ARCHITECTURES.keys) }
         end
-      end.parse!(argv)
-      raise UserError, "--dir is required" unless options[:dir]
-
-      unknown = options[:arch] - ARCHITECTURES.keys
-      raise UserError, "unknown architecture #{unknown.join(", ")}; choose from #{ARCHITECTURES.keys.join(", ")}" if unknown.any?
+      end
+      parser.parse_args(argv)
+      parser.error("the following arguments are required: --dir") unless options[:dir]
 
       options[:arch].each do |arch|
         run_arch(options[:dir], arch)
