@@ -123,7 +123,9 @@ class TransformsTest < Minitest::Test
       assert_equal [37, 23, name == "gray" ? :gray : :ycbcr], header.to_a, name
       libvips = PytorchParity::VipsTensor.pixels(PytorchParity::VipsTensor.decode(bytes))
       libvips = libvips.expand(23, 37, 3) if name == "gray"
-      assert Torch.equal(libvips, PytorchParity::TurboJPEG.rgb_pixels(bytes, header).contiguous), name
+      pixels, damaged = PytorchParity::TurboJPEG.decompress(bytes, header)
+      assert Torch.equal(libvips, pixels.contiguous), name
+      refute damaged, name
       assert Torch.equal(libvips, PytorchParity::RGBLoader.load(path).contiguous), name
     end
   end
@@ -193,14 +195,18 @@ class TransformsTest < Minitest::Test
 
   def test_image_folder_takes_nested_images_in_torchvisions_order
     root = File.join(tmpdir, "train")
-    %w[ants/b.jpg ants/a/x.jpg ants/a.jpg ants/c/y.png ants/notes.txt bees/z.jpg].each do |name|
+    %w[ants/b.jpg ants/a/x.jpg ants/a.jpg ants/c/y.png ants/notes.txt bees/z.jpg ants/.hidden/h.jpg bees/.dot.png].each do |name|
       path = File.join(root, name)
       FileUtils.mkdir_p(File.dirname(path))
       name.end_with?(".txt") ? File.write(path, "not an image") : write_image(path)
     end
+    File.mkfifo(File.join(root, "ants", "pipe.jpg"))
+    File.symlink("../bees", File.join(root, "ants", "up"))
     samples = TorchVision::Datasets::ImageFolder.new(root).instance_variable_get(:@samples)
-    # sorted(os.walk(...)): the class folder's own files first, then each subfolder's, folders sorted
-    assert_equal [["ants/a.jpg", 0], ["ants/b.jpg", 0], ["ants/a/x.jpg", 0], ["ants/c/y.png", 0], ["bees/z.jpg", 1]],
+    # sorted(os.walk(..., followlinks=True)): the class folder's own files first (a named pipe too), then each
+    # subfolder's, hidden and linked ones too, folders sorted (printed by Python: torchvision's samples)
+    assert_equal [["ants/a.jpg", 0], ["ants/b.jpg", 0], ["ants/pipe.jpg", 0], ["ants/.hidden/h.jpg", 0], ["ants/a/x.jpg", 0],
+                  ["ants/c/y.png", 0], ["ants/up/.dot.png", 0], ["ants/up/z.jpg", 0], ["bees/.dot.png", 1], ["bees/z.jpg", 1]],
                  samples.map { |path, target| [path.delete_prefix("#{root}/"), target] }
   end
 end

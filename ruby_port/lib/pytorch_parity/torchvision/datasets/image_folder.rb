@@ -20,8 +20,10 @@ module PytorchParity
   # torchvision.datasets.ImageFolder as torchvision 0.14 has it:
   # - with a `loader:` argument whose default is PIL's, Image.open(path).convert("RGB") (RGBLoader:
   #   a uint8 tensor [H, W, 3]); torchvision-ruby's hands libvips' bands, whatever they are, on;
-  # - with the images of nested folders too, in torchvision's order (sorted(os.walk(class folder)),
-  #   each folder's files sorted); torchvision-ruby lists only a class folder's top level.
+  # - with the samples of torchvision's make_dataset: every entry below a class folder that is not a
+  #   folder and whose name has an image extension, nested and hidden folders' too, links to folders
+  #   followed, in its order (sorted(os.walk(class folder, followlinks=True)), each folder's names
+  #   sorted); torchvision-ruby lists only a class folder's top level (and folders named *.jpg).
   # Each sample is made fresh from its file, and its decoded image is freed once transformed
   # (torch/tensor_memory.rb): a loader must return a new image at each call, as a file loader does.
   # A DataLoader may therefore free the samples it has batched (fresh_samples?).
@@ -53,14 +55,23 @@ module PytorchParity
         target_dir = File.join(File.expand_path(directory), target_class)
         next [] unless File.directory?(target_dir)
 
-        subfolders = Dir.glob("**/", base: target_dir).map { |sub| sub.chomp("/") }.reject(&:empty?)
-        folders = [target_dir] + subfolders.map { |sub| File.join(target_dir, sub) }
-        folders.sort.flat_map do |folder|
-          Dir.children(folder).sort.map { |name| File.join(folder, name) }
-             .select { |path| File.file?(path) && valid.call(path) }
-             .map { |path| [path, class_to_idx[target_class]] }
+        walk(target_dir).sort_by(&:first).flat_map do |folder, names|
+          names.sort.map { |name| File.join(folder, name) }.select { |path| valid.call(path) }
+               .map { |path| [path, class_to_idx[target_class]] }
         end
       end
+    end
+
+    # os.walk(top, followlinks=True): [folder, the names in it that are not folders] for top and each folder
+    # below it, links to folders followed (a loop ends where the path no longer resolves), a folder that
+    # cannot be listed left out, as os.walk ignores the error.
+    def walk(top)
+      names = Dir.children(top)
+    rescue SystemCallError
+      []
+    else
+      folders, others = names.partition { |name| File.directory?(File.join(top, name)) }
+      [[top, others]] + folders.flat_map { |name| walk(File.join(top, name)) }
     end
   end
 end

@@ -14,15 +14,18 @@ module PytorchParity
   # converted with PIL's plain formula rather than libvips' colour-managed one (which differs by up
   # to 90 levels). torchvision-ruby's loader hands the file's own bands to the transforms. JPEGs in
   # YCbCr, RGB or grayscale are decoded by TurboJPEG (the library PIL decodes them with), everything
-  # else by libvips. A file that does not decode raises Vips::Error or TurboJPEG::Error, also for a
-  # truncated JPEG (libvips would otherwise warn and fill grey), and so does one larger than PIL
-  # opens (its decompression-bomb limit), before it is decoded.
+  # else by libvips. A file that does not decode raises Vips::Error or TurboJPEG::Error, and so does
+  # one larger than PIL opens (its decompression-bomb limit), before it is decoded. A damaged JPEG is
+  # decoded or refused as PIL decodes or refuses it (jpeg_pixels).
   module RGBLoader
     # PIL's Image.MAX_IMAGE_PIXELS: it warns above it, and refuses to open more than twice as many pixels.
     MAX_IMAGE_PIXELS = 1024 * 1024 * 1024 / 4 / 3
     MAX_PIXELS = 2 * MAX_IMAGE_PIXELS
     WIDE_MESSAGE = "more than 8 bits per sample (e.g. a 16-bit PNG); PIL and libvips decode such images differently " \
                    "(PIL clips, libvips scales), so both sides refuse it: convert it to 8 bits per sample"
+    # libvips' JPEG loader refuses data that end before the last row (as PIL's does), never reads the
+    # markers after it (nor does PIL's), and lets libjpeg's warnings pass, however many.
+    TO_THE_LAST_ROW = "[access=sequential,fail-on=truncated,unlimited=true]"
 
     # An image of more than 8 bits per sample, which the loader refuses (WIDE_MESSAGE).
     class WideSamples < StandardError; end
@@ -32,16 +35,33 @@ module PytorchParity
     def load(path)
       bytes = File.binread(path)
       jpeg = TurboJPEG.header(bytes)
-      if jpeg&.rgb? || jpeg&.gray?
-        check_size(path, jpeg.width, jpeg.height)
-        return TurboJPEG.rgb_pixels(bytes, jpeg)
-      end
+      return jpeg_pixels(path, bytes, jpeg) if jpeg&.colorspace
 
       image = open(path, bytes)
       check_size(path, image.width, image.height)
       raise WideSamples unless image.format == :uchar
 
       rgb_pixels(image)
+    end
+
+    # A JPEG as PIL decodes it. Damaged data (libjpeg's warnings: corrupt data it decodes through) pass, as
+    # PIL ignores them, and the pixels are libjpeg's, as PIL's; libjpeg's errors, and data that end before
+    # the last row, refuse it. libvips decodes the damaged ones again to find the end (and CMYK's pixels).
+    def jpeg_pixels(path, bytes, jpeg)
+      check_size(path, jpeg.width, jpeg.height)
+      pixels, damaged = TurboJPEG.decompress(bytes, jpeg)
+      return pixels || rgb_pixels(open(path, bytes)) unless damaged
+
+      begin
+        VipsTensor.decode_quietly(bytes, TO_THE_LAST_ROW) do |image|
+          next rgb_pixels(image) unless pixels
+
+          TensorMemory.free(VipsTensor.pixels(image))
+          pixels
+        end
+      rescue Vips::Error => e # its last line is libjpeg's error; those before it, warnings
+        raise TurboJPEG::Error, e.message.lines.last.to_s.strip.delete_prefix("VipsJpeg: ")
+      end
     end
 
     # PIL's decompression-bomb check, which it makes when it opens an image.

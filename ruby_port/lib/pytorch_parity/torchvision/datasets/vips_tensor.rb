@@ -41,6 +41,25 @@ module PytorchParity
       nil
     end
 
+    # libvips reports a JPEG's warnings, and an error in a row, on stderr (GLib's log), where PIL says nothing.
+    SILENT = FFI::Function.new(:void, [:string, :int, :string, :pointer]) { |*| }
+
+    # Yields the image in bytes as decode does (with options), with libvips' warnings silenced, and
+    # closes it when the block returns (when libvips reports the decoder's warnings). The pixels are
+    # computed in this thread (pixels), so the log handler, a Ruby block, runs only in this thread.
+    def decode_quietly(bytes, options)
+      handler = GLib.g_log_set_handler(Vips::LOG_DOMAIN, GLib::LOG_LEVEL_WARNING, SILENT, nil)
+      image = vips_image_new_from_buffer(bytes, bytes.bytesize, options, :pointer, nil)
+      raise Vips::Error if image.null?
+
+      image = Vips::Image.new(image)
+      yield image
+    ensure
+      image.to_ptr.free if image.is_a?(Vips::Image)
+      Vips.vips_error_clear
+      GLib.g_log_remove_handler(Vips::LOG_DOMAIN, handler)
+    end
+
     # The pixels of image (a Vips::Image of band format :uchar), computed in this thread straight into
     # the tensor's memory (vips_region_prepare_to, no thread pool, no copy).
     def pixels(image)
