@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import time
@@ -317,6 +318,19 @@ CASES = {
     "preprocess: decompression bomb": Case(
         "preprocess", ["{case}/spec.json", "{case}/result"], ["image.png: not a readable image", "decompression bomb"],
         spec_for(bomb_png)),
+    # images: what counts as an image (issue 19): ImageFolder takes every name with an image extension
+    "fifo named .jpg in a class folder": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT],
+        ["ants/pipe.jpg is a named pipe (FIFO), not an image file", "remove it or rename it"],
+        data_with(lambda data: os.mkfifo(data / "train" / "ants" / "pipe.jpg"))),
+    "socket named .jpg in a hidden folder": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT], ["bees/.thumbs/sock.jpg is a socket, not an image file"],
+        data_with(lambda data: ((data / "val" / "bees" / ".thumbs").mkdir(),
+                                os.mknod(data / "val" / "bees" / ".thumbs" / "sock.jpg", stat.S_IFSOCK | 0o600)))),
+    "link to a device named .jpg": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT],
+        ["bees/null.jpg is a symbolic link to a character device (/dev/null)", "remove it"],
+        data_with(lambda data: os.symlink("/dev/null", data / "train" / "bees" / "null.jpg"))),
     # fixtures: checked against the manifest before the replay computes anything
     "fixtures: manifest is a list": Case(
         "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["manifest.json", "holds a JSON array", "export_fixtures.py"],
@@ -357,12 +371,16 @@ RUNS = [(name, side) for name, case in CASES.items() for side in case.sides]
 
 
 def snapshot(folder):
-    """Every file and link below folder: relative path -> bytes (or the link's target)."""
+    """Every file and link below folder: relative path -> bytes (or the link's target, or a named pipe's, socket's or
+    device's type: reading a pipe would wait for a writer)."""
     found = {}
     for root, dirs, files in os.walk(folder):
         for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = os.path.join(root, name)
-            found[os.path.relpath(path, folder)] = ("link", os.readlink(path)) if os.path.islink(path) else Path(path).read_bytes()
+            mode = os.lstat(path).st_mode
+            found[os.path.relpath(path, folder)] = (("link", os.readlink(path)) if stat.S_ISLNK(mode) else
+                                                    Path(path).read_bytes() if stat.S_ISREG(mode) else
+                                                    ("special", stat.S_IFMT(mode)))
     return found
 
 

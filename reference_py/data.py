@@ -6,6 +6,7 @@ A data dir is hymenoptera_data's layout: train/{ants,bees}/*.jpg and val/{ants,b
 
 import hashlib
 import os
+import stat
 import sys
 import warnings
 from pathlib import Path
@@ -99,9 +100,40 @@ def tree_entries(folder):
             yield from tree_entries(path)
 
 
+# what os.stat says a path is, for the files that are not images (a link is followed)
+SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                 (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def refuse_special_file(path):
+    """Refuses a path ImageFolder would take (by its name) that is not a regular file: opening a named pipe waits
+    for a writer for ever, a socket cannot be opened, a device is read as if it were the image."""
+    mode = os.stat(path).st_mode
+    kind = next((name for test, name in SPECIAL_FILES if test(mode)), None)
+    if kind is None:
+        return
+    if path.is_symlink():
+        kind = f"a symbolic link to {kind} ({display(os.readlink(path))})"
+    raise UserError(f"{display(path)} is {kind}, not an image file; ImageFolder takes every name with "
+                    f"an image extension, and reading this one would hang or fail: remove it or rename it")
+
+
 def image_files(folder):
-    """The files ImageFolder takes from a class folder, sorted."""
-    return sorted(p for p in tree_entries(folder) if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
+    """The files ImageFolder takes from a class folder, in its order: as torchvision's make_dataset, every entry below
+    the folder (hidden ones and those of nested and hidden folders too) that is not a folder and whose name ends in
+    an image extension, folder by folder (sorted by path), each folder's sorted by name. One that is not a regular
+    file, nor a link to one, is refused (refuse_special_file)."""
+    paths = sorted((p for p in tree_entries(folder) if not p.is_dir() and p.name.lower().endswith(IMG_EXTENSIONS)),
+                   key=lambda p: (str(p.parent), p.name))
+    for path in paths:
+        refuse_special_file(path)
+    return paths
+
+
+def split_images(folder):
+    """The images ImageFolder takes from train/ or val/: each class folder's image_files, classes sorted."""
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    return [path for name in classes for path in image_files(folder / name)]
 
 
 def check_layout(data_dir):
@@ -133,7 +165,7 @@ def check_layout(data_dir):
 def check_images(data_dir):
     """Decode every image once, so that a corrupt file stops us before training, not in the middle."""
     for split in SPLITS:
-        for path in image_files(Path(data_dir) / split):
+        for path in split_images(Path(data_dir) / split):
             rgb_loader(path)
 
 
@@ -183,6 +215,6 @@ def fingerprint(data_dir):
     """sha256 over every image's relative path and content: changes when any image does."""
     digest = hashlib.sha256()
     for split in SPLITS:
-        for path in image_files(Path(data_dir) / split):
+        for path in split_images(Path(data_dir) / split):
             digest.update(f"{path.relative_to(data_dir).as_posix()}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()

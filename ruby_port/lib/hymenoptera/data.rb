@@ -77,9 +77,35 @@ module Hymenoptera
       end
     end
 
-    # The files ImageFolder takes from a class folder, sorted.
+    # What File.stat says a path is, for the files that are not images (a link is followed).
+    SPECIAL_FILES = {"fifo" => "a named pipe (FIFO)", "socket" => "a socket", "characterSpecial" => "a character device",
+                     "blockSpecial" => "a block device"}.freeze
+
+    # Refuses a path ImageFolder would take (by its name) that is not a regular file: opening a named pipe waits
+    # for a writer for ever, a socket cannot be opened, a device is read as if it were the image.
+    def refuse_special_file(path)
+      kind = SPECIAL_FILES[File.stat(path).ftype]
+      return unless kind
+
+      kind = "a symbolic link to #{kind} (#{Errors.display(File.readlink(path))})" if File.symlink?(path)
+      raise UserError, "#{Errors.display(path)} is #{kind}, not an image file; ImageFolder takes every name with " \
+                       "an image extension, and reading this one would hang or fail: remove it or rename it"
+    end
+
+    # The files ImageFolder takes from a class folder, in its order: as torchvision's make_dataset, every entry below
+    # the folder (hidden ones and those of nested and hidden folders too) that is not a folder and whose name ends in
+    # an image extension, folder by folder (sorted by path), each folder's sorted by name. One that is not a regular
+    # file, nor a link to one, is refused (refuse_special_file).
     def image_files(folder)
-      tree_entries(folder).select { |path| File.file?(path) && path.downcase.end_with?(*IMG_EXTENSIONS) }.sort
+      paths = tree_entries(folder).select { |path| !File.directory?(path) && path.downcase.end_with?(*IMG_EXTENSIONS) }
+                                  .sort_by { |path| [File.dirname(path), File.basename(path)] }
+      paths.each { |path| refuse_special_file(path) }
+    end
+
+    # The images ImageFolder takes from train/ or val/: each class folder's image_files, classes sorted.
+    def split_images(folder)
+      Dir.children(folder).select { |name| File.directory?(File.join(folder, name)) }.sort
+         .flat_map { |name| image_files(File.join(folder, name)) }
     end
 
     # The class names, once train/ and val/ each hold the same class folders, none of them empty.
@@ -117,7 +143,7 @@ module Hymenoptera
     # Decode every image once, so that a corrupt file stops us before training, not in the middle.
     def check_images(data_dir)
       SPLITS.each do |split|
-        image_files(File.join(data_dir, split)).each { |path| rgb_loader(path) }
+        split_images(File.join(data_dir, split)).each { |path| rgb_loader(path) }
       end
     end
 
