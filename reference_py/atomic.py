@@ -1,30 +1,34 @@
 """Write files so that a reader sees the old content or the whole new content, never a half; and never
 destroy what the run did not create.
 
-An entry point's output (train's OUT_DIR/STRATEGY, replay's --out, export_fixtures' --out, pretrained's
---out, preprocess's OUT_STEM) is an Output: claimed before any long work, written last.
+Every writer's output (train's OUT_DIR/STRATEGY, replay's --out, export_fixtures' --out, pretrained's
+--out, preprocess's OUT_STEM, standin_data's --out, the zoo's --out, bench/run.py's --out) is an Output:
+claimed before any long work, written last. One claim rule for all:
 
-- Claiming checks that the path is new, or was written by the same tool (a folder records the files
-  it wrote in MARKER; a file is recognised by its tool), and that a folder holds no file the tool did
-  not write; otherwise it is refused (UserError, exit 2) and nothing is touched.
-- It takes a lock beside the target (LOCK_PATTERN, flock: released by the kernel if the process dies),
+- A folder's MARKER names the tool that wrote it and the files it wrote (a file is recognised by its
+  tool). A tool claims only a new or empty folder or its own earlier output: never another tool's, never
+  one holding files it did not write (kept names aside: export_fixtures keeps a README.md). Otherwise
+  it is refused (UserError, exit 2) and nothing is touched; so is a folder it may not write in.
+- It takes a lock beside the target (.NAME.lock, flock: released by the kernel if the process dies),
   so a second run on the same output is refused while the first runs.
-- Under the lock, what an interrupted run left beside the target (a temporary .NAME.*.tmp, a .NAME.old
-  of a swap cut short) is removed or restored, and reported on stderr.
+- Under the lock, what an interrupted run left beside the target is tidied by name, and reported on
+  stderr: a temporary .NAME.<12 hex>.tmp is removed, a .NAME.<12 hex>.old (a swap cut short) restored
+  or removed. Nothing else is touched.
 - The result is written into a temporary folder (or file) beside the target and renamed into place.
 
 The Ruby twin is ruby_port/lib/hymenoptera/atomic.rb.
 """
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -32,17 +36,23 @@ from reference_py.errors import UserError
 
 MARKER = ".hymenoptera-output.json"
 SIGNATURE_SUFFIXES = (".json", ".bin", ".png", ".pth")  # what a tool wrote before MARKER existed
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def leftover_pattern(name, kind):
+    """The temporary names made for target `name`: .NAME.<12 hex>.tmp (kind "tmp") and .NAME.<12 hex>.old."""
+    return re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{12}}\.{kind}")
 
 
-def _usual_mode(path, mode):
-    """mkstemp and mkdtemp make private (0600/0700) entries; give them the mode a plain open/mkdir would."""
-    os.chmod(path, mode & ~_umask())
+def make_temporary(target, make):
+    """make(path) on a new .NAME.<12 hex>.tmp beside `target` (the mode a plain open/mkdir gives); its path."""
+    while True:
+        path = Path(target).with_name(f".{Path(target).name}.{secrets.token_hex(6)}.tmp")
+        try:
+            make(path)
+            return path
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
@@ -74,10 +84,8 @@ def atomic_path(target):
     tmp = None
     try:
         with signals_held():
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(fd)
-        _usual_mode(tmp, 0o666)
-        yield Path(tmp)
+            tmp = make_temporary(target, lambda path: os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
+        yield tmp
         os.replace(tmp, target)
     except BaseException:
         if tmp is not None:
@@ -93,32 +101,6 @@ def write_bytes(target, data):
 
 def write_text(target, text):
     write_bytes(target, text.encode("utf-8"))
-
-
-@contextlib.contextmanager
-def atomic_dir(target):
-    """Yield a temporary directory beside `target`; it replaces `target` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
-    try:
-        with signals_held():
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        _usual_mode(tmp, 0o777)
-        yield tmp
-        with signals_held():  # a signal between the two renames would leave the target missing
-            if target.exists():
-                old = target.with_name(f".{target.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def check_path_option(value, option):
@@ -149,6 +131,13 @@ def read_marker(folder):
 
 def _stderr(tool, message):
     print(f"{tool}: {message}", file=sys.stderr)
+
+
+def _remove(path):
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 class Lock:
@@ -187,7 +176,7 @@ class Lock:
 
 
 class Output:
-    """What Output and OutputFile share: the lock, the leftovers of interrupted runs, the parents made."""
+    """What OutputDir and OutputFile share: the lock, the leftovers of interrupted runs, the parents made."""
 
     def __init__(self, target, tool, option):
         self.target = Path(target)
@@ -199,6 +188,12 @@ class Output:
     def fix(self):
         return f"move it away or choose another {self.option}"
 
+    def unwritable(self, folder, error):
+        """The UserError for a folder the run may not write in, or `error` itself for another failure."""
+        if error.errno not in UNWRITABLE:
+            return error
+        return UserError(f"{folder} is not writable ({error.strerror}); make it writable or choose another {self.option}")
+
     def _make_parents(self):
         missing = []
         for parent in [self.target.parent, *self.target.parent.parents]:
@@ -208,14 +203,20 @@ class Output:
                 raise UserError(f"{self.option} {self.target}: {parent} is not a folder; {self.fix()}")
             missing.append(parent)
         for parent in reversed(missing):
-            parent.mkdir()
+            try:
+                parent.mkdir()
+            except OSError as error:
+                raise self.unwritable(parent.parent, error) from None
             self.made_parents.append(parent)
 
     def claim(self):
         """Check the target, lock it, tidy what interrupted runs left; raises UserError before any work."""
-        self._make_parents()
         try:
-            holder = self.lock.acquire()
+            self._make_parents()
+            try:
+                holder = self.lock.acquire()
+            except OSError as error:
+                raise self.unwritable(self.target.parent, error) from None
             if holder is not None:
                 raise UserError(f"{self.target} is being written by another run (process {holder}; lock "
                                 f"{self.lock.path}); wait for it to finish or choose another {self.option}")
@@ -241,37 +242,36 @@ class Output:
             self.made_parents = []  # they hold the result now
         self.release()
 
-    def leftovers(self, name):
-        pattern = re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]+\.tmp")
+    def leftovers(self, name, kind="tmp"):
+        """What interrupted runs left beside the target, by name (leftover_pattern)."""
+        pattern = leftover_pattern(name, kind)
         return sorted(p for p in self.target.parent.iterdir() if pattern.fullmatch(p.name))
 
 
 class OutputDir(Output):
-    """A folder written whole: MARKER inside lists its files (or, with `owned`, the tool's own index does)."""
+    """A folder written whole: MARKER inside names the tool and lists the files it wrote."""
 
-    def __init__(self, target, tool, option, signature=None, owned=None, record=MARKER, keep_foreign=()):
+    def __init__(self, target, tool, option, signature=None, legacy=None, keep=()):
         super().__init__(target, tool, option)
         self.signature = signature  # a file every run of the tool wrote, before MARKER existed
-        self.owned_of = owned  # the tool's own index instead of MARKER: folder -> owned files or None
-        self.record = record  # the file that says what the tool wrote (MARKER, or the tool's index)
-        self.keep_foreign = set(keep_foreign)  # when given, the names the tool writes: other files are kept
+        self.legacy = legacy  # or: folder -> the files such a run wrote there, None if it is not one
+        self.keep = set(keep)  # names the tool keeps in its folder, not its own (export_fixtures: README.md)
 
     def owned(self, folder):
         """The files of `folder` this tool wrote (relative paths), or None if the folder is not this tool's."""
-        if self.owned_of is not None:
-            return self.owned_of(folder)
         marker = read_marker(folder)
         if marker is not None:
             return set(marker["files"]) if marker.get("tool") == self.tool else None
+        if self.legacy is not None:
+            return self.legacy(folder)
         if self.signature and (Path(folder) / self.signature).is_file():
             return {f for f in files_below(folder) if f.endswith(SIGNATURE_SUFFIXES)}
         return None
 
     def foreign(self, folder):
+        """The files of `folder` this tool did not write (kept names aside), or None if the folder is not its own."""
+        files = [f for f in files_below(folder) if f not in self.keep]
         owned = self.owned(folder)
-        files = files_below(folder)
-        if owned is None and self.keep_foreign:
-            return files  # none of them the tool's, and it keeps them all (a clone's fixtures/README.md)
         if owned is None:
             return None if files or (Path(folder) / MARKER).exists() else []
         return [f for f in files if f not in owned]
@@ -282,46 +282,36 @@ class OutputDir(Output):
             raise UserError(f"{target} exists and is not a folder {self.tool} wrote; {self.fix()}")
         if not target.exists():
             return
+        marker = read_marker(target)
+        if marker is not None and marker.get("tool") != self.tool:
+            raise UserError(f"{target} was written by {marker.get('tool')}, not by {self.tool} (its {MARKER} says so); "
+                            f"{self.fix()}")
         foreign = self.foreign(target)
         if foreign is None:
-            raise UserError(f"{target} exists and was not written by {self.tool} (no {self.record} in it); {self.fix()}")
-        clashes = [f for f in foreign if f in self.keep_foreign]
-        if clashes:
-            raise UserError(f"{target / clashes[0]} was not written by {self.tool}, which would replace it; {self.fix()}")
-        if foreign and not self.keep_foreign:
+            raise UserError(f"{target} exists and was not written by {self.tool} (no {MARKER} in it); {self.fix()}")
+        if foreign:
             raise UserError(f"{target} holds {len(foreign)} file(s) {self.tool} did not write (first: {foreign[0]}); "
                             f"{self.tool} replaces the whole folder: move them away or choose another {self.option}")
 
     def tidy_leftovers(self):
         for tmp in self.leftovers(self.target.name):
-            ours = tmp.is_dir() and not tmp.is_symlink() and (
-                (read_marker(tmp) or {}).get("tool") == self.tool or not any(tmp.iterdir()))  # empty: killed at once
-            if ours:
-                shutil.rmtree(tmp)
-                _stderr(self.tool, f"removed {tmp}, left by an interrupted run")
-            else:
-                _stderr(self.tool, f"left {tmp} alone: it looks like a leftover of an interrupted run, but not one "
-                                   f"of {self.tool}'s; remove it yourself")
-        old = self.target.with_name(f".{self.target.name}.old")
-        if old.is_dir() and not old.is_symlink() and self.foreign(old) == []:
+            _remove(tmp)
+            _stderr(self.tool, f"removed {tmp}, left by an interrupted run")
+        for old in self.leftovers(self.target.name, "old"):
             if self.target.exists() or self.target.is_symlink():
-                self._remove_owned(old)
+                _remove(old)
                 _stderr(self.tool, f"removed {old}, left by an interrupted run")
             else:
                 os.rename(old, self.target)
                 _stderr(self.tool, f"restored {self.target} from {old}, left by a run interrupted while replacing it")
 
-    def _remove_owned(self, folder):
-        """Remove the files this tool wrote and the folders they leave empty; anything else stays."""
-        owned = self.owned(folder) or set()
-        for name in owned | {MARKER}:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                (folder / name).unlink()
-        for root, _, _ in os.walk(folder, topdown=False):
-            with contextlib.suppress(OSError):
-                os.rmdir(root)
-        if folder.exists():
-            _stderr(self.tool, f"kept {folder}: it holds files {self.tool} did not write")
+    def in_place(self):
+        """The claimed target itself, made if missing and marked as this tool's (listing no file), for a tool
+        that writes into it as it goes (the zoo, whose Ruby side writes there too)."""
+        self.target.mkdir(exist_ok=True)
+        if read_marker(self.target) is None:
+            self._new_marker(self.target, [])
+        return self.target
 
     def _new_marker(self, folder, files):
         (folder / MARKER).write_text(json.dumps({"tool": self.tool, "files": files}, indent=1) + "\n")
@@ -329,17 +319,12 @@ class OutputDir(Output):
     @contextlib.contextmanager
     def write(self):
         """Yield a temporary folder beside the target; when the block succeeds it becomes the target."""
-        target = self.target
         tmp = None
         try:
             with signals_held():
-                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-            _usual_mode(tmp, 0o777)
-            if self.owned_of is None:
-                self._new_marker(tmp, [])  # a leftover of this run is recognisably this tool's
+                tmp = make_temporary(self.target, lambda path: os.mkdir(path, 0o777))
             yield tmp
-            if self.owned_of is None:
-                self._new_marker(tmp, files_below(tmp))
+            self._new_marker(tmp, files_below(tmp))
             with signals_held():  # a signal between the two renames would leave the target missing
                 self._commit(tmp)
         except BaseException:
@@ -353,21 +338,14 @@ class OutputDir(Output):
             os.rename(tmp, target)
             return
         self.check_target()  # nothing foreign has appeared while we worked
-        kept = [name for name in self.foreign(target) or [] if self.keep_foreign and not (tmp / name).exists()]
-        for name in kept:  # the user's files move to the new folder (hard links: the very same files)
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            os.link(target / name, tmp / name, follow_symlinks=False)
-        old = target.with_name(f".{target.name}.old")
+        for name in sorted(self.keep):  # kept files move to the new folder (hard links: the very same files)
+            if os.path.lexists(target / name) and not os.path.lexists(tmp / name):
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                os.link(target / name, tmp / name, follow_symlinks=False)
+        old = tmp.with_suffix(".old")
         os.rename(target, old)
         os.rename(tmp, target)
-        for name in kept:
-            if os.path.samestat(os.lstat(old / name), os.lstat(target / name)):
-                os.unlink(old / name)
-        if self.owned(old) is not None:
-            self._remove_owned(old)
-        else:  # the empty folder the user made for us
-            with contextlib.suppress(OSError):
-                os.rmdir(old)
+        shutil.rmtree(old)  # the claim allowed only this tool's files in it, and kept ones, now in the target
 
 
 class OutputFile(Output):
@@ -392,6 +370,5 @@ class OutputFile(Output):
     def tidy_leftovers(self):
         for path in self.paths:
             for tmp in self.leftovers(path.name):
-                if tmp.is_file() and not tmp.is_symlink():
-                    tmp.unlink()
-                    _stderr(self.tool, f"removed {tmp}, left by an interrupted run")
+                _remove(tmp)
+                _stderr(self.tool, f"removed {tmp}, left by an interrupted run")

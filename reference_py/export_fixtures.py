@@ -152,23 +152,23 @@ def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_n
     }
 
 
-def owned_files(folder):
-    """The files an export wrote into `folder` (its manifest lists them), or None if it holds no fixtures manifest."""
+def exported_files(folder):
+    """The files an export wrote into `folder` before atomic.MARKER existed (its manifest lists them), or None."""
     manifest = read_manifest(folder)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
         return None
     return set(manifest["files"]) | {MANIFEST}
 
 
-def fixtures_output(out, config):
-    """--out, claimed: new, empty, or fixtures an export wrote; other files in it (fixtures/README.md) are kept."""
-    planned = {f"{name}.{ext}" for name in bundle_names(config) for ext in ("json", "bin")} | {MANIFEST}
-    return atomic.OutputDir(out, "export_fixtures", "--out", owned=owned_files, record=MANIFEST, keep_foreign=planned)
+def fixtures_output(out):
+    """--out, claimed: new, empty, or fixtures an export wrote; a README.md beside them (a clone's
+    fixtures/README.md) is kept."""
+    return atomic.OutputDir(out, "export_fixtures", "--out", legacy=exported_files, keep=("README.md",))
 
 
 def export(out, data_dir, weights, standin, config):
     """Check the images, then write every fixture file into a new folder that replaces `out` whole."""
-    with fixtures_output(out, config) as output:
+    with fixtures_output(out) as output:
         return export_into(output, data_dir, weights, standin, config)
 
 
@@ -271,10 +271,11 @@ def main(argv=None):
     if len(arches) > 1:
         raise UserError(f"--strategy {' '.join(args.strategies)}: one fixtures folder holds one architecture's "
                         f"strategies (here {', '.join(sorted(arches))}); export vgg16_feature_extractor on its own")
-    weights = load_or_make(args.weights, arch=arches.pop())
-    data_dir, standin = resolve_data_dir(args.data_dir)
-    config = make_config(args.seed, args.strategies, args.eval_per_class, args.replay_per_class)
-    export(args.out, data_dir, weights, standin, config)
+    with fixtures_output(args.out) as output:
+        weights = load_or_make(args.weights, arch=arches.pop())
+        data_dir, standin = resolve_data_dir(args.data_dir)
+        config = make_config(args.seed, args.strategies, args.eval_per_class, args.replay_per_class)
+        export_into(output, data_dir, weights, standin, config)
     print(f"export_fixtures: wrote {args.out}", file=sys.stderr)
 
 

@@ -11,6 +11,7 @@ Deterministic from a seed; STANDIN.json in the folder says what it is.
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -182,12 +183,27 @@ def per_class(counts, split):
     return {class_name: wanted[class_name] for class_name in CLASSES}
 
 
+def generated_files(root):
+    """The files of a set generated before atomic.MARKER existed (its STANDIN.json and images), or None."""
+    marker = read_marker(root)
+    if not isinstance(marker, dict) or marker.get("standin") is not True:
+        return None
+    image = re.compile(rf"({'|'.join(SPLITS)})/({'|'.join(CLASSES)})/[a-z]+_\d+\.(jpg|png)")
+    return {MARKER} | {name for name in atomic.files_below(root) if image.fullmatch(name)}
+
+
+def standin_output(root):
+    """`root`, claimed: new, empty, or a set standin_data generated."""
+    return atomic.OutputDir(root, "standin_data", "--out", legacy=generated_files)
+
+
 def generate(root, seed=0, counts=None):
-    """Write the whole set into `root` (replacing it only once complete).
+    """Write the whole set into `root` (replacing it only once complete, and only if it is new or a set this
+    tool generated).
 
     counts: images per split, each one number for every class or a {class name: number} (unequal classes)."""
     counts = dict(counts or DEFAULT_COUNTS)
-    with atomic.atomic_dir(root) as tmp:
+    with standin_output(root) as output, output.write() as tmp:
         for split_index, split in enumerate(SPLITS):
             for class_index, (class_name, count) in enumerate(per_class(counts, split).items()):
                 folder = tmp / split / class_name
@@ -224,6 +240,7 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    atomic.check_path_option(args.out, "--out")
     threads.configure()
     root = generate(Path(args.out), args.seed, {"train": args.train, "val": args.val})
     print(f"standin_data: wrote {root}", file=sys.stderr)

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from reference_py import export_fixtures
+from reference_py import atomic, export_fixtures
 from reference_py.export_fixtures import PROTOCOL, ensure_fixtures
 from reference_py.strategies import RESNET18_STRATEGIES
 from reference_py.tensor_io import read_bundle
@@ -23,7 +23,8 @@ def test_layout_and_manifest(small_fixtures, net_pth, tiny_data):
         f"strategies/{s}/{name}.{ext}" for s in RESNET18_STRATEGIES for name in ("initial", "epoch_0", "epoch_1")
         for ext in ("json", "bin")}
     assert set(manifest["files"]) == expected
-    assert set(tree_bytes(small_fixtures)) == expected | {"manifest.json"}
+    assert set(tree_bytes(small_fixtures)) == expected | {"manifest.json", atomic.MARKER}
+    assert atomic.read_marker(small_fixtures) == {"tool": "export_fixtures", "files": sorted(expected | {"manifest.json"})}
     assert all(file_sha256(small_fixtures / name) == sha for name, sha in manifest["files"].items())
     assert manifest["protocol"] == {"epochs": 2, "batch_size": 4, "lr": 0.001, "momentum": 0.9,
                                     "backbone_lr": 1e-4, "head_lr": 1e-3, "step_size": 1, "gamma": 0.1}

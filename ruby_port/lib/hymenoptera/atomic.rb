@@ -7,54 +7,51 @@ require "securerandom"
 module Hymenoptera
   # Write files so that a reader sees the old content or the whole new content, never a half; and
   # never destroy what the run did not create (mirrors reference_py/atomic.py, which explains the
-  # rules: an output is claimed before any long work (new, or this tool's own; locked; leftovers of
-  # interrupted runs tidied) and written last, into a temporary folder or file renamed into place).
+  # one claim rule of every writer: an output is claimed before any long work (new, empty, or this
+  # tool's own, its marker naming the tool; locked; what interrupted runs left tidied by name) and
+  # written last, into a temporary folder or file renamed into place).
   module Atomic
     MARKER = ".hymenoptera-output.json"
     SIGNATURE_SUFFIXES = %w[.json .bin .png .pth].freeze # what a tool wrote before MARKER existed
+    UNWRITABLE = [Errno::EACCES, Errno::EPERM, Errno::EROFS].freeze
 
     module_function
+
+    # The temporary names made for target name: .NAME.<12 hex>.tmp (kind "tmp") and .NAME.<12 hex>.old.
+    def leftover_pattern(name, kind)
+      /\A\.#{Regexp.escape(name)}\.[0-9a-f]{12}\.#{kind}\z/
+    end
+
+    # Yields a new .NAME.<12 hex>.tmp beside target to make (the mode a plain open/mkdir gives); its path.
+    def make_temporary(target)
+      loop do
+        path = File.join(File.dirname(target), ".#{File.basename(target)}.#{SecureRandom.hex(6)}.tmp")
+        begin
+          yield path
+          return path
+        rescue Errno::EEXIST
+          next
+        end
+      end
+    end
 
     # Yields a temporary path beside target; renames it onto target only if the block succeeds.
     def path(target)
       FileUtils.mkdir_p(File.dirname(target))
-      tmp = File.join(File.dirname(target), ".#{File.basename(target)}.#{SecureRandom.hex(6)}.tmp")
+      tmp = nil
       begin
+        signals_held do
+          tmp = make_temporary(target) { |path| File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o666, &:close) }
+        end
         yield tmp
         File.rename(tmp, target)
       ensure
-        FileUtils.rm_f(tmp)
+        FileUtils.rm_f(tmp) if tmp
       end
     end
 
     def write(target, data)
       path(target) { |tmp| File.binwrite(tmp, data) }
-    end
-
-    # Yields a temporary directory beside target; it replaces target only if the block succeeds.
-    def dir(target)
-      FileUtils.mkdir_p(File.dirname(target))
-      tmp = nil
-      begin
-        signals_held do
-          tmp = File.join(File.dirname(target), ".#{File.basename(target)}.#{SecureRandom.hex(6)}.tmp")
-          Dir.mkdir(tmp)
-        end
-        yield tmp
-        signals_held do # a signal between the two renames would leave the target missing
-          if File.exist?(target)
-            old = File.join(File.dirname(target), ".#{File.basename(target)}.old")
-            FileUtils.rm_rf(old)
-            File.rename(target, old)
-            File.rename(tmp, target)
-            FileUtils.rm_rf(old)
-          else
-            File.rename(tmp, target)
-          end
-        end
-      ensure
-        FileUtils.rm_rf(tmp) if tmp
-      end
     end
 
     # SIGINT and SIGTERM wait until the block is done, then take effect: a temporary entry made inside is
@@ -94,6 +91,10 @@ module Hymenoptera
       marker if marker.is_a?(Hash) && marker["files"].is_a?(Array)
     rescue SystemCallError, JSON::ParserError
       nil
+    end
+
+    def remove(path)
+      File.directory?(path) && !File.symlink?(path) ? FileUtils.rm_rf(path) : File.unlink(path)
     end
 
     # An exclusive flock on path; the file is removed when released (and re-taken if it vanished meanwhile).
@@ -155,22 +156,31 @@ module Hymenoptera
         "move it away or choose another #{option}"
       end
 
+      # The UserError for a folder the run may not write in, or error itself for another failure.
+      def unwritable(folder, error)
+        return error unless UNWRITABLE.any? { |kind| error.is_a?(kind) }
+
+        UserError.new("#{folder} is not writable (#{error.class.new.message}); make it writable or choose another #{option}")
+      end
+
       # Checks the target, locks it, tidies what interrupted runs left; raises UserError before any work.
       def claim
         make_parents
-        begin
-          holder = @lock.acquire
-          if holder
-            raise UserError, "#{target} is being written by another run (process #{holder}; lock #{@lock.path}); " \
-                             "wait for it to finish or choose another #{option}"
-          end
-          tidy_leftovers
-          check_target
-        rescue Exception # rubocop:disable Lint/RescueException -- released on any exit, then re-raised
-          release
-          raise
+        holder = begin
+          @lock.acquire
+        rescue SystemCallError => e
+          raise unwritable(File.dirname(target), e)
         end
+        if holder
+          raise UserError, "#{target} is being written by another run (process #{holder}; lock #{@lock.path}); " \
+                           "wait for it to finish or choose another #{option}"
+        end
+        tidy_leftovers
+        check_target
         self
+      rescue Exception # rubocop:disable Lint/RescueException -- released on any exit, then re-raised
+        release
+        raise
       end
 
       def release
@@ -195,8 +205,9 @@ module Hymenoptera
         release
       end
 
-      def leftovers(name)
-        pattern = /\A\.#{Regexp.escape(name)}\.[A-Za-z0-9_]+\.tmp\z/
+      # What interrupted runs left beside the target, by name (leftover_pattern).
+      def leftovers(name, kind = "tmp")
+        pattern = Atomic.leftover_pattern(name, kind)
         Dir.children(File.dirname(target)).select { |entry| pattern.match?(entry) }.sort
            .map { |entry| File.join(File.dirname(target), entry) }
       end
@@ -215,7 +226,11 @@ module Hymenoptera
           parent = File.dirname(parent)
         end
         missing.reverse_each do |folder|
-          Dir.mkdir(folder)
+          begin
+            Dir.mkdir(folder)
+          rescue SystemCallError => e
+            raise unwritable(File.dirname(folder), e)
+          end
           @made_parents << folder
         end
       end
@@ -225,12 +240,12 @@ module Hymenoptera
       end
     end
 
-    # A folder written whole: MARKER inside lists its files (or, with owned:, the tool's own index does).
+    # A folder written whole: MARKER inside names the tool and lists the files it wrote.
     class OutputDir < Output
-      def initialize(target, tool, option, signature: nil, keep_foreign: false)
+      def initialize(target, tool, option, signature: nil, keep: [])
         super(target, tool, option)
         @signature = signature # a file every run of the tool wrote, before MARKER existed
-        @keep_foreign = keep_foreign
+        @keep = keep # names the tool keeps in its folder, not its own
       end
 
       # The files of folder this tool wrote (relative paths), or nil if the folder is not this tool's.
@@ -242,9 +257,10 @@ module Hymenoptera
         Atomic.files_below(folder).select { |name| name.end_with?(*SIGNATURE_SUFFIXES) }
       end
 
+      # The files of folder this tool did not write (kept names aside), or nil if the folder is not its own.
       def foreign(folder)
+        files = Atomic.files_below(folder) - @keep
         mine = owned(folder)
-        files = Atomic.files_below(folder)
         return (files.empty? && !File.exist?(File.join(folder, MARKER)) ? [] : nil) if mine.nil?
 
         files - mine
@@ -256,9 +272,14 @@ module Hymenoptera
         end
         return unless File.exist?(target)
 
+        marker = Atomic.read_marker(target)
+        if marker && marker["tool"] != tool
+          raise UserError, "#{target} was written by #{marker["tool"]}, not by #{tool} (its #{MARKER} says so); #{fix}"
+        end
+
         strangers = foreign(target)
         raise UserError, "#{target} exists and was not written by #{tool} (no #{MARKER} in it); #{fix}" if strangers.nil?
-        return if strangers.empty? || @keep_foreign
+        return if strangers.empty?
 
         raise UserError, "#{target} holds #{strangers.size} file(s) #{tool} did not write (first: #{strangers.first}); " \
                          "#{tool} replaces the whole folder: move them away or choose another #{option}"
@@ -266,36 +287,33 @@ module Hymenoptera
 
       def tidy_leftovers
         leftovers(File.basename(target)).each do |tmp|
-          ours = File.directory?(tmp) && (Atomic.read_marker(tmp)&.fetch("tool", nil) == tool || Dir.empty?(tmp)) # empty: killed at once
-          if ours && !File.symlink?(tmp)
-            FileUtils.rm_rf(tmp)
-            report "removed #{tmp}, left by an interrupted run"
+          Atomic.remove(tmp)
+          report "removed #{tmp}, left by an interrupted run"
+        end
+        leftovers(File.basename(target), "old").each do |old|
+          if File.exist?(target) || File.symlink?(target)
+            Atomic.remove(old)
+            report "removed #{old}, left by an interrupted run"
           else
-            report "left #{tmp} alone: it looks like a leftover of an interrupted run, but not one of #{tool}'s; " \
-                   "remove it yourself"
+            File.rename(old, target)
+            report "restored #{target} from #{old}, left by a run interrupted while replacing it"
           end
         end
-        old = old_path
-        return unless File.directory?(old) && !File.symlink?(old) && foreign(old) == []
+      end
 
-        if File.exist?(target) || File.symlink?(target)
-          remove_owned(old)
-          report "removed #{old}, left by an interrupted run"
-        else
-          File.rename(old, target)
-          report "restored #{target} from #{old}, left by a run interrupted while replacing it"
-        end
+      # The claimed target itself, made if missing and marked as this tool's (listing no file), for a tool
+      # that writes into it as it goes (the zoo, whose Ruby side writes there too).
+      def in_place
+        FileUtils.mkdir_p(target)
+        new_marker(target, []) unless Atomic.read_marker(target)
+        target
       end
 
       # Yields a temporary folder beside the target; when the block succeeds it becomes the target.
       def write
         tmp = nil
         begin
-          Atomic.signals_held do
-            tmp = File.join(File.dirname(target), ".#{File.basename(target)}.#{SecureRandom.hex(6)}.tmp")
-            Dir.mkdir(tmp)
-          end
-          new_marker(tmp, []) # a leftover of this run is recognisably this tool's
+          Atomic.signals_held { tmp = Atomic.make_temporary(target) { |path| Dir.mkdir(path, 0o777) } }
           yield tmp
           new_marker(tmp, Atomic.files_below(tmp))
           Atomic.signals_held { commit(tmp) } # a signal between the two renames would leave the target missing
@@ -306,52 +324,25 @@ module Hymenoptera
 
       private
 
-      def old_path
-        File.join(File.dirname(target), ".#{File.basename(target)}.old")
-      end
-
       def new_marker(folder, files)
         File.write(File.join(folder, MARKER), JSON.pretty_generate({tool: tool, files: files}) + "\n")
-      end
-
-      # Removes the files this tool wrote and the folders they leave empty; anything else stays.
-      def remove_owned(folder)
-        ((owned(folder) || []) + [MARKER]).each { |name| FileUtils.rm_f(File.join(folder, name)) }
-        Dir.glob("**/", base: folder).map { |sub| sub.chomp("/") }.reject(&:empty?).sort_by { |sub| -sub.length }.each do |sub|
-          Dir.rmdir(File.join(folder, sub))
-        rescue SystemCallError
-          nil
-        end
-        begin
-          Dir.rmdir(folder)
-        rescue SystemCallError
-          report "kept #{folder}: it holds files #{tool} did not write"
-        end
       end
 
       def commit(tmp)
         return File.rename(tmp, target) unless File.exist?(target)
 
         check_target # nothing foreign has appeared while we worked
-        if @keep_foreign
-          foreign(target).each do |name|
-            next if File.exist?(File.join(tmp, name))
+        @keep.sort.each do |name| # kept files move to the new folder (hard links: the very same files)
+          next unless (File.exist?(File.join(target, name)) || File.symlink?(File.join(target, name))) &&
+                      !File.exist?(File.join(tmp, name)) && !File.symlink?(File.join(tmp, name))
 
-            FileUtils.mkdir_p(File.dirname(File.join(tmp, name)))
-            File.link(File.join(target, name), File.join(tmp, name))
-          end
+          FileUtils.mkdir_p(File.dirname(File.join(tmp, name)))
+          File.link(File.join(target, name), File.join(tmp, name))
         end
-        File.rename(target, old_path)
+        old = tmp.delete_suffix(".tmp") + ".old"
+        File.rename(target, old)
         File.rename(tmp, target)
-        if owned(old_path)
-          remove_owned(old_path)
-        else
-          begin
-            Dir.rmdir(old_path) # the empty folder the user made for us
-          rescue SystemCallError
-            nil
-          end
-        end
+        FileUtils.rm_rf(old) # the claim allowed only this tool's files in it, and kept ones, now in the target
       end
     end
 
@@ -377,9 +368,7 @@ module Hymenoptera
       def tidy_leftovers
         @paths.each do |path|
           leftovers(File.basename(path)).each do |tmp|
-            next unless File.file?(tmp) && !File.symlink?(tmp)
-
-            File.unlink(tmp)
+            Atomic.remove(tmp)
             report "removed #{tmp}, left by an interrupted run"
           end
         end
