@@ -23,6 +23,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, f
 
 from bench import machine, table  # noqa: E402
 from reference_py import ROOT, atomic, python_interpreter, threads  # noqa: E402
+from reference_py.errors import run_cli  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PYTHON = [python_interpreter()]
@@ -80,6 +81,22 @@ def default_data_dir():
     return ensure_standin()
 
 
+def written_by_bench(out):
+    """Whether the table at `out` and the numbers beside it (each, if there) are what this script wrote."""
+    table_path, numbers_path = Path(out), Path(out).with_suffix(".json")
+    try:
+        if table_path.exists() and not table_path.read_text().startswith(table.TITLE + "\n"):
+            return False
+        return not numbers_path.exists() or {"settings", "steps", "machine"} <= set(json.loads(numbers_path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def results_output(out):
+    """--out and its .json, claimed before the benchmarks run: new, or what an earlier run wrote."""
+    return atomic.OutputFile(out, "bench/run.py", "--out", written_by_bench, companions=[Path(out).with_suffix(".json")])
+
+
 def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved Python/Ruby step processes (default 5)")
@@ -99,6 +116,12 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
+    out = atomic.check_path_option(args.out, "--out")
+    with results_output(out):
+        run(args, out)
+
+
+def run(args, out):
     if args.quick:
         args.rounds, args.warmup, args.iters, args.data_rounds, args.passes = 2, 1, 3, 1, 1
     load_start = machine.load_average()
@@ -118,7 +141,6 @@ def main(argv=None):
     results["failures"] = failures
     markdown = table.render(results)
     print(markdown)
-    out = Path(args.out)
     atomic.write_text(out.with_suffix(".json"), json.dumps(results, indent=1) + "\n")
     atomic.write_text(out, markdown)
     print(f"written to {os.path.relpath(out, Path.cwd())} (raw numbers: {out.with_suffix('.json').name})",
@@ -126,4 +148,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

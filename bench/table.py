@@ -6,6 +6,7 @@ STEP_TITLES = {"finetune": "train step, finetune (ms)", "feature_extractor": "tr
                "eval": "eval forward (ms)"}
 GC_SUFFIX = "+gc"  # bench/train_step.rb: the same step followed by a minor GC
 STEP_VS_PYTHON, STEP_VS_FLOOR, PARITY_MAX_S, TRAIN_MAX_S = 1.05, 1.10, 120, 600
+TITLE = "# hymenoptera-parity benchmarks"
 HEADER = ("| benchmark | Python | Ruby | Ruby / Python | kernel floor | Python / floor | Ruby / floor | targets |\n"
           "|---|---:|---:|---:|---:|---:|---:|---|")
 
@@ -229,4 +230,4 @@ def notes(results):
 def render(results):
     rows = step_rows(results["steps"]) + data_rows(results["data"]) + wall_rows(results.get("walls"))
     table = "\n".join([HEADER] + ["| " + " | ".join(row) + " |" for row in rows])
-    return f"# hymenoptera-parity benchmarks\n\n{header(results)}\n\n{table}\n\n{notes(results)}\n"
+    return f"{TITLE}\n\n{header(results)}\n\n{table}\n\n{notes(results)}\n"

@@ -7,6 +7,7 @@ point at, one file per process that recorded: a DataLoader worker writes its own
 keeps every event written before the crash, its end event saying how it ended.
 """
 
+import errno
 import json
 import os
 import re
@@ -18,6 +19,8 @@ import torch
 
 FORMAT = "pytorch-parity-run/1"
 OWN_FILE = re.compile(r"(run\.json|events\.jsonl|tensors-\d+\.bin)\Z")
+OWN_TEMPORARY = re.compile(r"\.run\.json\.\d+\.tmp\Z")  # run.json being written: what a kill can leave
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 DTYPES = {
     "float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
     "int64": torch.int64, "int32": torch.int32, "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8,
@@ -47,13 +50,22 @@ class Bytes:
 
 class RunWriter:
     """Claims DIR (new, empty, or a run recorded before, whose files are then removed, nothing else) and
-    writes run.json, then appends events."""
+    writes run.json, then appends events. The claim rule of every writer (reference_py/atomic.py), kept
+    here in its smallest form because the Ruby twin loads without the port: run.json is the marker that
+    names the recorder, its files are known by name (OWN_FILE), and what a killed run left half-written
+    is tidied by its name alone (OWN_TEMPORARY)."""
 
     def __init__(self, directory, info):
         self.dir = Path(directory).absolute()
-        self._claim()
-        self._write_run_json({"format": FORMAT, **info})
-        self._events = os.open(self.dir / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            self._claim()
+            self._write_run_json({"format": FORMAT, **info})
+            self._events = os.open(self.dir / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        except OSError as error:
+            if error.errno in UNWRITABLE:
+                raise RecordError(f"cannot record into {self.dir}: it is not writable ({error.strerror}); make it "
+                                  f"writable or give another folder") from None
+            raise RecordError(f"cannot record into {self.dir}: {error.strerror}; give a new or empty folder") from None
         self._blob, self._blob_pid, self._blob_offset = None, None, 0
 
     def event(self, kind, fields=None, arrays=None):
@@ -64,22 +76,20 @@ class RunWriter:
         os.write(self._events, (json.dumps(entry, allow_nan=True) + "\n").encode())
 
     def _claim(self):
-        try:
-            if self.dir.exists() and not self.dir.is_dir():
-                raise RecordError(f"cannot record into {self.dir}: it is a file; give a new or empty folder")
-            if self.dir.is_dir():
-                entries = sorted(os.listdir(self.dir))
-                foreign = [name for name in entries if not OWN_FILE.match(name)]
-                if foreign or (entries and not self._own_run()):
-                    shown = ", ".join((foreign or entries)[:3])
-                    raise RecordError(f"cannot record into {self.dir}: it holds files the recorder did not write "
-                                      f"({shown}); give a new or empty folder")
-                for name in entries:
-                    os.unlink(self.dir / name)
-            else:
-                self.dir.mkdir(parents=True)
-        except OSError as error:
-            raise RecordError(f"cannot record into {self.dir}: {error.strerror}") from None
+        if self.dir.exists() and not self.dir.is_dir():
+            raise RecordError(f"cannot record into {self.dir}: it is a file; give a new or empty folder")
+        if not self.dir.is_dir():
+            self.dir.mkdir(parents=True)
+            return
+        temporaries = [name for name in sorted(os.listdir(self.dir)) if OWN_TEMPORARY.match(name)]
+        entries = [name for name in sorted(os.listdir(self.dir)) if name not in temporaries]
+        foreign = [name for name in entries if not OWN_FILE.match(name)]
+        if foreign or (entries and not self._own_run()):
+            shown = ", ".join((foreign or entries)[:3])
+            raise RecordError(f"cannot record into {self.dir}: it holds files the recorder did not write "
+                              f"({shown}); give a new or empty folder")
+        for name in temporaries + entries:
+            os.unlink(self.dir / name)
 
     def _own_run(self):
         try:

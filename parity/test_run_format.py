@@ -5,6 +5,7 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,35 @@ def test_the_folder_is_claimed_new_empty_or_an_earlier_run(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(RecordError, match="it is a file"):
         write(tmp_path / "file")
+
+
+def test_what_a_killed_recorder_left_is_tidied_by_its_name_alone(tmp_path):
+    """A kill while run.json was written leaves .run.json.PID.tmp: the next run removes it (in a folder of its
+    own, or an empty one), and names that only resemble it count as the user's."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".run.json.4242.tmp").write_text('{"format": "pytorch-parity-run/1", "si')
+    write(run)
+    assert sorted(os.listdir(run)) == ["events.jsonl", "run.json"]
+    (run / ".run.json.4243.tmp").write_text("{")
+    write(run)
+    assert sorted(os.listdir(run)) == ["events.jsonl", "run.json"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / ".run.json.backup.tmp").write_text("the user's")
+    with pytest.raises(RecordError, match=r"did not write \(\.run\.json\.backup\.tmp\)"):
+        write(mine)
+    assert (mine / ".run.json.backup.tmp").read_text() == "the user's"
+
+
+def test_a_folder_it_may_not_write_in_is_refused_with_the_fix(tmp_path, monkeypatch):
+    def refused(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(Path, "write_text", refused)
+    with pytest.raises(RecordError) as error:
+        write(tmp_path / "run")
+    assert str(error.value) == (f"cannot record into {tmp_path / 'run'}: it is not writable (Permission denied); "
+                                f"make it writable or give another folder")
 
 
 def test_a_last_line_cut_short_is_left_out(tmp_path):

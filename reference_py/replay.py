@@ -73,6 +73,9 @@ def manifest_problem(manifest):
 
 
 def read_manifest(fixtures):
+    if Path(fixtures).exists() and not Path(fixtures).is_dir():
+        raise UserError(f"{fixtures} is a file, not a fixtures folder; pass --fixtures the folder export_fixtures.py "
+                        f"wrote (e.g. --fixtures fixtures)")
     path = Path(fixtures) / "manifest.json"
     manifest = read_json(path, FIX.format(fixtures=fixtures), missing="not found: no fixtures there")
     problem = manifest_problem(manifest)

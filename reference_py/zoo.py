@@ -26,6 +26,10 @@ The parity test (parity/test_zoo.py) compares each directory once both sides are
 side writes architecture k only when architecture k - LOOKAHEAD has been compared, so that the big ones
 (VGG: 550 MB of weights, twice that in results per side) never pile up on disk.
 
+--out is claimed as every writer's output (reference_py/atomic.py): a new or empty folder (or one an earlier
+zoo left empty), locked while the zoo runs; its marker names the zoo, and the Ruby side works only in such a
+folder.
+
     python reference_py/zoo.py --out DIR [--arch NAME ...]
 """
 
@@ -176,10 +180,12 @@ def main(argv=None):
     parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES),
                         help="architectures, in order (default: all 18)")
     args = parser.parse_args(argv)
+    atomic.check_path_option(args.out, "--out")
     threads.configure()
-    out = Path(args.out)
-    for index, arch in enumerate(args.arch):
-        write_arch(out, arch, args.arch[index - LOOKAHEAD] if index >= LOOKAHEAD else None)
+    with atomic.OutputDir(args.out, "zoo", "--out") as output:
+        out = output.in_place()
+        for index, arch in enumerate(args.arch):
+            write_arch(out, arch, args.arch[index - LOOKAHEAD] if index >= LOOKAHEAD else None)
 
 
 if __name__ == "__main__":

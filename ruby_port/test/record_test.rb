@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require_relative "../lib/pytorch_parity/record/run_writer"
 
 # pytorch_parity/record as a user runs it: `PYTORCH_PARITY_RECORD=DIR bundle exec ruby -rpytorch_parity/record
 # program.rb`, in a process of its own, on small programs written on the gems' API. The run format is
@@ -126,6 +127,34 @@ class RecordTest < Minitest::Test
     _, err, status = record(dir)
     assert status.success?, err
     refute File.exist?(File.join(dir, "tensors-1.bin")), "an earlier run's file stayed"
+  end
+
+  # A kill while run.json was written leaves .run.json.PID.tmp: the next run removes it (in a folder of its
+  # own, or an empty one), and names that only resemble it count as the user's (parity/test_run_format.py's twin).
+  def test_what_a_killed_recorder_left_is_tidied_by_its_name_alone
+    run = File.join(tmpdir, "run")
+    Dir.mkdir(run)
+    File.write(File.join(run, ".run.json.4242.tmp"), '{"format": "pytorch-parity-run/1", "si')
+    PytorchParity::Record::RunWriter.new(run, {side: "ruby"})
+    assert_equal %w[events.jsonl run.json], Dir.children(run).sort
+    File.write(File.join(run, ".run.json.4243.tmp"), "{")
+    PytorchParity::Record::RunWriter.new(run, {side: "ruby"})
+    assert_equal %w[events.jsonl run.json], Dir.children(run).sort
+    mine = File.join(tmpdir, "mine")
+    Dir.mkdir(mine)
+    File.write(File.join(mine, ".run.json.backup.tmp"), "the user's")
+    error = assert_raises(PytorchParity::Record::Error) { PytorchParity::Record::RunWriter.new(mine, {side: "ruby"}) }
+    assert_match(/did not write \(\.run\.json\.backup\.tmp\)/, error.message)
+    assert_equal "the user's", File.read(File.join(mine, ".run.json.backup.tmp"))
+  end
+
+  def test_a_folder_it_may_not_write_in_is_refused_with_the_fix
+    run = File.join(tmpdir, "run")
+    error = File.stub(:write, ->(*) { raise Errno::EACCES, "run.json" }) do
+      assert_raises(PytorchParity::Record::Error) { PytorchParity::Record::RunWriter.new(run, {side: "ruby"}) }
+    end
+    assert_equal "cannot record into #{run}: it is not writable (Permission denied); make it writable or give another folder",
+                 error.message
   end
 
   def test_seed_and_bad_input

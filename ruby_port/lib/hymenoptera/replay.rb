@@ -63,6 +63,10 @@ module Hymenoptera
     end
 
     def read_manifest(fixtures)
+      if File.exist?(fixtures) && !File.directory?(fixtures)
+        raise UserError, "#{fixtures} is a file, not a fixtures folder; pass --fixtures the folder export_fixtures.py " \
+                         "wrote (e.g. --fixtures fixtures)"
+      end
       path = File.join(fixtures, "manifest.json")
       manifest = Errors.read_json(path, missing: "not found: no fixtures there", fix: fix(fixtures))
       problem = manifest_problem(manifest)

@@ -123,11 +123,29 @@ module Hymenoptera
 
     def wait_for(path, timeout: 1800)
       start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      until File.exist?(path)
+      until block_given? ? yield : File.exist?(path)
         raise UserError, "waited #{timeout} s for #{path}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) - start > timeout
 
         sleep POLL_SECONDS
       end
+    end
+
+    # dir once reference_py/zoo.py has claimed it (its marker names the zoo), waited for while it is missing
+    # or empty; a folder of anything else is refused (the claim rule of reference_py/atomic.py).
+    def zoo_dir(dir)
+      wait_for(File.join(dir, Atomic::MARKER)) do
+        marker = Atomic.read_marker(dir)
+        if marker && marker["tool"] != "zoo"
+          raise UserError, "#{dir} was written by #{marker["tool"]}, not by zoo (its #{Atomic::MARKER} says so); " \
+                           "pass --dir the folder reference_py/zoo.py --out writes to"
+        end
+        unless marker || !File.exist?(dir) || (File.directory?(dir) && Dir.empty?(dir))
+          raise UserError, "#{dir} exists and was not written by zoo (no #{Atomic::MARKER} in it); " \
+                           "pass --dir the folder reference_py/zoo.py --out writes to"
+        end
+        marker
+      end
+      dir
     end
 
     def run_arch(dir, arch)
@@ -160,6 +178,7 @@ module Hymenoptera
       parser.parse_args(argv)
       parser.error("the following arguments are required: --dir") unless options[:dir]
 
+      zoo_dir(options[:dir])
       options[:arch].each do |arch|
         run_arch(options[:dir], arch)
         GC.start # torch.rb frees LibTorch memory only when Ruby's GC runs: the big models must not pile up

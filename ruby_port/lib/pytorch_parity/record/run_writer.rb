@@ -12,18 +12,33 @@ module PytorchParity
     # DataLoader worker writes its own). What a crashed run saw is on disk up to its last event.
     FORMAT = "pytorch-parity-run/1"
     OWN_FILE = /\A(run\.json|events\.jsonl|tensors-\d+\.bin)\z/
+    OWN_TEMPORARY = /\A\.run\.json\.\d+\.tmp\z/ # run.json being written: what a kill can leave
+    UNWRITABLE = [Errno::EACCES, Errno::EPERM, Errno::EROFS].freeze
 
     # A folder or an option the recorder cannot use: one line, the same words as parity/record.py.
     class Error < StandardError; end
 
+    # Claims DIR and writes run.json, then appends events. The claim rule of every writer of the project
+    # (reference_py/atomic.py, hymenoptera/atomic.rb), in its smallest form, as this recorder loads without
+    # the port: run.json is the marker that names the recorder, its files are known by name (OWN_FILE), and
+    # what a killed run left half-written is tidied by its name alone (OWN_TEMPORARY).
     class RunWriter
       attr_reader :dir
 
       def initialize(dir, info)
         @dir = File.expand_path(dir)
-        claim
-        write_run_json({format: FORMAT}.merge(info))
-        @events = File.open(File.join(@dir, "events.jsonl"), File::WRONLY | File::CREAT | File::APPEND)
+        begin
+          claim
+          write_run_json({format: FORMAT}.merge(info))
+          @events = File.open(File.join(@dir, "events.jsonl"), File::WRONLY | File::CREAT | File::APPEND)
+        rescue SystemCallError => e
+          reason = e.class.new.message
+          if UNWRITABLE.any? { |kind| e.is_a?(kind) }
+            raise Error, "cannot record into #{@dir}: it is not writable (#{reason}); make it writable or give another folder"
+          end
+
+          raise Error, "cannot record into #{@dir}: #{reason}; give a new or empty folder"
+        end
         @events.sync = true
         @blob = nil
         @blob_pid = nil
@@ -44,21 +59,17 @@ module PytorchParity
         if File.exist?(@dir) && !File.directory?(@dir)
           raise Error, "cannot record into #{@dir}: it is a file; give a new or empty folder"
         end
+        return FileUtils.mkdir_p(@dir) unless File.directory?(@dir)
 
-        if File.directory?(@dir)
-          entries = Dir.children(@dir)
-          foreign = entries.grep_v(OWN_FILE)
-          if foreign.any? || (entries.any? && !own_run?)
-            raise Error, "cannot record into #{@dir}: it holds files the recorder did not write " \
-                         "(#{(foreign.empty? ? entries : foreign).first(3).join(", ")}); give a new or empty folder"
-          end
-
-          entries.each { |name| File.delete(File.join(@dir, name)) }
-        else
-          FileUtils.mkdir_p(@dir)
+        temporaries = Dir.children(@dir).sort.grep(OWN_TEMPORARY)
+        entries = Dir.children(@dir).sort - temporaries
+        foreign = entries.grep_v(OWN_FILE)
+        if foreign.any? || (entries.any? && !own_run?)
+          raise Error, "cannot record into #{@dir}: it holds files the recorder did not write " \
+                       "(#{(foreign.empty? ? entries : foreign).first(3).join(", ")}); give a new or empty folder"
         end
-      rescue SystemCallError => e
-        raise Error, "cannot record into #{@dir}: #{e.message.sub(/ @ .*/, "")}"
+
+        (temporaries + entries).each { |name| File.delete(File.join(@dir, name)) }
       end
 
       def own_run?
