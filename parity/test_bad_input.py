@@ -18,6 +18,7 @@ import signal
 import stat
 import struct
 import subprocess
+import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from parity.sides import python, ruby
+from parity.settings import ROOT, RUBY_PORT
+from parity.sides import Command, python, ruby
 from reference_py import standin_data
 from reference_py.export_fixtures import ensure_fixtures
 from reference_py.pretrained import HUB_FILE, HUB_SHA256_PREFIX, standin_state_dict, write_net
@@ -87,11 +89,34 @@ def inputs(tmp_path_factory):
 
 @dataclass
 class Case:
-    script: str  # the entry point's name: train, replay, preprocess, pretrained
+    script: str  # the entry point's name (train, replay, preprocess, pretrained), a path (bench/run.py), or RECORD
     args: list  # {data}, {net}, {fixtures}, {case}: placeholders filled per case folder
     expect: list  # fragments the error line must hold (same on both sides), with the same placeholders
-    prepare: object = None  # prepare(case folder, inputs): make the bad input (and any files to keep)
+    prepare: object = None  # prepare(case folder, inputs): make the bad input (and any files to keep); may return undo()
     sides: tuple = ("python", "ruby")  # pretrained.py exists in Python only
+
+
+RECORD = "record"  # the recorder of "Diagnose any port"; its args: the folder it records into
+RECORDER = {  # side: (the command recording program.py / program.rb into OUT, what its error line starts with)
+    "python": (lambda out: Command("Python", [sys.executable, "-m", "parity.record", "--out", out, "program.py"],
+                                   {"PYTHONPATH": str(ROOT)}), "parity.record: "),
+    "ruby": (lambda out: Command("Ruby", ["ruby", "-I", str(RUBY_PORT / "lib"), "-rpytorch_parity/record", "program.rb"],
+                                 {"PYTORCH_PARITY_RECORD": out}), "pytorch_parity/record: "),
+}
+
+
+def command_for(side, script, args):
+    if script == RECORD:
+        return RECORDER[side][0](*args)
+    if "/" in script:  # a Python script outside reference_py/, by its path from the repository root
+        return Command("Python", [sys.executable, str(ROOT / script), *args])
+    return COMMANDS[side](SCRIPTS[side](script), *args)
+
+
+def error_prefix(side, script):
+    if script == RECORD:
+        return RECORDER[side][1]
+    return f"{os.path.basename(script) if '/' in script else SCRIPTS[side](script)}: error: "
 
 
 def copy_data(folder, inputs):
@@ -154,6 +179,59 @@ def user_folder(relative, with_marker=False):
         (target / "notes.txt").write_text("mine\n")
         if with_marker:
             (target / ".hymenoptera-output.json").write_text(json.dumps({"tool": "train", "files": ["curves.json"]}))
+    return prepare
+
+
+def users_data_folder(relative):
+    """prepare: a folder of the user's with an index and a file in a train/ of its own."""
+    def prepare(folder, inputs):
+        target = folder / relative
+        (target / "train").mkdir(parents=True)
+        (target / "index.txt").write_text("my photos, by date\n")
+        (target / "train" / "keep.txt").write_text("do not delete\n")
+    return prepare
+
+
+def train_result(relative):
+    """prepare: a trainer's result, as train writes it (its marker names train and the files it wrote)."""
+    def prepare(folder, inputs):
+        target = folder / relative
+        target.mkdir(parents=True)
+        (target / "curves.json").write_text(json.dumps({"train_loss": [0.7]}))
+        (target / ".hymenoptera-output.json").write_text(json.dumps({"tool": "train", "files": ["curves.json"]}))
+    return prepare
+
+
+def for_the_recorder(prepare):
+    """prepare: the program each side's recorder would run (it must not: the folder is refused first), then prepare."""
+    def both(folder, inputs):
+        (folder / "program.py").write_text("print('the program ran')\n")
+        (folder / "program.rb").write_text("puts 'the program ran'\n")
+        return prepare(folder, inputs)
+    return both
+
+
+def read_only_folder(relative):
+    """prepare: a folder nobody may write in (root too: immutable, chattr +i); returns its undo."""
+    def prepare(folder, inputs):
+        target = folder / relative
+        target.mkdir()
+        target.chmod(0o555)
+        immutable = False
+        try:
+            (target / ".probe").touch()
+        except PermissionError:
+            pass
+        else:  # root writes anywhere: make the folder immutable
+            (target / ".probe").unlink()
+            subprocess.run(["chattr", "+i", str(target)], check=True, capture_output=True)
+            immutable = True
+
+        def undo():
+            if immutable:
+                subprocess.run(["chattr", "-i", str(target)], check=True, capture_output=True)
+            target.chmod(0o755)
+        return undo
     return prepare
 
 
@@ -331,6 +409,41 @@ CASES = {
         "train", [*TRAIN, "--data-dir", "{case}/data", *OUT],
         ["bees/null.jpg is a symbolic link to a character device (/dev/null)", "remove it"],
         data_with(lambda data: os.symlink("/dev/null", data / "train" / "bees" / "null.jpg"))),
+    # writers: one claim rule (issue 19)
+    "standin_data --out a user's folder": Case(
+        "standin_data", ["--out", "{case}/mine", "--train", "1", "--val", "1"],
+        ["{case}/mine", "was not written by standin_data", "--out"], users_data_folder("mine"), sides=("python",)),
+    "export_fixtures --out a trainer's result": Case(
+        "export_fixtures", ["--out", "{case}/result", "--data-dir", "{data}", "--weights", "{net}", "--strategy", "scratch",
+                            "--eval-per-class", "1", "--replay-per-class", "1"],
+        ["{case}/result was written by train", "not by export_fixtures", "--out"], train_result("result"),
+        sides=("python",)),
+    "export_fixtures --out a user's folder": Case(
+        "export_fixtures", ["--out", "{case}/mine", "--data-dir", "{data}", "--weights", "{net}", "--strategy", "scratch",
+                            "--eval-per-class", "1", "--replay-per-class", "1"],
+        ["{case}/mine", "was not written by export_fixtures", "--out"], users_data_folder("mine"), sides=("python",)),
+    "recorder into a user's folder": Case(
+        RECORD, ["{case}/mine"], ["cannot record into {case}/mine", "files the recorder did not write", "give a new or empty folder"],
+        for_the_recorder(users_data_folder("mine"))),
+    "recorder into a read-only folder": Case(
+        RECORD, ["{case}/ro"], ["cannot record into {case}/ro", "is not writable", "make it writable"],
+        for_the_recorder(read_only_folder("ro"))),
+    "zoo --out a user's folder": Case(
+        "zoo", ["--out", "{case}/mine", "--arch", "resnet18"], ["{case}/mine", "was not written by zoo", "--out"],
+        users_data_folder("mine"), sides=("python",)),
+    "zoo --dir a user's folder": Case(
+        "zoo", ["--dir", "{case}/mine", "--arch", "resnet18"], ["{case}/mine", "was not written by zoo", "--dir"],
+        users_data_folder("mine"), sides=("ruby",)),
+    "bench --out a user's file": Case(
+        "bench/run.py", ["--out", "{case}/notes.md", "--quick"], ["{case}/notes.md", "was not written by bench", "--out"],
+        user_file("notes.md"), sides=("python",)),
+    "out-dir is read-only": Case(
+        "train", [*TRAIN, "--data-dir", "{data}", *OUT], ["{case}/out is not writable", "make it writable", "--out-dir"],
+        read_only_folder("out")),
+    "replay --fixtures a file": Case(
+        "replay", ["--fixtures", "{case}/fixtures.txt", "--out", "{case}/run"],
+        ["{case}/fixtures.txt is a file, not a fixtures folder", "pass --fixtures the folder export_fixtures.py wrote"],
+        user_file("fixtures.txt")),
     # fixtures: checked against the manifest before the replay computes anything
     "fixtures: manifest is a list": Case(
         "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["manifest.json", "holds a JSON array", "export_fixtures.py"],
@@ -388,10 +501,17 @@ def run_case(name, side, inputs, root):
     case = CASES[name]
     folder = root / f"{name.replace(' ', '_').replace('/', '_')}-{side}"
     folder.mkdir()
-    if case.prepare:
-        case.prepare(folder, inputs)
+    undo = case.prepare(folder, inputs) if case.prepare else None
+    try:
+        return run_prepared(name, side, case, folder, inputs)
+    finally:
+        if undo:
+            undo()
+
+
+def run_prepared(name, side, case, folder, inputs):
     places = {**{k: str(v) for k, v in inputs.items()}, "case": str(folder)}
-    command = COMMANDS[side](SCRIPTS[side](case.script), *[a.format(**places) for a in case.args])
+    command = command_for(side, case.script, [a.format(**places) for a in case.args])
     lock = None
     if name == "out-dir locked by another run":  # another run holds the lock: we take it as that run would
         (folder / "out").mkdir()
@@ -407,22 +527,23 @@ def run_case(name, side, inputs, root):
 
 
 @pytest.fixture(scope="module")
-def outcomes(inputs, tmp_path_factory):
-    """Every case on every side, PARALLEL processes at a time."""
+def outcomes(inputs, tmp_path_factory, request):
+    """Every selected case (all, unless -k chose some) on every side, PARALLEL processes at a time."""
     root = tmp_path_factory.mktemp("bad_input_cases")
+    chosen = {(item.callspec.params.get("name"), item.callspec.params.get("side"))
+              for item in request.session.items if hasattr(item, "callspec")}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        futures = {run: pool.submit(run_case, *run, inputs, root) for run in RUNS}
+        futures = {run: pool.submit(run_case, *run, inputs, root) for run in RUNS if run in chosen}
         return {run: future.result() for run, future in futures.items()}
 
 
 @pytest.mark.parametrize("name,side", RUNS, ids=[f"{side}: {name}" for name, side in RUNS])
 def test_bad_input_is_refused_in_one_line(name, side, outcomes):
     completed, before, after, expected = outcomes[(name, side)]
-    script = SCRIPTS[side](CASES[name].script)
     assert completed.returncode == 2, f"exit {completed.returncode}; stderr:\n{completed.stderr}"
     lines = completed.stderr.splitlines()
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{completed.stderr}"
-    assert lines[0].startswith(f"{script}: error: "), lines[0]
+    assert lines[0].startswith(error_prefix(side, CASES[name].script)), lines[0]
     for fragment in expected:
         assert fragment in lines[0], f"{fragment!r} not in: {lines[0]}"
     changed = sorted(path for path in before if after.get(path) != before[path])
