@@ -505,7 +505,7 @@ def run_case(name, side, inputs, root):
     try:
         return run_prepared(name, side, case, folder, inputs)
     finally:
-        if undo:
+        if callable(undo):  # prepare's own result otherwise (a lambda's tuple)
             undo()
 
 
