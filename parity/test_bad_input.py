@@ -27,14 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from parity.settings import ROOT, RUBY_PORT
 from parity.sides import Command, python, ruby
 from reference_py import standin_data
+from reference_py.checksums import file_sha256
 from reference_py.export_fixtures import ensure_fixtures
 from reference_py.pretrained import HUB_FILE, HUB_SHA256_PREFIX, standin_state_dict, write_net
-from reference_py.weights import save_state_dict
+from reference_py.tensor_io import read_bundle, write_bundle
+from reference_py.weights import provenance_path, save_state_dict
 
 pytestmark = [pytest.mark.extended, pytest.mark.bad_input]
 
@@ -279,6 +282,42 @@ def invalid_utf8_name(data):
     os.rename(source, os.fsencode(source.parent) + b"/ant_\xff.jpg")
 
 
+def bundle_swapped(listed):
+    """fixtures_with: finetune's epoch_0 replaced by backbone_lr's (the same shapes); listed: the manifest's sha256 too."""
+    def change(fixtures, manifest):
+        for ext in ("json", "bin"):
+            target = fixtures / f"strategies/finetune/epoch_0.{ext}"
+            target.unlink()  # a hard link to the original
+            shutil.copy(fixtures / f"strategies/backbone_lr/epoch_0.{ext}", target)
+            if listed:
+                manifest["files"][f"strategies/finetune/epoch_0.{ext}"] = file_sha256(target)
+        return manifest
+    return change
+
+
+def eval_of_another_export(fixtures, manifest):
+    """fixtures_with: an eval bundle as another export would write it (other images, a consistent bundle)."""
+    tensors, meta = read_bundle(fixtures / "eval", with_meta=True)
+    for ext in ("json", "bin"):
+        (fixtures / f"eval.{ext}").unlink()  # hard links to the originals
+    write_bundle(fixtures / "eval", {**tensors, "images": tensors["images"] + 1}, meta=meta)
+    return manifest
+
+
+def sidecar_says_imagenet(folder, inputs):
+    """net.pth's stand-in weights, its net.pth.json edited to say imagenet."""
+    shutil.copy(inputs["net"], folder / "net.pth")
+    record = json.loads(provenance_path(inputs["net"]).read_text())
+    (folder / "net.pth.json").write_text(json.dumps({**record, "provenance": "imagenet"}))
+
+
+def nan_weights(folder, inputs):
+    """Every floating-point weight NaN, written by pretrained.py's writer (so net.pth.json matches it)."""
+    state = torch.load(inputs["net"], weights_only=True)
+    write_net(folder / "net.pth", {k: v.fill_(float("nan")) if v.is_floating_point() else v for k, v in state.items()},
+              "user-supplied", "all NaN")
+
+
 OUT = ["--out-dir", "{case}/out"]
 CASES = {
     # options: ranges, the same rule on both sides
@@ -471,6 +510,21 @@ CASES = {
         "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"],
         ["eval.json: images is float64 [4, 3, 224, 224], the replay needs float32 [N, 3, N, N]"],
         fixtures_with(eval_images_retyped_everywhere)),
+    "fixtures: a bundle swapped from another strategy": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"],
+        ["finetune/epoch_0.json: sha256", "(a file of another export, or changed)", "export_fixtures.py"],
+        fixtures_with(bundle_swapped(listed=False))),
+    "fixtures: a bundle swapped from another strategy, its sha256 listed": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"],
+        ['finetune/epoch_0.json holds strategy "backbone_lr", epoch 0, its place is strategy "finetune", epoch 0'],
+        fixtures_with(bundle_swapped(listed=True))),
+    "fixtures: eval of another export": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"],
+        ["eval.json: sha256", "(a file of another export, or changed)", "export_fixtures.py"],
+        fixtures_with(eval_of_another_export)),
+    "fixtures: lr edited": Case(
+        "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["protocol.lr is 0.002, generator 1 writes 0.001"],
+        fixtures_with(protocol_change("lr", 0.002))),
     # weights: net.pth.json, and advice that never overwrites the user's file
     "net.pth.json is a list": Case(
         "train", ["--strategy", "finetune", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
@@ -479,6 +533,14 @@ CASES = {
         "train", ["--strategy", "finetune", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
         ["net.pth.json not found", "pretrained.py --out {case}/net-1.pth", "pass --weights {case}/net-1.pth"],
         weights_without_provenance),
+    "net.pth.json says imagenet beside stand-in weights": Case(
+        "train", ["--strategy", "finetune", "--epochs", "1", "--no-progress", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
+        ["net.pth.json says imagenet", f"does not start with {HUB_SHA256_PREFIX}", "pretrained.py --out {case}/net-1.pth"],
+        sidecar_says_imagenet),
+    "net.pth all NaN": Case(
+        "train", ["--strategy", "finetune", "--epochs", "1", "--no-progress", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
+        ["net.pth: ", "entries hold NaN or infinite values (first: conv1.weight", "pretrained.py --out {case}/net-1.pth"],
+        nan_weights),
 }
 RUNS = [(name, side) for name, case in CASES.items() for side in case.sides]
 

@@ -10,7 +10,6 @@ other checkpoint, "stand-in" for the seeded one. --out is never a file pretraine
 """
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -24,23 +23,17 @@ from torch import nn
 from reference_py import atomic, threads
 from reference_py.checksums import file_sha256
 from reference_py.errors import ArgumentParser, check_seed, run_cli
-from reference_py.weights import (announce, load_weights, provenance_path, read_state_dict, save_state_dict, validate,
-                                  written_by_pretrained)
+from reference_py.weights import (IMAGENET_URLS, announce, hub_file, hub_sha256_prefix, load_weights, provenance_path,
+                                  read_state_dict, save_state_dict, validate, written_by_pretrained)
 
-IMAGENET_URLS = {"resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url,
-                 "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1.url}  # --arch: the strategies' backbones
 DEFAULT_PATHS = {"resnet18": Path("net.pth"), "vgg16": Path("vgg16.pth")}
 IMAGENET_URL = IMAGENET_URLS["resnet18"]
-HUB_FILE = Path(IMAGENET_URL).name  # resnet18-f37072fd.pth
-HUB_SHA256_PREFIX = re.search(r"-([0-9a-f]+)\.", HUB_FILE).group(1)  # torch.hub checks the file's sha256 against it
+HUB_FILE = hub_file()  # resnet18-f37072fd.pth
+HUB_SHA256_PREFIX = hub_sha256_prefix()  # torch.hub checks the file's sha256 against it
 DEFAULT_PATH = DEFAULT_PATHS["resnet18"]
 LABELS = {"resnet18": "ResNet-18", "vgg16": "VGG-16"}
 CALIBRATION_BATCHES = 2
 CALIBRATION_SHAPE = (8, 3, 112, 112)
-
-
-def hub_file(arch="resnet18"):
-    return Path(IMAGENET_URLS[arch]).name
 
 
 def hub_checkpoint(arch="resnet18"):
@@ -76,10 +69,6 @@ def plain_state_dict(state_dict, arch="resnet18"):
     model = getattr(torchvision.models, arch)(weights=None)
     model.load_state_dict(state_dict)
     return model.state_dict()
-
-
-def hub_sha256_prefix(arch="resnet18"):
-    return re.search(r"-([0-9a-f]+)\.", hub_file(arch)).group(1)
 
 
 def provenance_of(sha256, arch="resnet18"):

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from reference_py import atomic, runtime_info, threads
-from reference_py.export_fixtures import FORMAT as FIXTURES_FORMAT, GENERATOR_VERSION
+from reference_py.checksums import file_sha256
+from reference_py.export_fixtures import FORMAT as FIXTURES_FORMAT, GENERATOR_VERSION, PROTOCOL
 from reference_py.errors import ArgumentParser, UserError, json_type, read_json, run_cli
 from reference_py.observer import OutputsRecorder, Recorder
 from reference_py.model import FORWARD_ORDERS, HEAD_FEATURES, forward_trace, param_counts
@@ -50,7 +51,7 @@ def manifest_problem(manifest):
     if manifest.get("generator_version") != GENERATOR_VERSION:
         return (f"generator_version is {json.dumps(manifest.get('generator_version'))}, this replay reads "
                 f"{GENERATOR_VERSION}")
-    for key in ("config", "protocol", "weights", "versions", "bundles"):
+    for key in ("config", "protocol", "weights", "versions", "bundles", "files"):
         if not isinstance(manifest.get(key), dict):
             return f"{key} is missing or not an object"
     versions = manifest["versions"]
@@ -64,6 +65,10 @@ def manifest_problem(manifest):
     for key in RATES:
         if not (is_number(protocol.get(key)) and math.isfinite(protocol[key]) and protocol[key] >= 0):
             return f"protocol.{key} is {json.dumps(protocol.get(key))}, expected a finite number of at least 0"
+    # the protocol is the generator's: a value edited in the manifest would replay another training than the export's
+    for key in [*PROTOCOL, *(k for k in protocol if k not in PROTOCOL)]:
+        if key not in protocol or key not in PROTOCOL or protocol[key] != PROTOCOL[key]:
+            return f"protocol.{key} is {json.dumps(protocol.get(key))}, generator {GENERATOR_VERSION} writes {json.dumps(PROTOCOL.get(key))}"
     strategies = manifest["config"].get("strategies")
     if not (isinstance(strategies, list) and strategies and all(s in STRATEGIES for s in strategies)):
         return f"config.strategies is {json.dumps(strategies)}, expected a list of {', '.join(STRATEGIES)}"
@@ -133,6 +138,40 @@ def check_fixtures(fixtures, manifest, strategies):
                      {f"{head(strategy)}.weight": ("float32", [None, HEAD_FEATURES[architecture(strategy)]]),
                       f"{head(strategy)}.bias": ("float32", [None])})
     check_bundle(fixtures, manifest, "weights", {})
+    names = ["weights", "eval"] + [f"strategies/{s}/{b}" for s in strategies
+                                   for b in ["initial", *(f"epoch_{k}" for k in range(manifest["protocol"]["epochs"]))]]
+    check_files(fixtures, manifest, names)
+    for strategy in strategies:
+        check_meta(fixtures, f"strategies/{strategy}/initial", {"strategy": strategy})
+        for epoch in range(manifest["protocol"]["epochs"]):
+            check_meta(fixtures, f"strategies/{strategy}/epoch_{epoch}", {"strategy": strategy, "epoch": epoch})
+
+
+def check_files(fixtures, manifest, names):
+    """Each bundle's two files against the sha256 the manifest lists: a file of another export, or changed, is refused."""
+    fix = FIX.format(fixtures=fixtures)
+    for relative in [f"{name}.{ext}" for name in names for ext in ("json", "bin")]:
+        path = Path(fixtures) / relative
+        listed = manifest["files"].get(relative)
+        if not isinstance(listed, str):
+            raise UserError(f"{fixtures}/manifest.json lists no sha256 for {relative}; {fix}")
+        if not path.is_file():
+            raise UserError(f"{path} not found, though the manifest lists it; {fix}")
+        found = file_sha256(path)
+        if found != listed:
+            raise UserError(f"{path}: sha256 {found[:12]}, the manifest lists {listed[:12]} (a file of another export, "
+                            f"or changed); {fix}")
+
+
+def check_meta(fixtures, name, expected):
+    """A bundle's own record of its strategy (and epoch) against its place: a bundle moved from another strategy is refused."""
+    meta = read_index(Path(fixtures) / name).get("meta")
+    found = {key: meta.get(key) if isinstance(meta, dict) else None for key in expected}
+    if found != expected:
+        def describe(record):
+            return ", ".join(f"{key} {json.dumps(value)}" for key, value in record.items())
+        raise UserError(f"{fixtures}/{name}.json holds {describe(found)}, its place is {describe(expected)} (a bundle "
+                        f"moved from another strategy or epoch); {FIX.format(fixtures=fixtures)}")
 
 
 def read_fixture(fixtures, name):

@@ -8,6 +8,7 @@ weights or the seeded stand-in (reference_py/pretrained.py writes both).
 import functools
 import io
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +64,35 @@ class Loaded:
 
 ARCHITECTURES = {"resnet18": "ResNet-18 state dict with a 1000-class fc",
                  "vgg16": "VGG-16 state dict with a 1000-class classifier"}  # the backbones the strategies load
+IMAGENET_URLS = {"resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url,
+                 "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1.url}
+
+
+def hub_file(arch="resnet18"):
+    """torchvision's file of ImageNet weights for `arch` (resnet18-f37072fd.pth)."""
+    return Path(IMAGENET_URLS[arch]).name
+
+
+def hub_sha256_prefix(arch="resnet18"):
+    """The digits in hub_file's name: torch.hub checks that the file's sha256 starts with them."""
+    return re.search(r"-([0-9a-f]+)\.", hub_file(arch)).group(1)
 
 
 @functools.lru_cache(maxsize=len(ARCHITECTURES))
+def expected_entries(arch="resnet18"):
+    """Name -> (shape, dtype) of every entry of torchvision's `arch` (1000 classes), in state_dict() order."""
+    model = getattr(torchvision.models, arch)(weights=None)
+    return {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in model.state_dict().items()}
+
+
 def expected_shapes(arch="resnet18"):
     """Name -> shape of every entry of torchvision's `arch` (1000 classes), in state_dict() order."""
-    model = getattr(torchvision.models, arch)(weights=None)
-    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    return {name: shape for name, (shape, _) in expected_entries(arch).items()}
+
+
+def dtype_name(dtype):
+    """A dtype as both sides write it (float16, not torch.float16)."""
+    return str(dtype).removeprefix("torch.")
 
 
 def save_state_dict(path, state_dict):
@@ -121,6 +144,25 @@ def validate(state_dict, path, fix=None, arch="resnet18"):
     if problems:
         raise UserError(f"{path} is not a {ARCHITECTURES[arch]}: {', '.join(problems)}; "
                         f"{fix or fix_for(path)}")
+    check_values(state_dict, path, fix, arch)
+
+
+def check_values(state_dict, path, fix=None, arch="resnet18", stream=None):
+    """Weights that are NaN or infinite refused (they train to NaN); entries of another dtype than the model's,
+    which loading converts, said in one line on `stream`."""
+    not_finite = [k for k, tensor in state_dict.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if not_finite:
+        raise UserError(f"{path}: {len(not_finite)} of its {len(state_dict)} entries hold NaN or infinite values "
+                        f"(first: {', '.join(not_finite[:3])}); these weights cannot train: {fix or fix_for(path)}")
+    entries = expected_entries(arch)
+    converted = {}
+    for name, tensor in state_dict.items():
+        wanted = entries[name][1]
+        if tensor.dtype != wanted:
+            converted.setdefault((dtype_name(tensor.dtype), dtype_name(wanted)), []).append(name)
+    if converted:
+        kinds = ", ".join(f"{len(names)} {was} to {now} (first: {names[0]})" for (was, now), names in converted.items())
+        print(f"weights: {path}: entries converted to the model's dtype as they load: {kinds}", file=stream or sys.stderr)
 
 
 def read_provenance(path):
@@ -157,7 +199,18 @@ def load_weights(path, arch="resnet18"):
     if record.get("sha256") != sha256:
         raise UserError(f"{path} (sha256 {sha256[:12]}) is not the file {provenance_path(path)} describes "
                         f"(sha256 {str(record.get('sha256'))[:12]}); {fix_for(path)}")
+    check_imagenet_label(record, path, arch)
     return Loaded(state_dict, record["provenance"], sha256, path)
+
+
+def check_imagenet_label(record, path, arch="resnet18"):
+    """"imagenet" only for weights made from torchvision's file: the sha256 pretrained.py recorded of its source
+    starts with the digits in that file's name (torch.hub's check), whatever else net.pth.json says."""
+    source = record.get("source_sha256")
+    if record["provenance"] == "imagenet" and not (isinstance(source, str) and source.startswith(hub_sha256_prefix(arch))):
+        raise UserError(f"{provenance_path(path)} says imagenet, but the sha256 of its source ({json.dumps(source)}) does "
+                        f"not start with {hub_sha256_prefix(arch)}, as torchvision's {hub_file(arch)} does; "
+                        f"{fix_for(path)}")
 
 
 def announce(weights, stream=sys.stderr):

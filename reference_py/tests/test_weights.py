@@ -9,7 +9,7 @@ import torchvision
 from reference_py.errors import UserError
 from reference_py.pretrained import HUB_FILE, HUB_SHA256_PREFIX, make_net, provenance_of, standin_state_dict
 from reference_py.tests.helpers import run_cli
-from reference_py.weights import file_sha256, load_weights, provenance_path, validate
+from reference_py.weights import file_sha256, load_weights, provenance_path, save_state_dict, validate
 
 
 def checkpoint_like_torchvisions(path, seed):
@@ -120,3 +120,48 @@ def test_validate_names_what_is_wrong():
         validate(state, "bad.pth")
     message = str(error.value)
     assert "conv1.weight" in message and "extra" in message and "fc.weight [2, 512] (expected [1000, 512])" in message
+
+
+def saved_with_provenance(path, state_dict, provenance="user-supplied", source_sha256=None):
+    """A checkpoint as given, with a net.pth.json that matches it (the checks below are of its content)."""
+    save_state_dict(path, state_dict)
+    provenance_path(path).write_text(json.dumps({"provenance": provenance, "source": "a test", "source_sha256": source_sha256,
+                                                 "sha256": file_sha256(path)}))
+    return path
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+def test_a_dtype_conversion_is_said_in_one_line(net_pth, tmp_path, capsys, dtype):
+    """The twin: ruby_port/test/weights_test.rb."""
+    state = torch.load(net_pth, weights_only=True)
+    floats = [k for k, v in state.items() if v.is_floating_point()]
+    path = saved_with_provenance(tmp_path / "net.pth", {k: v.to(dtype) if k in floats else v for k, v in state.items()})
+    weights = load_weights(path)
+    name = str(dtype).removeprefix("torch.")
+    assert capsys.readouterr().err.splitlines() == [
+        f"weights: {path}: entries converted to the model's dtype as they load: {len(floats)} {name} to float32 (first: {floats[0]})"]
+    model = torchvision.models.resnet18(weights=None)
+    model.load_state_dict(weights.state_dict)
+    assert model.conv1.weight.dtype == torch.float32
+
+
+def test_weights_that_are_not_finite_are_refused(net_pth, tmp_path):
+    state = torch.load(net_pth, weights_only=True)
+    state["fc.bias"][3] = float("inf")
+    state["layer1.0.conv1.weight"][0, 0, 0, 0] = float("nan")
+    path = saved_with_provenance(tmp_path / "net.pth", state)
+    with pytest.raises(UserError) as refused:
+        load_weights(path)
+    assert str(refused.value).startswith(f"{path}: 2 of its {len(state)} entries hold NaN or infinite values "
+                                         f"(first: layer1.0.conv1.weight, fc.bias); these weights cannot train: make a new file")
+
+
+def test_imagenet_only_for_a_source_whose_sha256_is_torchvisions(net_pth, tmp_path):
+    state = torch.load(net_pth, weights_only=True)
+    claimed = saved_with_provenance(tmp_path / "claimed.pth", state, "imagenet")
+    with pytest.raises(UserError) as refused:
+        load_weights(claimed)
+    assert str(refused.value).startswith(f"{claimed}.json says imagenet, but the sha256 of its source (null) does not start "
+                                         f"with {HUB_SHA256_PREFIX}, as torchvision's {HUB_FILE} does; make a new file")
+    made = saved_with_provenance(tmp_path / "made.pth", state, "imagenet", HUB_SHA256_PREFIX + "0" * 56)
+    assert load_weights(made).provenance == "imagenet"

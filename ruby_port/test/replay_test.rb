@@ -9,8 +9,7 @@ class ReplayTest < Minitest::Test
   parallelize_me! # each test waits on its own ruby subprocess
   TensorIO = Hymenoptera::TensorIO
   Model = Hymenoptera::Model
-  PROTOCOL = {epochs: 2, batch_size: 4, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3,
-              step_size: 1, gamma: 0.1}.freeze
+  PROTOCOL = Hymenoptera::Replay::PROTOCOL.transform_keys(&:to_sym)
   STRATEGIES = %w[feature_extractor backbone_lr].freeze
 
   def fixtures
@@ -25,10 +24,12 @@ class ReplayTest < Minitest::Test
     STRATEGIES.each do |strategy|
       folder = File.join(fixtures, "strategies", strategy)
       head = Model.seeded_head(1)
-      TensorIO.write_bundle(File.join(folder, "initial"), {"fc.weight" => head.weight, "fc.bias" => head.bias})
+      TensorIO.write_bundle(File.join(folder, "initial"), {"fc.weight" => head.weight, "fc.bias" => head.bias},
+                            meta: {strategy: strategy})
       PROTOCOL[:epochs].times do |k|
         TensorIO.write_bundle(File.join(folder, "epoch_#{k}"),
-                              {"order" => Torch.randperm(8), "images" => Torch.randn(8, 3, 32, 32), "labels" => labels})
+                              {"order" => Torch.randperm(8), "images" => Torch.randn(8, 3, 32, 32), "labels" => labels},
+                              meta: {strategy: strategy, epoch: k})
       end
     end
     bundles = Dir.glob("**/*.json", base: fixtures).to_h do |name|
@@ -37,7 +38,8 @@ class ReplayTest < Minitest::Test
     end
     manifest = {format: Hymenoptera::Replay::FIXTURES_FORMAT, generator_version: Hymenoptera::Replay::GENERATOR_VERSION,
                 config: {strategies: STRATEGIES}, protocol: PROTOCOL, weights: {provenance: "stand-in", sha256: "0" * 64},
-                versions: {python: "3.11", torch: "1.13.1", torchvision: "0.14.1", libtorch: "1.13.1"}, bundles: bundles}
+                versions: {python: "3.11", torch: "1.13.1", torchvision: "0.14.1", libtorch: "1.13.1"}, bundles: bundles,
+                files: Dir.glob("**/*.{json,bin}", base: fixtures).to_h { |name| [name, Hymenoptera::Checksums.file_sha256(File.join(fixtures, name))] }}
     File.write(File.join(fixtures, "manifest.json"), JSON.generate(manifest))
   end
 
@@ -98,7 +100,7 @@ class ReplayTest < Minitest::Test
     File.binwrite(path, File.binread(path)[0, 100])
     _, stderr, status = replay("--strategy", "backbone_lr")
     assert_equal 2, status.exitstatus
-    assert_match(%r{^replay: error: \S+epoch_1.bin: images is truncated; regenerate them with `python reference_py/export_fixtures.py --out \S+`\n\z}, stderr)
+    assert_match(%r{^replay: error: \S+epoch_1.bin: sha256 \h{12}, the manifest lists \h{12} \(a file of another export, or changed\); regenerate them with `python reference_py/export_fixtures.py --out \S+`\n\z}, stderr)
     refute File.exist?(File.join(tmpdir, "run"))
     _, stderr, status = replay("--strategy", "scratch")
     assert_equal 2, status.exitstatus

@@ -14,6 +14,9 @@ module Hymenoptera
     # What reference_py/export_fixtures.py writes (its FORMAT and GENERATOR_VERSION), the only fixtures read.
     FIXTURES_FORMAT = "hymenoptera-fixtures/1"
     GENERATOR_VERSION = 1
+    # export_fixtures.py's PROTOCOL at GENERATOR_VERSION: a manifest that says otherwise was edited.
+    PROTOCOL = {"epochs" => 2, "batch_size" => 4, "lr" => 0.001, "momentum" => 0.9, "backbone_lr" => 1e-4,
+                "head_lr" => 1e-3, "step_size" => 1, "gamma" => 0.1}.freeze
     COUNTS = %w[epochs batch_size step_size].freeze
     RATES = %w[lr momentum backbone_lr head_lr gamma].freeze
     VERSIONS = %w[python torch torchvision libtorch].freeze
@@ -35,7 +38,7 @@ module Hymenoptera
         return "generator_version is #{JSON.generate(manifest["generator_version"])}, this replay reads #{GENERATOR_VERSION}"
       end
 
-      %w[config protocol weights versions bundles].each do |key|
+      %w[config protocol weights versions bundles files].each do |key|
         return "#{key} is missing or not an object" unless manifest[key].is_a?(Hash)
       end
       versions = manifest["versions"]
@@ -52,6 +55,12 @@ module Hymenoptera
         next if protocol[key].is_a?(Numeric) && protocol[key].to_f.finite? && protocol[key] >= 0
 
         return "protocol.#{key} is #{JSON.generate(protocol[key])}, expected a finite number of at least 0"
+      end
+      # the protocol is the generator's: a value edited in the manifest would replay another training than the export's
+      (PROTOCOL.keys + (protocol.keys - PROTOCOL.keys)).each do |key|
+        next if protocol.key?(key) && PROTOCOL.key?(key) && protocol[key] == PROTOCOL[key]
+
+        return "protocol.#{key} is #{JSON.generate(protocol[key])}, generator #{GENERATOR_VERSION} writes #{JSON.generate(PROTOCOL[key])}"
       end
       strategies = manifest["config"]["strategies"]
       unless strategies.is_a?(Array) && strategies.any? && strategies.all? { |s| Strategies::STRATEGIES.include?(s) }
@@ -133,6 +142,41 @@ module Hymenoptera
                       "#{head}.bias" => ["float32", [nil]]})
       end
       check_bundle(fixtures, manifest, "weights", {})
+      names = ["weights", "eval"] + strategies.flat_map do |s|
+        ["initial", *Array.new(epochs) { |k| "epoch_#{k}" }].map { |b| "strategies/#{s}/#{b}" }
+      end
+      check_files(fixtures, manifest, names)
+      strategies.each do |strategy|
+        check_meta(fixtures, "strategies/#{strategy}/initial", {"strategy" => strategy})
+        epochs.times { |epoch| check_meta(fixtures, "strategies/#{strategy}/epoch_#{epoch}", {"strategy" => strategy, "epoch" => epoch}) }
+      end
+    end
+
+    # Each bundle's two files against the sha256 the manifest lists: a file of another export, or changed, is refused.
+    def check_files(fixtures, manifest, names)
+      names.product(%w[json bin]).map { |name, ext| "#{name}.#{ext}" }.each do |relative|
+        path = File.join(fixtures, relative)
+        listed = manifest["files"][relative]
+        raise UserError, "#{fixtures}/manifest.json lists no sha256 for #{relative}; #{fix(fixtures)}" unless listed.is_a?(String)
+        raise UserError, "#{path} not found, though the manifest lists it; #{fix(fixtures)}" unless File.file?(path)
+
+        found = Checksums.file_sha256(path)
+        next if found == listed
+
+        raise UserError, "#{path}: sha256 #{found[0, 12]}, the manifest lists #{listed[0, 12]} (a file of another export, " \
+                         "or changed); #{fix(fixtures)}"
+      end
+    end
+
+    # A bundle's own record of its strategy (and epoch) against its place: a bundle moved from another strategy is refused.
+    def check_meta(fixtures, name, expected)
+      meta = TensorIO.read_index(File.join(fixtures, name))["meta"]
+      found = expected.keys.to_h { |key| [key, meta.is_a?(Hash) ? meta[key] : nil] }
+      return if found == expected
+
+      describe = ->(record) { record.map { |key, value| "#{key} #{JSON.generate(value)}" }.join(", ") }
+      raise UserError, "#{fixtures}/#{name}.json holds #{describe[found]}, its place is #{describe[expected]} (a bundle " \
+                       "moved from another strategy or epoch); #{fix(fixtures)}"
     end
 
     def read_fixture(fixtures, name)

@@ -15,6 +15,8 @@ module Hymenoptera
       "vgg16" => "VGG-16 state dict with a 1000-class classifier"
     }.freeze
     DEFAULT_PATHS = {"resnet18" => DEFAULT_PATH, "vgg16" => "vgg16.pth"}.freeze
+    IMAGENET_URLS = {"resnet18" => TorchVision::Models::ResNet::MODEL_URLS.fetch("resnet18"),
+                     "vgg16" => TorchVision::Models::VGG::MODEL_URLS.fetch("vgg16")}.freeze
 
     # The weights a run starts from, as load_weights returns them (reference_py/weights.py's Loaded).
     Loaded = Struct.new(:state_dict, :provenance, :sha256, :path) do
@@ -64,13 +66,40 @@ module Hymenoptera
         raise UserError, "#{path} (sha256 #{sha256[0, 12]}) is not the file #{provenance_path(path)} describes " \
                          "(sha256 #{record["sha256"].to_s[0, 12]}); #{fix_for(path)}"
       end
+      check_imagenet_label(record, path, arch: arch)
       Loaded.new(complete(state_dict, arch: arch), record["provenance"], sha256, path)
+    end
+
+    # torchvision's file of ImageNet weights for arch (resnet18-f37072fd.pth).
+    def hub_file(arch = "resnet18")
+      File.basename(IMAGENET_URLS.fetch(arch))
+    end
+
+    # The digits in hub_file's name: torch.hub checks that the file's sha256 starts with them.
+    def hub_sha256_prefix(arch = "resnet18")
+      hub_file(arch)[/-([0-9a-f]+)\./, 1]
+    end
+
+    # "imagenet" only for weights made from torchvision's file: the sha256 pretrained.py recorded of its source
+    # starts with the digits in that file's name (torch.hub's check), whatever else net.pth.json says.
+    def check_imagenet_label(record, path, arch: "resnet18")
+      source = record["source_sha256"]
+      return unless record["provenance"] == "imagenet" && !(source.is_a?(String) && source.start_with?(hub_sha256_prefix(arch)))
+
+      raise UserError, "#{provenance_path(path)} says imagenet, but the sha256 of its source (#{JSON.generate(source)}) does " \
+                       "not start with #{hub_sha256_prefix(arch)}, as torchvision's #{hub_file(arch)} does; #{fix_for(path)}"
+    end
+
+    # Name => [shape, dtype] of every entry of arch (1000 classes), in state_dict order.
+    def expected_entries(arch = "resnet18")
+      @expected_entries ||= {}
+      @expected_entries[arch] ||= (arch == "vgg16" ? TorchVision::Models::VGG16.new : Model.resnet18).state_dict
+                                  .transform_values { |tensor| [tensor.shape, tensor.dtype] }
     end
 
     # Name => shape of every entry of arch (1000 classes), in state_dict order.
     def expected_shapes(arch = "resnet18")
-      @expected_shapes ||= {}
-      @expected_shapes[arch] ||= (arch == "vgg16" ? TorchVision::Models::VGG16.new : Model.resnet18).state_dict.transform_values(&:shape)
+      expected_entries(arch).transform_values(&:first)
     end
 
     # Torch.save of a plain dict of tensors (Python's torch.load reads it), atomically.
@@ -115,9 +144,26 @@ module Hymenoptera
       problems << "#{missing.size} missing entries (first: #{missing.first(3).join(", ")})" if missing.any?
       problems << "#{unexpected.size} unexpected entries (first: #{unexpected.first(3).join(", ")})" if unexpected.any?
       problems << "wrong shapes: #{wrong.first(3).join("; ")}" if wrong.any?
-      return if problems.empty?
+      raise UserError, "#{path} is not a #{ARCHITECTURES.fetch(arch)}: #{problems.join(", ")}; #{fix_for(path)}" if problems.any?
 
-      raise UserError, "#{path} is not a #{ARCHITECTURES.fetch(arch)}: #{problems.join(", ")}; #{fix_for(path)}"
+      check_values(state_dict, path, arch: arch)
+    end
+
+    # Weights that are NaN or infinite refused (they train to NaN); entries of another dtype than the model's,
+    # which loading converts, said in one line on stream.
+    def check_values(state_dict, path, arch: "resnet18", stream: $stderr)
+      not_finite = state_dict.select { |_, tensor| tensor.floating_point? && !tensor.isfinite.all.item }.keys
+      if not_finite.any?
+        raise UserError, "#{path}: #{not_finite.size} of its #{state_dict.size} entries hold NaN or infinite values " \
+                         "(first: #{not_finite.first(3).join(", ")}); these weights cannot train: #{fix_for(path)}"
+      end
+      entries = expected_entries(arch)
+      converted = state_dict.reject { |name, tensor| tensor.dtype == entries.fetch(name)[1] }
+                            .group_by { |name, tensor| [tensor.dtype, entries.fetch(name)[1]] }
+      return if converted.empty?
+
+      kinds = converted.map { |(was, now), pairs| "#{pairs.size} #{was} to #{now} (first: #{pairs.first.first})" }.join(", ")
+      stream.puts "weights: #{path}: entries converted to the model's dtype as they load: #{kinds}"
     end
 
     # net.pth.json, checked against the file it describes.

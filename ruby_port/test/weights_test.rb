@@ -1,0 +1,61 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# What load_weights trusts of a checkpoint (the twin: reference_py/tests/test_weights.py): a dtype conversion is
+# said in one line, NaN or infinite weights are refused, "imagenet" needs the sha256 of torchvision's file.
+class WeightsTest < Minitest::Test
+  include Hymenoptera::TestSupport
+  Weights = Hymenoptera::Weights
+
+  def state
+    Torch.manual_seed(3)
+    Hymenoptera::Model.resnet18.state_dict.transform_values(&:detach)
+  end
+
+  # A checkpoint as given, with a net.pth.json that matches it (the checks below are of its content).
+  def saved_with_provenance(name, state_dict, provenance: "user-supplied", source_sha256: nil)
+    path = File.join(tmpdir, name)
+    Torch.save(state_dict, path)
+    File.write(Weights.provenance_path(path), JSON.generate({provenance: provenance, source: "a test", source_sha256: source_sha256,
+                                                             sha256: Hymenoptera::Checksums.file_sha256(path)}))
+    path
+  end
+
+  def test_a_dtype_conversion_is_said_in_one_line
+    %i[float16 float64].each do |dtype|
+      floats = state.select { |_, tensor| tensor.floating_point? }.keys
+      path = saved_with_provenance("#{dtype}.pth", state.to_h { |k, v| [k, floats.include?(k) ? v.to(dtype) : v] })
+      said = StringIO.new
+      $stderr = said
+      weights = Weights.load_weights(path)
+      $stderr = STDERR
+      assert_equal ["weights: #{path}: entries converted to the model's dtype as they load: " \
+                    "#{floats.size} #{dtype} to float32 (first: #{floats.first})"], said.string.lines.map(&:chomp)
+      model = Hymenoptera::Model.resnet18
+      model.load_state_dict(weights.state_dict)
+      assert_equal :float32, model.conv1.weight.dtype
+    ensure
+      $stderr = STDERR
+    end
+  end
+
+  def test_weights_that_are_not_finite_are_refused
+    weights = state
+    weights["fc.bias"][3] = Float::INFINITY
+    weights["layer1.0.conv1.weight"][0, 0, 0, 0] = Float::NAN
+    path = saved_with_provenance("net.pth", weights)
+    error = assert_raises(Hymenoptera::UserError) { Weights.load_weights(path) }
+    assert error.message.start_with?("#{path}: 2 of its #{weights.size} entries hold NaN or infinite values " \
+                                     "(first: layer1.0.conv1.weight, fc.bias); these weights cannot train: make a new file"), error.message
+  end
+
+  def test_imagenet_only_for_a_source_whose_sha256_is_torchvisions
+    claimed = saved_with_provenance("claimed.pth", state, provenance: "imagenet")
+    error = assert_raises(Hymenoptera::UserError) { Weights.load_weights(claimed) }
+    assert error.message.start_with?("#{claimed}.json says imagenet, but the sha256 of its source (null) does not start " \
+                                     "with f37072fd, as torchvision's resnet18-f37072fd.pth does; make a new file"), error.message
+    made = saved_with_provenance("made.pth", state, provenance: "imagenet", source_sha256: "f37072fd#{"0" * 56}")
+    assert_equal "imagenet", Weights.load_weights(made).provenance
+  end
+end
