@@ -7,11 +7,14 @@ The twin of bench/workload.rb. The model and optimizer come from the reference's
 import torch
 from torch import nn
 
+from reference_py import recipe
+
 MODES = ("finetune", "feature_extractor", "eval")
 TRAIN_PHASES = ("zero_grad", "forward", "loss", "backward", "step")
 EVAL_PHASES = ("forward",)
-BATCH_SIZE, CHANNELS, SIZE, NUM_CLASSES = 4, 3, 224, 2
-LR, MOMENTUM = 0.001, 0.9
+CHANNELS, SIZE, NUM_CLASSES = 3, 224, 2
+# The tutorial's settings, from the reference's one table of them (torch-free, so read even when strategies.py is not).
+BATCH_SIZE, LR, MOMENTUM = recipe.default("batch_size"), recipe.default("lr"), recipe.default("momentum")
 
 try:
     from reference_py import strategies
@@ -41,7 +44,7 @@ def build(mode):
         import torchvision
         model = torchvision.models.resnet18(weights=None)
         model.fc = nn.Linear(model.fc.in_features, NUM_CLASSES)
-        if strategy == "feature_extractor":
+        if recipe.STRATEGY_TABLE[strategy].trains == "head":
             for name, param in model.named_parameters():
                 param.requires_grad = name.startswith("fc.")
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=LR, momentum=MOMENTUM)

@@ -10,14 +10,16 @@ module Workload
   MODES = %w[finetune feature_extractor eval].freeze
   TRAIN_PHASES = %w[zero_grad forward loss backward step].freeze
   EVAL_PHASES = %w[forward].freeze
-  BATCH_SIZE, CHANNELS, SIZE, NUM_CLASSES = 4, 3, 224, 2
-  LR, MOMENTUM = 0.001, 0.9
-
+  CHANNELS, SIZE, NUM_CLASSES = 3, 224, 2
   PORT = File.expand_path("../ruby_port/lib/hymenoptera", __dir__)
+  # The tutorial's settings, from the port's one table of them (no torch in it, so read even when strategies.rb is not).
+  require File.join(PORT, "recipe")
+  BATCH_SIZE, LR, MOMENTUM = %w[batch_size lr momentum].map { |name| Hymenoptera::Recipe.default(name) }
+
   SOURCE =
     begin
       require_relative "../ruby_port/lib/pytorch_parity"
-      %w[errors model strategies].each { |name| require File.join(PORT, name) }
+      %w[errors model recipe strategies].each { |name| require File.join(PORT, name) }
       unless Hymenoptera::Strategies.respond_to?(:build_model) && Hymenoptera::Strategies.respond_to?(:make_optimizer)
         raise NameError, "Hymenoptera::Strategies has no build_model/make_optimizer"
       end
@@ -52,7 +54,7 @@ module Workload
     else
       model = TorchVision::Models::ResNet18.new
       model.fc = Torch::NN::Linear.new(model.fc.in_features, NUM_CLASSES)
-      if strategy == "feature_extractor"
+      if Hymenoptera::Recipe::STRATEGY_TABLE.fetch(strategy).trains == "head"
         model.named_parameters.each { |name, param| param.requires_grad!(false) unless name.start_with?("fc.") }
       end
       optimizer = Torch::Optim::SGD.new(model.parameters.select(&:requires_grad), lr: LR, momentum: MOMENTUM)

@@ -448,6 +448,9 @@ CASES = {
         "train", [*TRAIN, "--data-dir", "{case}/data", *OUT],
         ["bees/null.jpg is a symbolic link to a character device (/dev/null)", "remove it"],
         data_with(lambda data: os.symlink("/dev/null", data / "train" / "bees" / "null.jpg"))),
+    "--data-dir a symbolic link loop": Case(  # Python read its STANDIN.json first: the bare ELOOP message
+        "train", [*TRAIN, "--data-dir", "{case}/loop", *OUT], ["data dir {case}/loop not found", "--data-dir a folder"],
+        lambda folder, inputs: os.symlink("loop", folder / "loop")),
     # writers: one claim rule (issue 19)
     "standin_data --out a user's folder": Case(
         "standin_data", ["--out", "{case}/mine", "--train", "1", "--val", "1"],

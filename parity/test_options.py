@@ -8,6 +8,7 @@ momentum, StepLR step or gamma drifted from the tutorial's trains differently fr
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -116,3 +117,132 @@ def test_a_run_the_suite_cannot_use_is_refused_at_the_start_in_one_line(name, re
             assert fragment in line, f"{fragment!r} not in: {line}"
         assert "replay" in line.split("; ", 1)[1], f"no fix in: {line}"
     assert completed.stdout == "", completed.stdout
+
+
+# --- the recipe: one table of settings and one of strategies per language, read by every entry point -----------
+
+def describe_recipe(root):
+    """Both languages' recipe tables under `root`, as plain data: (Python's, Ruby's)."""
+    def run(argv):
+        return json.loads(subprocess.run(argv, cwd=root, capture_output=True, text=True, check=True, timeout=120).stdout)
+    return run([sys.executable, "-m", "reference_py.recipe"]), run(["ruby", "ruby_port/lib/hymenoptera/recipe.rb"])
+
+
+def test_the_recipe_tables_agree_across_languages():
+    python_recipe, ruby_recipe = describe_recipe(ROOT)
+    assert set(python_recipe["strategies"]) >= {"finetune", "feature_extractor", "backbone_lr", "scratch"}
+    for table in ("settings", "strategies"):
+        assert list(python_recipe[table]) == list(ruby_recipe[table]), f"{table}: the names or their order differ"
+        differing = [f"{name}: python {python_recipe[table][name]}, ruby {ruby_recipe[table][name]}"
+                     for name in python_recipe[table] if python_recipe[table][name] != ruby_recipe[table][name]]
+        assert not differing, f"recipe.py and recipe.rb disagree on {table}: " + "; ".join(differing)
+
+
+# A strategy that is a row of the tables and nothing else: ResNet-18, every parameter at backbone_lr.
+NEW_STRATEGY = "finetune_slow"
+NEW_ROWS = {
+    "reference_py/recipe.py": ('}\n\nSETTINGS = {', f'    "{NEW_STRATEGY}": Strategy("resnet18", True, "all", '
+                               '(("trainable", "backbone_lr"),), "ResNet-18, all parameters at backbone_lr"),\n}\n\nSETTINGS = {'),
+    "ruby_port/lib/hymenoptera/recipe.rb": ('\n    }.freeze\n\n    SETTINGS = {', f',\n      "{NEW_STRATEGY}" => Strategy.new('
+                                            'architecture: "resnet18", pretrained: true, trains: "all", '
+                                            'groups: [%w[trainable backbone_lr]], about: "ResNet-18, all parameters '
+                                            'at backbone_lr")\n    }.freeze\n\n    SETTINGS = {'),
+}
+# And a setting whose default moves: SGD's momentum, 0.9 -> 0.8 (its replay value stays).
+NEW_DEFAULT = {
+    "reference_py/recipe.py": ('Setting("float", 0.9, "SGD\'s momentum"', 'Setting("float", 0.8, "SGD\'s momentum"'),
+    "ruby_port/lib/hymenoptera/recipe.rb": ('default: 0.9, help: "SGD\'s momentum"', 'default: 0.8, help: "SGD\'s momentum"'),
+}
+BENCH_GROUPS = {
+    "python": ["-c", f"import json; from bench import workload; print(json.dumps([g['lr'] for g in "
+                     f"workload.build({NEW_STRATEGY!r})[1].param_groups]), workload.MOMENTUM)"],
+    "ruby": ["-e", 'require "./bench/torch_setup"; require "./bench/workload"; '
+                   f'puts "#{{JSON.generate(Workload.build({NEW_STRATEGY!r})[1].param_groups.map {{ |g| g[:lr] }})}} '
+                   '#{Workload::MOMENTUM}"'],
+}
+
+
+@pytest.fixture(scope="module")
+def copy_with_a_new_strategy(tmp_path_factory):
+    """The code of the repository in a temporary folder, with NEW_STRATEGY added and the momentum's default
+    changed in the two recipe files only; every entry point's answer about them, by name."""
+    root = tmp_path_factory.mktemp("recipe") / "repo"
+    skip = shutil.ignore_patterns("__pycache__", "tests", "test", "results")
+    for folder in ("reference_py", "ruby_port/lib", "ruby_port/bin", "bench"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=skip)
+    shutil.copy(ROOT / "Rakefile", root / "Rakefile")
+    (root / "ruby_port/ext").symlink_to(ROOT / "ruby_port/ext")  # compiled by bin/setup
+    for edits in (NEW_ROWS, NEW_DEFAULT):
+        for path, (old, new) in edits.items():
+            text = (root / path).read_text()
+            assert text.count(old) == 1, f"{path} no longer has {old!r} once: update this test's edit"
+            (root / path).write_text(text.replace(old, new))
+    env = dict(os.environ, BUNDLE_GEMFILE=str(ROOT / "Gemfile"), PYTHONPATH=str(root), RUBYLIB=str(root / "ruby_port/lib"),
+               HYMENOPTERA_THREADS="1", OMP_NUM_THREADS="1")
+    py, rb = [sys.executable], ["ruby"]
+    commands = {
+        "train.py --help": py + ["reference_py/train.py", "--help"],
+        "train.py --print-config": py + ["reference_py/train.py", "--strategy", NEW_STRATEGY, "--print-config"],
+        "export_fixtures.py --help": py + ["reference_py/export_fixtures.py", "--help"],
+        "export_fixtures' protocol": py + ["-c", "import json; from reference_py import export_fixtures as e; "
+                                                 "print(json.dumps({'strategies': e.STRATEGIES, 'protocol': e.PROTOCOL, "
+                                                 f"'seeds': e.strategy_seeds(0, {NEW_STRATEGY!r})}}))"],
+        "replay.py --help": py + ["reference_py/replay.py", "--help"],
+        "summary.py --strategy": py + ["-m", "reference_py.summary", "--strategy", NEW_STRATEGY],
+        "summary.py finetune": py + ["-m", "reference_py.summary", "--strategy", "finetune"],
+        "bench/workload.py": py + BENCH_GROUPS["python"],
+        "bin/train --help": rb + ["ruby_port/bin/train", "--help"],
+        "bin/train --print-config": rb + ["ruby_port/bin/train", "--strategy", NEW_STRATEGY, "--print-config"],
+        "bin/replay --help": rb + ["ruby_port/bin/replay", "--help"],
+        "Replay::PROTOCOL": rb + ["-e", 'require "./bench/torch_setup"; require "./ruby_port/lib/hymenoptera"; '
+                                        'puts JSON.generate(Hymenoptera::Replay::PROTOCOL)'],
+        "bin/summary --strategy": rb + ["ruby_port/bin/summary", "--strategy", NEW_STRATEGY],
+        "rake -D": ["rake", "-D"],
+        "bench/workload.rb": rb + BENCH_GROUPS["ruby"],
+    }
+
+    def run(argv):
+        completed = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        assert completed.returncode == 0, f"{argv}: exit {completed.returncode}\n{completed.stderr}"
+        return completed.stdout
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(commands, pool.map(run, commands.values())))
+
+
+@pytest.mark.parametrize("entry_point", ["train.py --help", "export_fixtures.py --help", "replay.py --help",
+                                         "bin/train --help", "bin/replay --help", "rake -D"])
+def test_a_strategy_added_to_the_recipe_is_in_every_help(entry_point, copy_with_a_new_strategy):
+    text = " ".join(copy_with_a_new_strategy[entry_point].split())
+    assert NEW_STRATEGY in text, f"`{entry_point}` does not list {NEW_STRATEGY}:\n{text}"
+    if "train" in entry_point or "rake" in entry_point:
+        # the new default, and the help of the rate it trains at names it
+        assert "0.8" in text, f"`{entry_point}` does not show the momentum's new default 0.8:\n{text}"
+        if entry_point != "rake -D":
+            assert f"(backbone_lr, {NEW_STRATEGY}) (default 0.0001)" in text, text
+    if entry_point == "rake -D":
+        summary_help = text.split("rake summary", 1)[1]
+        assert NEW_STRATEGY in summary_help, f"rake summary's help does not list {NEW_STRATEGY}:\n{summary_help}"
+
+
+def test_a_strategy_added_to_the_recipe_is_trained_by_both_trainers(copy_with_a_new_strategy):
+    configs = {side: json.loads(copy_with_a_new_strategy[f"{side} --print-config"])
+               for side in ("train.py", "bin/train")}
+    for side, config in configs.items():
+        assert config["strategy"] == NEW_STRATEGY and config["momentum"] == 0.8, f"{side}: {config}"
+    assert not differing_options(*configs.values())
+
+
+def test_a_strategy_added_to_the_recipe_is_in_the_fixtures_and_the_replay(copy_with_a_new_strategy):
+    exported = json.loads(copy_with_a_new_strategy["export_fixtures' protocol"])
+    assert exported["strategies"][-1] == NEW_STRATEGY, "a new row goes last: the other strategies keep their seeds"
+    assert exported["protocol"] == json.loads(copy_with_a_new_strategy["Replay::PROTOCOL"])
+    assert exported["protocol"]["momentum"] == 0.9, "the replay's momentum is its own value, not the default"
+
+
+def test_a_strategy_added_to_the_recipe_builds_its_model_on_both_sides(copy_with_a_new_strategy):
+    answers = copy_with_a_new_strategy
+    # every parameter of ResNet-18 trains, as finetune's
+    assert answers["summary.py --strategy"] == answers["bin/summary --strategy"] == answers["summary.py finetune"]
+    for workload in ("bench/workload.py", "bench/workload.rb"):
+        groups, momentum = answers[workload].split()
+        assert json.loads(groups) == [0.0001] and float(momentum) == 0.8, f"{workload}: groups' lr {groups}, momentum {momentum}"

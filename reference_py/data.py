@@ -173,7 +173,8 @@ def resolve_data_dir(data_dir=None):
     """(data dir, whether it is the generated stand-in); no --data-dir means the stand-in."""
     if data_dir is None:
         return standin_data.ensure_standin(), True
-    return Path(data_dir), standin_data.read_marker(data_dir) is not None
+    marker = standin_data.read_marker(data_dir)
+    return Path(data_dir), isinstance(marker, dict) and marker.get("standin") is True
 
 
 def image_datasets(data_dir):

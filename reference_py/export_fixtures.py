@@ -17,7 +17,7 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 import torch
 from torch.utils.data import Subset
 
-from reference_py import ROOT, atomic, runtime_info, threads
+from reference_py import ROOT, atomic, recipe, runtime_info, threads
 from reference_py.data import fingerprint, image_datasets, make_dataloader, resolve_data_dir
 from reference_py.errors import ArgumentParser, UserError, check_count, check_seed, run_cli
 from reference_py.model import HEAD_FEATURES, resnet18_with_head, seeded_head
@@ -29,16 +29,7 @@ from reference_py.weights import file_sha256
 GENERATOR_VERSION = 1
 FORMAT = "hymenoptera-fixtures/1"
 MANIFEST = "manifest.json"
-PROTOCOL = {
-    "epochs": 2,
-    "batch_size": 4,
-    "lr": 0.001,
-    "momentum": 0.9,
-    "backbone_lr": 1e-4,
-    "head_lr": 1e-3,
-    "step_size": 1,  # 1, not the tutorial's 7: the scheduler acts within the replay's 2 epochs
-    "gamma": 0.1,
-}
+PROTOCOL = recipe.replay_protocol()  # the tutorial's settings, 2 epochs, StepLR every epoch
 # Images per class (ants, bees), unequal and ending on a batch of 1, as hymenoptera_data's val (70/83;
 # its train is 124/120): 13 eval images in batches of 4, 4, 4, 1 and 9 replay images in 4, 4, 1 (first,
 # middle and last step). With these, some strategies' val accuracy ties and their best epoch is not the

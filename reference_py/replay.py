@@ -20,7 +20,7 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 import torch
 from torch import nn
 
-from reference_py import atomic, runtime_info, threads
+from reference_py import atomic, recipe, runtime_info, threads
 from reference_py.checksums import file_sha256
 from reference_py.export_fixtures import FORMAT as FIXTURES_FORMAT, GENERATOR_VERSION, PROTOCOL
 from reference_py.errors import ArgumentParser, UserError, json_type, read_json, run_cli
@@ -32,8 +32,8 @@ from reference_py.tensor_io import BundleError, read_bundle, read_index, write_b
 from reference_py.train import evaluate, train_model
 
 FIX = "regenerate them with `python reference_py/export_fixtures.py --out {fixtures}`"
-COUNTS = ("epochs", "batch_size", "step_size")
-RATES = ("lr", "momentum", "backbone_lr", "head_lr", "gamma")
+COUNTS = recipe.COUNTS
+RATES = recipe.RATES
 VERSIONS = ("python", "torch", "torchvision", "libtorch")
 IMAGE_SHAPE = [3, None, None]  # RGB, any size (the protocol's 224 x 224, or a test's smaller images)
 

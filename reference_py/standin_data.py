@@ -168,7 +168,7 @@ def read_marker(root):
     """The stand-in marker of a data dir, or None when it is not a generated stand-in."""
     try:
         return json.loads((Path(root) / MARKER).read_text())
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+    except (OSError, ValueError):  # a link loop, a folder so named, bytes not UTF-8 nor JSON: as Ruby's standin?
         return None
 
 
@@ -222,7 +222,7 @@ def ensure_standin(root=DEFAULT_DIR, seed=0, counts=None):
     counts = dict(counts or DEFAULT_COUNTS)
     marker = read_marker(root)
     wanted = {"seed": seed, "generator_version": GENERATOR_VERSION, "counts": counts}
-    if marker is None or any(marker.get(key) != value for key, value in wanted.items()):
+    if not isinstance(marker, dict) or any(marker.get(key) != value for key, value in wanted.items()):
         print(f"standin_data: generating stand-in images (NOT the real hymenoptera_data) in {root} "
               f"(seed {seed}, generator {GENERATOR_VERSION})", file=sys.stderr)
         generate(root, seed, counts)

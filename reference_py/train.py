@@ -23,12 +23,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from reference_py import atomic, runtime_info, threads, visualize
+from reference_py import atomic, recipe, runtime_info, threads, visualize
 from reference_py.data import load_data, resolve_data_dir
 from reference_py.errors import ArgumentParser, UserError, check_count, check_rate, check_seed, check_workers, run_cli
 from reference_py.observer import NO_OBSERVER, Recorder
 from reference_py.pretrained import DEFAULT_PATHS, load_or_make
-from reference_py.strategies import STRATEGIES, architecture, build_model, make_optimizer, make_scheduler, uses_pretrained
+from reference_py.strategies import architecture, build_model, make_optimizer, make_scheduler, uses_pretrained
 from reference_py.tensor_io import write_bundle
 from reference_py.weights import save_state_dict
 
@@ -136,17 +136,9 @@ def curves(args, weights, data_dir, standin, thread_count, history, data_order):
 
 def get_args_parser():
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--strategy", choices=STRATEGIES, default="finetune")
-    parser.add_argument("--epochs", type=int, default=25)
-    parser.add_argument("--lr", type=float, default=0.001, help="learning rate (finetune, feature_extractor, scratch)")
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--backbone-lr", type=float, default=1e-4, help="backbone_lr: the backbone's learning rate")
-    parser.add_argument("--head-lr", type=float, default=1e-3, help="backbone_lr: fc's learning rate")
-    parser.add_argument("--step-size", type=int, default=7, help="StepLR: decay the learning rate every N epochs")
-    parser.add_argument("--gamma", type=float, default=0.1, help="StepLR: by this factor")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=4,
-                        help="DataLoader worker processes (num_workers; default 4, as the tutorial; 0 loads in this process)")
+    for name, setting in recipe.SETTINGS.items():
+        parser.add_argument(recipe.flag(name), type={"int": int, "float": float}.get(setting.type),
+                            choices=recipe.choices(name), default=setting.default, help=recipe.help_text(name))
     parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
     parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, for "
                              "vgg16_feature_extractor ./vgg16.pth, made if missing)")
@@ -171,8 +163,8 @@ def resolved_config(args, thread_count):
     return dict(sorted(config.items()))
 
 
-COUNTS = ("epochs", "batch_size", "step_size")
-RATES = ("lr", "momentum", "backbone_lr", "head_lr", "gamma")
+COUNTS = recipe.COUNTS
+RATES = recipe.RATES
 
 
 def check_args(args):

@@ -15,10 +15,9 @@ module Hymenoptera
     FIXTURES_FORMAT = "hymenoptera-fixtures/1"
     GENERATOR_VERSION = 1
     # export_fixtures.py's PROTOCOL at GENERATOR_VERSION: a manifest that says otherwise was edited.
-    PROTOCOL = {"epochs" => 2, "batch_size" => 4, "lr" => 0.001, "momentum" => 0.9, "backbone_lr" => 1e-4,
-                "head_lr" => 1e-3, "step_size" => 1, "gamma" => 0.1}.freeze
-    COUNTS = %w[epochs batch_size step_size].freeze
-    RATES = %w[lr momentum backbone_lr head_lr gamma].freeze
+    PROTOCOL = Recipe.replay_protocol.freeze
+    COUNTS = Recipe::COUNTS
+    RATES = Recipe::RATES
     VERSIONS = %w[python torch torchvision libtorch].freeze
     IMAGE_SHAPE = [3, nil, nil].freeze # RGB, any size (the protocol's 224 x 224, or a test's smaller images)
 

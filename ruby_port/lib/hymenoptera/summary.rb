@@ -104,7 +104,7 @@ module Hymenoptera
     end
 
     def main(argv)
-      options = {strategy: "finetune", input_size: DEFAULT_INPUT_SIZE}
+      options = {strategy: Recipe.default("strategy"), input_size: DEFAULT_INPUT_SIZE}
       parser = ArgumentParser.new("ruby ruby_port/bin/summary") do |o|
         o.banner = "usage: ruby ruby_port/bin/summary [--strategy NAME] [--input-size N,C,H,W]"
         o.on("--strategy NAME", "the model of this strategy (default finetune)") do |word|

@@ -15,9 +15,8 @@ module Hymenoptera
   # fixtures' batches.
   module Train
     DEFAULTS = {
-      strategy: "finetune", epochs: 25, lr: 0.001, momentum: 0.9, backbone_lr: 1e-4, head_lr: 1e-3,
-      step_size: 7, gamma: 0.1, batch_size: 4, workers: 4, data_dir: nil, weights: nil, seed: 0,
-      out_dir: "runs/train/ruby", progress: true, record: false, print_config: false
+      **Recipe::SETTINGS.to_h { |name, setting| [name.to_sym, setting.default] },
+      data_dir: nil, weights: nil, seed: 0, out_dir: "runs/train/ruby", progress: true, record: false, print_config: false
     }.freeze
 
     module_function
@@ -156,8 +155,8 @@ module Hymenoptera
       }
     end
 
-    COUNTS = %i[epochs batch_size step_size].freeze
-    RATES = %i[lr momentum backbone_lr head_lr gamma].freeze
+    COUNTS = Recipe::COUNTS.map(&:to_sym).freeze
+    RATES = Recipe::RATES.map(&:to_sym).freeze
 
     # train.py's get_args_parser: each value read as its type= reads it (Errors.parse_int, parse_float, parse_choice).
     def option_parser
@@ -166,19 +165,12 @@ module Hymenoptera
       ArgumentParser.new("ruby ruby_port/bin/train") do |o|
         o.banner = "usage: ruby ruby_port/bin/train [options]\n\n" \
                    "Train ResNet-18 on ants vs bees, as PyTorch's transfer-learning tutorial does."
-        o.on("--strategy NAME", "one of #{Strategies::STRATEGIES.join(", ")} (default finetune)") do |word|
-          Errors.parse_choice(word, "--strategy", Strategies::STRATEGIES)
+        Recipe::SETTINGS.each do |name, setting|
+          flag = Recipe.flag(name)
+          read = {"int" => int[flag], "float" => float[flag],
+                  "choice" => ->(word) { Errors.parse_choice(word, flag, Recipe.choices(name)) }}.fetch(setting.type)
+          o.on("#{flag} #{name.upcase}", Recipe.help_text(name), &read)
         end
-        o.on("--epochs N", "default 25", &int["--epochs"])
-        o.on("--lr LR", "learning rate (finetune, feature_extractor, scratch; default 0.001)", &float["--lr"])
-        o.on("--momentum M", "default 0.9", &float["--momentum"])
-        o.on("--backbone-lr LR", "backbone_lr: the backbone's learning rate (default 1e-4)", &float["--backbone-lr"])
-        o.on("--head-lr LR", "backbone_lr: fc's learning rate (default 1e-3)", &float["--head-lr"])
-        o.on("--step-size N", "StepLR: decay the learning rate every N epochs (default 7)", &int["--step-size"])
-        o.on("--gamma G", "StepLR: by this factor (default 0.1)", &float["--gamma"])
-        o.on("--batch-size N", "default 4", &int["--batch-size"])
-        o.on("--workers N", "DataLoader worker processes (num_workers; default 4, as the tutorial; 0 loads in this process)",
-             &int["--workers"])
         o.on("--data-dir DIR", "hymenoptera_data's layout (default: the generated stand-in)")
         o.on("--weights FILE", "net.pth from reference_py/pretrained.py (default: ./net.pth, for " \
                                "vgg16_feature_extractor ./vgg16.pth, made if missing)")
