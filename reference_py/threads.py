@@ -4,6 +4,7 @@ LibTorch's OpenMP pool reads OMP_NUM_THREADS when the library loads; torch.rb 0.
 set_num_threads, so the Ruby side can only be set through that variable. Python sets both.
 """
 
+import json
 import os
 import re
 
@@ -25,7 +26,7 @@ def thread_count():
     most = PER_CORE_MAX * cores
     # ASCII digits alone, as Ruby's twin reads them (str.isdigit also takes '²' and other scripts' digits)
     if not re.fullmatch(r"[1-9][0-9]*", value) or len(value) > len(str(most)) or int(value) > most:
-        raise SettingError(f"{ENV_VAR}={value!r}: expected a whole number of threads from 1 to {most} "
+        raise SettingError(f"{ENV_VAR}={json.dumps(value, ensure_ascii=False)}: expected a whole number of threads from 1 to {most} "
                            f"({PER_CORE_MAX} per core); set it to 1 or {cores}, or unset it to use every core")
     return int(value)
 

@@ -22,3 +22,11 @@ def test_a_setting_that_is_not_1_to_4_per_core_is_refused_in_one_line(value, mon
 def test_a_setting_from_1_to_4_per_core_is_taken(value, monkeypatch):
     monkeypatch.setenv(threads.ENV_VAR, value)
     assert threads.thread_count() == int(value)
+
+
+@pytest.mark.parametrize("value,shown", [(" 2", '" 2"'), ("٢", '"٢"'), ("two", '"two"')])
+def test_the_refused_setting_is_shown_as_ruby_shows_it(value, shown, monkeypatch):
+    monkeypatch.setenv(threads.ENV_VAR, value)  # Python's repr quoted ' 2' where Ruby's twin says " 2"
+    with pytest.raises(threads.SettingError) as refused:
+        threads.thread_count()
+    assert str(refused.value).startswith(f"{threads.ENV_VAR}={shown}: ")
