@@ -529,6 +529,13 @@ CASES = {
         "replay", ["--fixtures", "{case}/fixtures", "--out", "{case}/run"], ["protocol.lr is 0.002, generator 1 writes 0.001"],
         fixtures_with(protocol_change("lr", 0.002))),
     # weights: net.pth.json, and advice that never overwrites the user's file
+    "--weights missing": Case(  # Ruby said "net.pth not found at PATH", Python "PATH: weights file not found"
+        "train", ["--strategy", "finetune", "--weights", "{case}/nowhere.pth", "--data-dir", "{data}", *OUT],
+        ["{case}/nowhere.pth: weights file not found", "create it with `python reference_py/pretrained.py --out {case}/nowhere.pth`"]),
+    "--weights a folder": Case(
+        "train", ["--strategy", "finetune", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
+        ["{case}/net.pth: weights file not found (nothing there, or not a regular file)", "pretrained.py --out {case}/net-1.pth"],
+        lambda folder, inputs: (folder / "net.pth").mkdir()),
     "net.pth.json is a list": Case(
         "train", ["--strategy", "finetune", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
         ["net.pth.json holds a JSON array", "pretrained.py --out {case}/net-1.pth"], weights_json("[1, 2]")),

@@ -116,7 +116,7 @@ def read_state_dict(path, fix=None):
     path = Path(path)
     fix = fix or fix_for(path)
     if not path.is_file():
-        raise UserError(f"{path}: weights file not found; {fix}")
+        raise UserError(f"{path}: weights file not found (nothing there, or not a regular file); {fix}")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch.load of arbitrary bytes fails in many ways, all "unreadable"

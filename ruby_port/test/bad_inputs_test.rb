@@ -48,7 +48,7 @@ class BadInputsTest < Minitest::Test
 
   def test_missing_weights
     train("--weights", File.join(tmpdir, "nowhere.pth"),
-          message: %r{net.pth not found at (\S*/nowhere.pth); create it with `python reference_py/pretrained.py --out \1`})
+          message: %r{(\S*/nowhere.pth): weights file not found \(nothing there, or not a regular file\); create it with `python reference_py/pretrained.py --out \1`})
   end
 
   def test_corrupt_weights

@@ -118,8 +118,10 @@ module Hymenoptera
     end
 
     # Torch.load of a checkpoint of tensors; any failure is the user's to fix.
-    def read_state_dict(path, what: "net.pth")
-      raise UserError, "#{what} not found at #{path}; #{fix_for(path)}" unless File.file?(path)
+    def read_state_dict(path)
+      unless File.file?(path)
+        raise UserError, "#{path}: weights file not found (nothing there, or not a regular file); #{fix_for(path)}"
+      end
 
       loaded = begin
         Torch.load(path)
