@@ -11,6 +11,7 @@ port = File.expand_path(ARGV.fetch(0))
 require File.join(port, "lib/hymenoptera/cli")
 
 Hymenoptera::CLI.run("data_loader_side") do
+  Hymenoptera::CLI.load_port
   require File.join(port, "lib/pytorch_parity/torch/utils/data/data_loader_workers")
 
   # test_data_loader.py's Draws: a sample draws from the global generator and carries its index.

@@ -1,25 +1,31 @@
 # frozen_string_literal: true
 
-# What every entry point in ruby_port/bin/ does first: the project's gems, one-line errors, and
-# LibTorch's thread count set before LibTorch loads (HYMENOPTERA_THREADS), then the port.
+# What every entry point in ruby_port/bin/ does first: the project's gems and one-line errors, with no
+# LibTorch loaded, so that bad options are refused at once; then, once its options are checked, the entry
+# point calls CLI.load_port: LibTorch's thread count set (HYMENOPTERA_THREADS), then LibTorch and the port.
 require_relative "python_reference"
 ENV["BUNDLE_GEMFILE"] ||= File.join(Hymenoptera::PythonReference::ROOT, "Gemfile")
 require "bundler/setup"
 require_relative "errors"
 require_relative "threads"
+require_relative "atomic"
+require_relative "recipe"
 
 module Hymenoptera
   module CLI
     module_function
 
-    # Runs the block with the port loaded; a user's problem becomes one line on stderr and exit 2.
-    def run(program)
-      Errors.run_cli(program) do
-        Threads.configure
-        ENV["VIPS_WARNING"] ||= "1" # libvips' warnings (read when it loads) would add lines to our one-line errors
-        require_relative "../hymenoptera"
-        yield
-      end
+    # Runs the block (an entry point's main); a user's problem becomes one line on stderr and exit 2.
+    def run(program, &block)
+      Errors.run_cli(program, &block)
+    end
+
+    # Where an entry point's long work starts (train.py's threads.configure): LibTorch, torchvision and the
+    # port. A caller in a process that already has them (the tests) keeps its thread count.
+    def load_port
+      Threads.configure unless defined?(Torch::Tensor)
+      ENV["VIPS_WARNING"] ||= "1" # libvips' warnings (read when it loads) would add lines to our one-line errors
+      require_relative "../hymenoptera"
     end
   end
 end

@@ -15,6 +15,7 @@ module Hymenoptera
       end
 
       weights_path, batch_stem, out_stem = argv
+      CLI.load_port # the long work starts here, once the arguments are counted
       state_dict = Weights.read_state_dict(weights_path)
       Weights.validate(state_dict, weights_path)
       model = TorchVision::Models::ResNet18.new

@@ -78,6 +78,7 @@ module Hymenoptera
       end
       spec_path, out_stem = argv
       Atomic.check_path_option(out_stem, "OUT_STEM")
+      CLI.load_port # the long work starts here, once the options are checked
       bundle_output(out_stem, "preprocess", "OUT_STEM").hold { write_outputs(read_spec(spec_path), out_stem) }
     end
 

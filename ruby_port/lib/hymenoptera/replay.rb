@@ -277,8 +277,8 @@ module Hymenoptera
         o.on("--fixtures DIR", "default fixtures") { |v| options[:fixtures] = v }
         o.on("--out DIR", "default runs/ruby") { |v| options[:out] = v }
         o.on("--strategy NAME", "strategies to replay (default: every one in the fixtures); " \
-                                "one or more of #{Strategies::STRATEGIES.join(", ")}") do |v|
-          (options[:strategies] ||= []) << Errors.parse_choice(v, "--strategy", Strategies::STRATEGIES)
+                                "one or more of #{Recipe.choices("strategy").join(", ")}") do |v|
+          (options[:strategies] ||= []) << Errors.parse_choice(v, "--strategy", Recipe.choices("strategy"))
         end
         o.on("--record-steps", "also write the training state after every step (STRATEGY/steps/after_N)") do
           options[:record_steps] = true
@@ -291,7 +291,7 @@ module Hymenoptera
       parser.error(Errors.unrecognized(rest.first, parser.long_options)) if rest.any? && !options[:strategies]
       # argparse's nargs="+": the words after --strategy that are not options are strategies too
       rest.each do |word|
-        options[:strategies] << Errors.parse_choice(word, "--strategy", Strategies::STRATEGIES)
+        options[:strategies] << Errors.parse_choice(word, "--strategy", Recipe.choices("strategy"))
       rescue UserError => e
         parser.error(e.message)
       end
@@ -302,6 +302,7 @@ module Hymenoptera
       options = parse_args(argv)
       Atomic.check_path_option(options[:out], "--out")
       Atomic.check_path_option(options[:fixtures], "--fixtures")
+      CLI.load_port # the long work starts here, once the options are checked
       output = Atomic::OutputDir.new(options[:out], "replay", "--out", signature: "run.json")
       output.hold { replay(options, output) }
       warn "replay: wrote #{options[:out]}"

@@ -104,6 +104,7 @@ module Hymenoptera
     end
 
     def main(argv)
+      CLI.load_port # Strategies (its --strategy and --input-size checks) needs the model code
       options = {strategy: Recipe.default("strategy"), input_size: DEFAULT_INPUT_SIZE}
       parser = ArgumentParser.new("ruby ruby_port/bin/summary") do |o|
         o.banner = "usage: ruby ruby_port/bin/summary [--strategy NAME] [--input-size N,C,H,W]"

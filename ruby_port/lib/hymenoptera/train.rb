@@ -241,6 +241,7 @@ module Hymenoptera
     def main(argv)
       $stdout.sync = true # the log line by line, also into a pipe or a file
       options = parse_args(argv)
+      CLI.load_port # the long work starts here, once the options are checked
       thread_count = RuntimeInfo.threads
       config = resolved_config(options, thread_count)
       return puts(JSON.pretty_generate(config)) if options[:print_config]

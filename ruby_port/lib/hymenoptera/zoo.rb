@@ -178,6 +178,7 @@ module Hymenoptera
       parser.parse_args(argv)
       parser.error("the following arguments are required: --dir") unless options[:dir]
 
+      CLI.load_port # the long work starts here, once the options are checked
       zoo_dir(options[:dir])
       options[:arch].each do |arch|
         run_arch(options[:dir], arch)
