@@ -167,8 +167,9 @@ def write_marker(root, seed, counts):
 def read_marker(root):
     """The stand-in marker of a data dir, or None when it is not a generated stand-in."""
     try:
-        return json.loads((Path(root) / MARKER).read_text())
-    except (OSError, ValueError):  # a link loop, a folder so named, bytes not UTF-8 nor JSON: as Ruby's standin?
+        # bytes that are not UTF-8 pass through, as Ruby's JSON.parse takes them (data.rb's standin?)
+        return json.loads((Path(root) / MARKER).read_text(errors="surrogateescape"))
+    except (OSError, ValueError):  # a link loop, a folder so named, not JSON: as standin? rescues
         return None
 
 

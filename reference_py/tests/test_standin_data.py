@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from reference_py import atomic, standin_data
-from reference_py.data import check_layout, image_files
+from reference_py.data import check_layout, image_files, resolve_data_dir
 from reference_py.tests.helpers import tree_bytes
 
 COUNTS = {"train": 4, "val": 1}  # the four kinds of image in train/, one in val/
@@ -85,3 +85,11 @@ def test_counts_per_class_must_name_every_class(tmp_path):
                                          r"\['ants', 'bees'\]"):
         standin_data.generate(tmp_path / "set", counts={"train": {"ants": 2}, "val": 1})
     assert not (tmp_path / "set").exists()
+
+
+@pytest.mark.parametrize("marker,standin", [(b"[]", False), (b'{"standin": false}', False), (None, False),
+                                            (b'{"standin": true, "note": "\xff"}', True)])
+def test_a_data_dirs_marker_labels_it_as_rubys_standin_does(marker, standin, tmp_path):
+    path = tmp_path / standin_data.MARKER  # Python took any JSON as the label, Ruby only "standin": true
+    path.mkdir() if marker is None else path.write_bytes(marker)
+    assert resolve_data_dir(tmp_path) == (tmp_path, standin)
