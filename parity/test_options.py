@@ -188,6 +188,7 @@ def copy_with_a_new_strategy(tmp_path_factory):
                                                  "print(json.dumps({'strategies': e.STRATEGIES, 'protocol': e.PROTOCOL, "
                                                  f"'seeds': e.strategy_seeds(0, {NEW_STRATEGY!r})}}))"],
         "replay.py --help": py + ["reference_py/replay.py", "--help"],
+        "pretrained.py --help": py + ["reference_py/pretrained.py", "--help"],
         "summary.py --strategy": py + ["-m", "reference_py.summary", "--strategy", NEW_STRATEGY],
         "summary.py finetune": py + ["-m", "reference_py.summary", "--strategy", "finetune"],
         "bench/workload.py": py + BENCH_GROUPS["python"],
@@ -210,11 +211,11 @@ def copy_with_a_new_strategy(tmp_path_factory):
 
 
 @pytest.mark.parametrize("entry_point", ["train.py --help", "export_fixtures.py --help", "replay.py --help",
-                                         "bin/train --help", "bin/replay --help", "rake -D"])
+                                         "pretrained.py --help", "bin/train --help", "bin/replay --help", "rake -D"])
 def test_a_strategy_added_to_the_recipe_is_in_every_help(entry_point, copy_with_a_new_strategy):
     text = " ".join(copy_with_a_new_strategy[entry_point].split())
     assert NEW_STRATEGY in text, f"`{entry_point}` does not list {NEW_STRATEGY}:\n{text}"
-    if "train" in entry_point or "rake" in entry_point:
+    if entry_point.startswith(("train.py", "bin/train", "rake")):
         # the new default, and the help of the rate it trains at names it
         assert "0.8" in text, f"`{entry_point}` does not show the momentum's new default 0.8:\n{text}"
         if entry_point != "rake -D":

@@ -20,7 +20,7 @@ import torch
 import torchvision
 from torch import nn
 
-from reference_py import atomic, threads
+from reference_py import atomic, recipe, threads
 from reference_py.checksums import file_sha256
 from reference_py.errors import ArgumentParser, check_seed, run_cli
 from reference_py.weights import (IMAGENET_URLS, announce, hub_file, hub_sha256_prefix, load_weights, provenance_path,
@@ -150,7 +150,9 @@ def get_args_parser():
     parser.add_argument("--weights", help="a ResNet-18 ImageNet checkpoint you downloaded (resnet18-f37072fd.pth)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the stand-in weights")
     parser.add_argument("--arch", choices=list(IMAGENET_URLS), default="resnet18",
-                        help="the backbone: resnet18 (every strategy but one) or vgg16 (vgg16_feature_extractor)")
+                        help="the backbone: " + " or ".join(
+                            f"{arch} ({', '.join(s for s, row in recipe.STRATEGY_TABLE.items() if row.architecture == arch)})"
+                            for arch in IMAGENET_URLS))
     return parser
 
 
