@@ -4,11 +4,10 @@
 The loop calls `after_step` after each optimizer step (the gradients of that step are still in
 `.grad`), `after_eval_batch` with each evaluation batch's outputs, and `after_epoch` after the
 epoch's validation.
+
+NO_OBSERVER needs no torch (train.py's options are checked before LibTorch loads); the recorders import
+what they write with.
 """
-
-import torch
-
-from reference_py.tensor_io import read_bundle, write_bundle
 
 
 class Observer:
@@ -73,6 +72,8 @@ class Recorder(Observer):
         self.steps = 0
 
     def after_step(self, model, optimizer, inputs, labels, loss):
+        from reference_py.tensor_io import read_bundle, write_bundle
+
         self.step_losses[-1].append(loss.item())
         if self.first is None:
             self.first = {
@@ -89,12 +90,18 @@ class Recorder(Observer):
         self.steps += 1
 
     def after_epoch(self, epoch, model, optimizer):
+        from reference_py.tensor_io import write_bundle
+
         self.step_losses.append([])
         self.momentum_last = momentum_buffers(model, optimizer)
         if self.states_to is not None:
             write_bundle(self.states_to / f"state_epoch_{epoch}", model.state_dict())
 
     def write(self, out):
+        import torch
+
+        from reference_py.tensor_io import write_bundle
+
         for name, tensors in (self.first or {}).items():
             write_bundle(out / name, tensors)
         write_bundle(out / "momentum_last", self.momentum_last)

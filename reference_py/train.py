@@ -19,21 +19,18 @@ from pathlib import Path
 if not __package__:  # run as a script: make `reference_py` importable from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import torch
-from torch import nn
 from tqdm import tqdm
 
-from reference_py import atomic, recipe, runtime_info, threads, visualize
-from reference_py.data import load_data, resolve_data_dir
+# Only what checking the options needs: LibTorch, torchvision and matplotlib load once they pass (main's
+# threads.configure), imported by the functions below that use them, so bad options are refused at once.
+from reference_py import atomic, recipe, threads
 from reference_py.errors import ArgumentParser, UserError, check_count, check_rate, check_seed, check_workers, run_cli
-from reference_py.observer import NO_OBSERVER, Recorder
-from reference_py.pretrained import DEFAULT_PATHS, load_or_make
-from reference_py.strategies import architecture, build_model, make_optimizer, make_scheduler, uses_pretrained
-from reference_py.tensor_io import write_bundle
-from reference_py.weights import save_state_dict
+from reference_py.observer import NO_OBSERVER
 
 def train_one_epoch(model, criterion, optimizer, data_loader, observer=NO_OBSERVER, desc=None):
     """The tutorial's training phase: one pass over `data_loader` in train mode. Returns (loss, accuracy)."""
+    import torch
+
     model.train()
     running_loss = 0.0
     running_corrects = 0
@@ -55,6 +52,8 @@ def train_one_epoch(model, criterion, optimizer, data_loader, observer=NO_OBSERV
 
 def evaluate(model, criterion, data_loader, observer=NO_OBSERVER):
     """The tutorial's validation phase: eval mode, no grad. Returns (loss, accuracy)."""
+    import torch
+
     model.eval()
     running_loss = 0.0
     running_corrects = 0
@@ -113,11 +112,16 @@ def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=
 
 def load_backbone(strategy, weights_arg):
     """The pretrained weights the strategy starts from (None for scratch); ./net.pth (./vgg16.pth) is made when missing."""
+    from reference_py.pretrained import DEFAULT_PATHS, load_or_make
+    from reference_py.strategies import architecture, uses_pretrained
+
     arch = architecture(strategy)
     return load_or_make(weights_arg, DEFAULT_PATHS[arch], arch) if uses_pretrained(strategy) else None
 
 
 def curves(args, weights, data_dir, standin, thread_count, history, data_order):
+    from reference_py import runtime_info
+
     return {
         "side": "python",
         "strategy": args.strategy,
@@ -155,6 +159,9 @@ def get_args_parser():
 
 def resolved_config(args, thread_count):
     """Every option with the value this run uses, defaults included, under the names both trainers share."""
+    from reference_py.pretrained import DEFAULT_PATHS
+    from reference_py.strategies import architecture, uses_pretrained
+
     config = {key: value for key, value in vars(args).items() if key not in ("no_progress", "print_config")}
     config["progress"] = not args.no_progress
     config["weights"] = ((args.weights or str(DEFAULT_PATHS[architecture(args.strategy)]))
@@ -205,7 +212,7 @@ def output_dir(args):
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     check_args(args)
-    thread_count = threads.configure()
+    thread_count = threads.configure()  # LibTorch loads here, once the options are checked
     config = resolved_config(args, thread_count)
     if args.print_config:
         print(json.dumps(config, indent=1))
@@ -216,6 +223,16 @@ def main(argv=None):
 
 
 def train_and_write(args, config, thread_count, output):
+    import torch
+    from torch import nn
+
+    from reference_py import visualize
+    from reference_py.data import load_data, resolve_data_dir
+    from reference_py.observer import Recorder
+    from reference_py.strategies import build_model, make_optimizer, make_scheduler
+    from reference_py.tensor_io import write_bundle
+    from reference_py.weights import save_state_dict
+
     weights = load_backbone(args.strategy, args.weights)
     data_dir, standin = resolve_data_dir(args.data_dir)
     _, dataloaders, dataset_sizes, class_names = load_data(data_dir, args.batch_size, args.seed, args.workers)
