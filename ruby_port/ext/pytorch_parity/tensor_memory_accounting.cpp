@@ -10,11 +10,11 @@
 // Ruby starts a GC for its malloc count only inside its own malloc (rb_gc_adjust_memory_usage only
 // counts), and a loop of tensor operations may not call it for a long while; nor may a GC run inside
 // this allocator, in the middle of a LibTorch operation that may hold locks the tensors it frees need.
-// So a postponed job (run at the Ruby thread's next safe point) starts a minor GC, swept at once, when
-// the bytes counted since the last GC pass GC_BYTES. Major GCs are left to Ruby's own rule (its
-// oldmalloc limit) and to the end of each backward pass (pytorch_parity/torch/tensor_memory.rb): a major
-// GC per 32 MiB counted, as here before, ran 8 of them per training step, mostly in the middle of a
-// forward pass where nothing is garbage yet (bench/README.md has figures).
+// So a postponed job (run at the Ruby thread's next safe point) starts the GC, swept at once: a minor
+// one when the bytes counted since the last GC pass GC_BYTES, a major one when those counted since the
+// last major GC pass OLD_GC_BYTES (tensors whose Ruby objects lived through a few minor GCs are old,
+// and only a major GC frees them). Ruby's own limits (16 MiB growing to 32 MiB, 16 MiB growing to
+// 128 MiB) and its lazy sweep left 1.2x Python's peak memory in training: bench/README.md has figures.
 #include <malloc.h>
 
 #include <atomic>
@@ -38,10 +38,12 @@ std::atomic<int64_t> unsettled{0};
 std::atomic<int64_t> live{0};
 c10::Allocator* inner = nullptr;
 c10::DeleterFnPtr inner_deleter = nullptr;
-constexpr size_t GC_BYTES = 32 << 20;
+constexpr size_t GC_BYTES = 16 << 20;
+constexpr size_t OLD_GC_BYTES = 32 << 20;
 bool vm_alive = true;  // LibTorch may free tensors after Ruby's VM is gone (its own statics, at exit)
 bool collection_pending = false;
-VALUE malloc_increase_bytes, minor_gc_options;
+bool full_collection = false;
+VALUE malloc_increase_bytes, oldmalloc_increase_bytes, minor_gc_options, major_gc_options;
 ID start;
 
 void collect(void*) {
@@ -49,12 +51,12 @@ void collect(void*) {
   // GC.start runs even under GC.disable, which this must respect: rb_gc_disable says whether it was.
   if (rb_gc_disable() == Qtrue) return;
   rb_gc_enable();
-  rb_funcallv_kw(rb_mGC, start, 1, &minor_gc_options, RB_PASS_KEYWORDS);
+  rb_funcallv_kw(rb_mGC, start, 1, full_collection ? &major_gc_options : &minor_gc_options, RB_PASS_KEYWORDS);
 }
 
-VALUE minor_gc_keywords() {
+VALUE gc_options(bool full_mark) {
   VALUE options = rb_hash_new();
-  rb_hash_aset(options, ID2SYM(rb_intern("full_mark")), Qfalse);
+  rb_hash_aset(options, ID2SYM(rb_intern("full_mark")), full_mark ? Qtrue : Qfalse);
   rb_hash_aset(options, ID2SYM(rb_intern("immediate_sweep")), Qtrue);
   rb_obj_freeze(options);
   rb_gc_register_mark_object(options);
@@ -71,7 +73,8 @@ void count(int64_t bytes) {
   if (bytes == 0) return;
   rb_gc_adjust_memory_usage(bytes);
   if (bytes < 0 || collection_pending) return;
-  if (rb_gc_stat(malloc_increase_bytes) > GC_BYTES) {
+  full_collection = rb_gc_stat(oldmalloc_increase_bytes) > OLD_GC_BYTES;
+  if (full_collection || rb_gc_stat(malloc_increase_bytes) > GC_BYTES) {
     collection_pending = true;
     rb_postponed_job_register_one(0, collect, nullptr);
   }
@@ -130,8 +133,10 @@ VALUE counted_bytes(VALUE) {
 
 extern "C" void Init_tensor_memory_accounting() {
   malloc_increase_bytes = ID2SYM(rb_intern("malloc_increase_bytes"));
+  oldmalloc_increase_bytes = ID2SYM(rb_intern("oldmalloc_increase_bytes"));
   start = rb_intern("start");
-  minor_gc_options = minor_gc_keywords();
+  minor_gc_options = gc_options(false);
+  major_gc_options = gc_options(true);
   VALUE parity = rb_define_module("PytorchParity");
   VALUE accounting = rb_define_module_under(parity, "TensorMemoryAccounting");
   rb_define_const(accounting, "SOURCE_SHA256", rb_str_freeze(rb_str_new_cstr(SOURCE_SHA256)));

@@ -47,13 +47,6 @@ module PytorchParity
       GC.start(full_mark: false, immediate_sweep: true)
     end
 
-    # A major GC now, unless GC.disable is in force (GC.start would run anyway).
-    def collect_all
-      return GC.disable if GC.enable # it was disabled: leave it so
-
-      GC.start(full_mark: true, immediate_sweep: true)
-    end
-
     # Gives the memory of tensors that nobody else holds (a method's intermediates) back now rather
     # than at the next GC: `tensor.data = torch.empty(0)` in Python; each Ruby object stays, empty.
     # Fresh memory costs a page fault per 4 KiB on first touch; freed memory is reused warm.
@@ -89,18 +82,4 @@ module PytorchParity
     EMPTY = Hash.new { |empty, dtype| empty[dtype] = Torch.empty(0).to(dtype) }
     private_constant :EMPTY
   end
-
-  # After a backward pass, autograd has let go of what the step saved, and everything the step made is
-  # garbage: Python frees it there, by reference counting. Ruby's next minor GC frees most of it, but not
-  # the objects that lived through the step's minor GCs and were promoted (the argument arrays of the
-  # first modules' calls, held through the forward pass by a stale reference on the machine stack, each
-  # holding an activation): those wait for a major GC. One here, per step, keeps the peak where
-  # Python's is; the allocator's count used to start a major GC every 32 MiB, mostly in the middle of
-  # forward passes where nothing is garbage yet (bench/README.md has the figures).
-  module CollectAfterBackward
-    def backward(...)
-      super.tap { TensorMemory.collect_all }
-    end
-  end
-  Torch::Tensor.prepend(CollectAfterBackward)
 end
