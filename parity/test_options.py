@@ -184,8 +184,8 @@ def copy_with_a_new_strategy(tmp_path_factory):
         "train.py --help": py + ["reference_py/train.py", "--help"],
         "train.py --print-config": py + ["reference_py/train.py", "--strategy", NEW_STRATEGY, "--print-config"],
         "export_fixtures.py --help": py + ["reference_py/export_fixtures.py", "--help"],
-        "export_fixtures' protocol": py + ["-c", "import json; from reference_py import export_fixtures as e; "
-                                                 "print(json.dumps({'strategies': e.STRATEGIES, 'protocol': e.PROTOCOL, "
+        "export_fixtures' protocol": py + ["-c", "import json; from reference_py import export_fixtures as e, fixtures_format as f; "
+                                                 "print(json.dumps({'strategies': e.STRATEGIES, 'protocol': f.PROTOCOL, "
                                                  f"'seeds': e.strategy_seeds(0, {NEW_STRATEGY!r})}}))"],
         "replay.py --help": py + ["reference_py/replay.py", "--help"],
         "pretrained.py --help": py + ["reference_py/pretrained.py", "--help"],
@@ -195,8 +195,8 @@ def copy_with_a_new_strategy(tmp_path_factory):
         "bin/train --help": rb + ["ruby_port/bin/train", "--help"],
         "bin/train --print-config": rb + ["ruby_port/bin/train", "--strategy", NEW_STRATEGY, "--print-config"],
         "bin/replay --help": rb + ["ruby_port/bin/replay", "--help"],
-        "Replay::PROTOCOL": rb + ["-e", 'require "./bench/torch_setup"; require "./ruby_port/lib/hymenoptera"; '
-                                        'puts JSON.generate(Hymenoptera::Replay::PROTOCOL)'],
+        "FixturesFormat::PROTOCOL": rb + ["-e", 'require "./bench/torch_setup"; require "./ruby_port/lib/hymenoptera"; '
+                                                'puts JSON.generate(Hymenoptera::FixturesFormat::PROTOCOL)'],
         "bin/summary --strategy": rb + ["ruby_port/bin/summary", "--strategy", NEW_STRATEGY],
         "rake -D": ["rake", "-D"],
         "bench/workload.rb": rb + BENCH_GROUPS["ruby"],
@@ -236,7 +236,7 @@ def test_a_strategy_added_to_the_recipe_is_trained_by_both_trainers(copy_with_a_
 def test_a_strategy_added_to_the_recipe_is_in_the_fixtures_and_the_replay(copy_with_a_new_strategy):
     exported = json.loads(copy_with_a_new_strategy["export_fixtures' protocol"])
     assert exported["strategies"][-1] == NEW_STRATEGY, "a new row goes last: the other strategies keep their seeds"
-    assert exported["protocol"] == json.loads(copy_with_a_new_strategy["Replay::PROTOCOL"])
+    assert exported["protocol"] == json.loads(copy_with_a_new_strategy["FixturesFormat::PROTOCOL"])
     assert exported["protocol"]["momentum"] == 0.9, "the replay's momentum is its own value, not the default"
 
 

@@ -2,9 +2,10 @@
 
     python reference_py/export_fixtures.py [--out fixtures] [--data-dir DIR] [--weights net.pth] [--seed 0]
 
-The layout, the manifest and the protocol are described in fixtures/README.md. Deterministic: the
-same data, weights and seed give byte-identical files. ensure_fixtures() regenerates only when the
-fixtures are missing or stale.
+The layout, the manifest and the protocol are described in fixtures/README.md; the format's constants
+and its reader are reference_py/fixtures_format.py, which the replays read the fixtures with.
+Deterministic: the same data, weights and seed give byte-identical files. ensure_fixtures()
+regenerates only when the fixtures are missing or stale.
 """
 
 import json
@@ -17,7 +18,7 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 import torch
 from torch.utils.data import Subset
 
-from reference_py import ROOT, atomic, recipe, runtime_info, threads
+from reference_py import ROOT, atomic, fixtures_format, runtime_info, threads
 from reference_py.data import fingerprint, image_datasets, make_dataloader, resolve_data_dir
 from reference_py.errors import ArgumentParser, UserError, check_count, check_seed, run_cli
 from reference_py.model import HEAD_FEATURES, resnet18_with_head, seeded_head
@@ -26,10 +27,6 @@ from reference_py.strategies import RESNET18_STRATEGIES, STRATEGIES, architectur
 from reference_py.tensor_io import read_index, write_bundle
 from reference_py.weights import file_sha256
 
-GENERATOR_VERSION = 1
-FORMAT = "hymenoptera-fixtures/1"
-MANIFEST = "manifest.json"
-PROTOCOL = recipe.replay_protocol()  # the tutorial's settings, 2 epochs, StepLR every epoch
 # Images per class (ants, bees), unequal and ending on a batch of 1, as hymenoptera_data's val (70/83;
 # its train is 124/120): 13 eval images in batches of 4, 4, 4, 1 and 9 replay images in 4, 4, 1 (first,
 # middle and last step). With these, some strategies' val accuracy ties and their best epoch is not the
@@ -99,9 +96,9 @@ def export_strategy(folder, strategy, train_set, indices, seeds):
     """initial and epoch_K: the loader's order and the images exactly as the train transforms made them."""
     folder.mkdir(parents=True)
     write_bundle(folder / "initial", initial_state(strategy, seeds["init"]), meta={"strategy": strategy})
-    loader = make_dataloader(Subset(train_set, indices), PROTOCOL["batch_size"], seeds["loader"])
+    loader = make_dataloader(Subset(train_set, indices), fixtures_format.PROTOCOL["batch_size"], seeds["loader"])
     torch.manual_seed(seeds["transforms"])
-    for epoch in range(PROTOCOL["epochs"]):
+    for epoch in range(fixtures_format.PROTOCOL["epochs"]):
         batches = list(loader)
         write_bundle(folder / f"epoch_{epoch}", {
             "order": torch.tensor(loader.sampler.orders[epoch], dtype=torch.int64),
@@ -111,25 +108,17 @@ def export_strategy(folder, strategy, train_set, indices, seeds):
                  "transforms": "RandomResizedCrop(224), RandomHorizontalFlip(), ToTensor(), Normalize(MEAN, STD)"})
 
 
-def bundle_names(config):
-    """Every bundle an export writes, relative to the fixtures folder."""
-    names = ["weights", "eval"]
-    for strategy in config["strategies"]:
-        names += [f"strategies/{strategy}/initial"] + [f"strategies/{strategy}/epoch_{k}" for k in range(PROTOCOL["epochs"])]
-    return names
-
-
 def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_names, replay_paths, eval_paths):
-    names = bundle_names(config)
+    names = fixtures_format.bundle_names(config["strategies"], fixtures_format.PROTOCOL["epochs"])
     bundles = {name: [{k: t[k] for k in ("name", "dtype", "shape")} for t in read_index(out / name)["tensors"]]
                for name in names}
     files = {f"{name}.{ext}": file_sha256(out / f"{name}.{ext}") for name in names for ext in ("json", "bin")}
     info = runtime_info.describe(torch.get_num_threads())
     return {
-        "format": FORMAT,
-        "generator_version": GENERATOR_VERSION,
+        "format": fixtures_format.FORMAT,
+        "generator_version": fixtures_format.GENERATOR_VERSION,
         "config": config,
-        "protocol": PROTOCOL,
+        "protocol": fixtures_format.PROTOCOL,
         "seeds": {"base": config["seed"],
                   "strategies": {s: strategy_seeds(config["seed"], s) for s in config["strategies"]}},
         "weights": {"provenance": weights.provenance, "sha256": weights.sha256},
@@ -145,10 +134,10 @@ def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_n
 
 def exported_files(folder):
     """The files an export wrote into `folder` before atomic.MARKER existed (its manifest lists them), or None."""
-    manifest = read_manifest(folder)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+    manifest = fixtures_format.existing_manifest(folder)
+    if not isinstance(manifest, dict) or manifest.get("format") != fixtures_format.FORMAT or not isinstance(manifest.get("files"), dict):
         return None
-    return set(manifest["files"]) | {MANIFEST}
+    return set(manifest["files"]) | {fixtures_format.MANIFEST}
 
 
 def fixtures_output(out):
@@ -179,7 +168,7 @@ def export_into(output, data_dir, weights, standin, config):
                             strategy_seeds(config["seed"], strategy))
         manifest = build_manifest(out, config, weights, data_dir, standin, fingerprint(data_dir), train_set.classes,
                                   relative_paths(train_set, replay_indices), relative_paths(val_set, eval_indices))
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        (out / fixtures_format.MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -194,19 +183,12 @@ def make_config(seed=0, strategies=RESNET18_STRATEGIES, eval_per_class=EVAL_PER_
             "replay_per_class": as_json(replay_per_class)}
 
 
-def read_manifest(out):
-    try:
-        return json.loads((Path(out) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def stale_reason(out, manifest, config, weights, data_sha256):
     """Why the fixtures in `out` must be regenerated, or None when they are up to date."""
     if manifest is None:
         return "no manifest"
-    if manifest.get("generator_version") != GENERATOR_VERSION:
-        return f"generator version {manifest.get('generator_version')} (now {GENERATOR_VERSION})"
+    if manifest.get("generator_version") != fixtures_format.GENERATOR_VERSION:
+        return f"generator version {manifest.get('generator_version')} (now {fixtures_format.GENERATOR_VERSION})"
     if manifest.get("config") != config:
         return "other settings"
     if manifest.get("weights", {}).get("sha256") != weights.sha256:
@@ -225,9 +207,10 @@ def ensure_fixtures(out=ROOT / "fixtures", data_dir=None, weights_path=ROOT / "n
     config = make_config(**settings)
     data_dir, standin = resolve_data_dir(data_dir)
     weights = load_or_make(None, default=weights_path)
-    reason = stale_reason(out, read_manifest(out), config, weights, fingerprint(data_dir))
+    manifest = fixtures_format.existing_manifest(out)
+    reason = stale_reason(out, manifest, config, weights, fingerprint(data_dir))
     if reason is None:
-        return read_manifest(out)
+        return manifest
     print(f"export_fixtures: regenerating {out} ({reason})", file=sys.stderr)
     return export(out, data_dir, weights, standin, config)
 

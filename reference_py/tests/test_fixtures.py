@@ -4,8 +4,9 @@ import json
 
 import torch
 
-from reference_py import atomic, export_fixtures
-from reference_py.export_fixtures import PROTOCOL, ensure_fixtures
+from reference_py import atomic, export_fixtures, fixtures_format
+from reference_py.export_fixtures import ensure_fixtures
+from reference_py.fixtures_format import PROTOCOL
 from reference_py.strategies import RESNET18_STRATEGIES
 from reference_py.tensor_io import read_bundle
 from reference_py.tests.conftest import SMALL
@@ -83,9 +84,9 @@ def test_ensure_regenerates_only_when_stale(tiny_data, net_pth, tmp_path, monkey
     after_repair = manifest.stat().st_mtime_ns
     assert after_repair != before
 
-    monkeypatch.setattr(export_fixtures, "GENERATOR_VERSION", export_fixtures.GENERATOR_VERSION + 1)
+    monkeypatch.setattr(fixtures_format, "GENERATOR_VERSION", fixtures_format.GENERATOR_VERSION + 1)
     ensure_fixtures(out, data_dir=tiny_data, weights_path=net_pth, **settings)
-    assert manifest_of(out)["generator_version"] == export_fixtures.GENERATOR_VERSION
+    assert manifest_of(out)["generator_version"] == fixtures_format.GENERATOR_VERSION
     assert manifest.stat().st_mtime_ns != after_repair
 
 

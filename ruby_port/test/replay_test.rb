@@ -9,7 +9,7 @@ class ReplayTest < Minitest::Test
   parallelize_me! # each test waits on its own ruby subprocess
   TensorIO = Hymenoptera::TensorIO
   Model = Hymenoptera::Model
-  PROTOCOL = Hymenoptera::Replay::PROTOCOL.transform_keys(&:to_sym)
+  PROTOCOL = Hymenoptera::FixturesFormat::PROTOCOL.transform_keys(&:to_sym)
   STRATEGIES = %w[feature_extractor backbone_lr].freeze
 
   def fixtures
@@ -36,7 +36,7 @@ class ReplayTest < Minitest::Test
       [name.delete_suffix(".json"), TensorIO.read_index(File.join(fixtures, name.delete_suffix(".json")))["tensors"]
         .map { |t| t.slice("name", "dtype", "shape") }]
     end
-    manifest = {format: Hymenoptera::Replay::FIXTURES_FORMAT, generator_version: Hymenoptera::Replay::GENERATOR_VERSION,
+    manifest = {format: Hymenoptera::FixturesFormat::FORMAT, generator_version: Hymenoptera::FixturesFormat::GENERATOR_VERSION,
                 config: {strategies: STRATEGIES}, protocol: PROTOCOL, weights: {provenance: "stand-in", sha256: "0" * 64},
                 versions: {python: "3.11", torch: "1.13.1", torchvision: "0.14.1", libtorch: "1.13.1"}, bundles: bundles,
                 files: Dir.glob("**/*.{json,bin}", base: fixtures).to_h { |name| [name, Hymenoptera::Checksums.file_sha256(File.join(fixtures, name))] }}
