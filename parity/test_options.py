@@ -131,11 +131,12 @@ def describe_recipe(root):
 def test_the_recipe_tables_agree_across_languages():
     python_recipe, ruby_recipe = describe_recipe(ROOT)
     assert set(python_recipe["strategies"]) >= {"finetune", "feature_extractor", "backbone_lr", "scratch"}
-    for table in ("settings", "strategies"):
+    for table in ("settings", "strategies", "weights"):
         assert list(python_recipe[table]) == list(ruby_recipe[table]), f"{table}: the names or their order differ"
         differing = [f"{name}: python {python_recipe[table][name]}, ruby {ruby_recipe[table][name]}"
                      for name in python_recipe[table] if python_recipe[table][name] != ruby_recipe[table][name]]
         assert not differing, f"recipe.py and recipe.rb disagree on {table}: " + "; ".join(differing)
+    assert python_recipe["weights_help"] == ruby_recipe["weights_help"]
 
 
 # A strategy that is a row of the tables and nothing else: ResNet-18, every parameter at backbone_lr.

@@ -26,7 +26,7 @@ from reference_py.errors import ArgumentParser, check_seed, run_cli
 from reference_py.weights import (IMAGENET_URLS, announce, hub_file, hub_sha256_prefix, load_weights, provenance_path,
                                   read_state_dict, save_state_dict, validate, written_by_pretrained)
 
-DEFAULT_PATHS = {"resnet18": Path("net.pth"), "vgg16": Path("vgg16.pth")}
+DEFAULT_PATHS = {arch: Path(path) for arch, path in recipe.WEIGHTS.items()}
 IMAGENET_URL = IMAGENET_URLS["resnet18"]
 HUB_FILE = hub_file()  # resnet18-f37072fd.pth
 HUB_SHA256_PREFIX = hub_sha256_prefix()  # torch.hub checks the file's sha256 against it

@@ -53,6 +53,9 @@ SETTINGS = {
     "workers": Setting("int", 4, "DataLoader worker processes (num_workers, as the tutorial; 0 loads in this process)"),
 }
 
+# Where each architecture's pretrained weights are by default (pretrained.py's --out; the trainers make them there).
+WEIGHTS = {"resnet18": "net.pth", "vgg16": "vgg16.pth"}
+
 # The replay protocol's settings: counts (at least 1) and rates (finite, at least 0), as train and replay check them.
 COUNTS = tuple(name for name, s in SETTINGS.items() if s.replay is not None and s.type == "int")
 RATES = tuple(name for name, s in SETTINGS.items() if s.replay is not None and s.type == "float")
@@ -86,19 +89,33 @@ def help_text(name):
     return f"{words} (default {setting.default})"
 
 
+def weights_help():
+    """--weights' help line in both trainers: the default file of the default strategy's architecture, and of
+    each other architecture the strategies that use it."""
+    default_arch = STRATEGY_TABLE[SETTINGS["strategy"].default].architecture
+    defaults = [f"./{WEIGHTS[default_arch]}"]
+    for arch, path in WEIGHTS.items():
+        strategies = [name for name, row in STRATEGY_TABLE.items() if row.architecture == arch and row.pretrained]
+        if arch != default_arch and strategies:
+            defaults.append(f"for {', '.join(strategies)} ./{path}")
+    return f"{WEIGHTS[default_arch]} from reference_py/pretrained.py (default: {', '.join(defaults)}, made if missing)"
+
+
 def replay_protocol():
     """export_fixtures' PROTOCOL: every setting the replay fixes, at its replay value, in table order."""
     return {name: s.replay for name, s in SETTINGS.items() if s.replay is not None}
 
 
 def describe():
-    """Both tables as plain data (parity/test_options.py compares this with recipe.rb's describe)."""
+    """The tables as plain data (parity/test_options.py compares this with recipe.rb's describe)."""
     return {
         "settings": {name: {"type": s.type, "default": s.default, "flag": flag(name), "help": help_text(name),
                             "replay": s.replay} for name, s in SETTINGS.items()},
         "strategies": {name: {"architecture": s.architecture, "pretrained": s.pretrained, "trains": s.trains,
                               "groups": [list(g) for g in s.groups], "about": s.about}
                        for name, s in STRATEGY_TABLE.items()},
+        "weights": {arch: {"path": path} for arch, path in WEIGHTS.items()},
+        "weights_help": weights_help(),
     }
 
 

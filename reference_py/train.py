@@ -144,8 +144,7 @@ def get_args_parser():
         parser.add_argument(recipe.flag(name), type={"int": int, "float": float}.get(setting.type),
                             choices=recipe.choices(name), default=setting.default, help=recipe.help_text(name))
     parser.add_argument("--data-dir", help="hymenoptera_data's layout (default: the generated stand-in)")
-    parser.add_argument("--weights", help="net.pth from reference_py/pretrained.py (default: ./net.pth, for "
-                             "vgg16_feature_extractor ./vgg16.pth, made if missing)")
+    parser.add_argument("--weights", help=recipe.weights_help())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default="runs/train/python")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

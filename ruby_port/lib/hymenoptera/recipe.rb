@@ -44,6 +44,9 @@ module Hymenoptera
                                help: "DataLoader worker processes (num_workers, as the tutorial; 0 loads in this process)")
     }.freeze
 
+    # Where each architecture's pretrained weights are by default (pretrained.py's --out; the trainers make them there).
+    WEIGHTS = {"resnet18" => "net.pth", "vgg16" => "vgg16.pth"}.freeze
+
     # The replay protocol's settings: counts (at least 1) and rates (finite, at least 0), as train and replay check them.
     COUNTS = SETTINGS.select { |_, s| !s.replay.nil? && s.type == "int" }.keys.freeze
     RATES = SETTINGS.select { |_, s| !s.replay.nil? && s.type == "float" }.keys.freeze
@@ -79,12 +82,24 @@ module Hymenoptera
       "#{words} (default #{setting.default})"
     end
 
+    # --weights' help line in both trainers: the default file of the default strategy's architecture, and of
+    # each other architecture the strategies that use it.
+    def weights_help
+      default_arch = STRATEGY_TABLE.fetch(SETTINGS.fetch("strategy").default).architecture
+      defaults = ["./#{WEIGHTS.fetch(default_arch)}"]
+      WEIGHTS.each do |arch, path|
+        strategies = STRATEGY_TABLE.select { |_, row| row.architecture == arch && row.pretrained }.keys
+        defaults << "for #{strategies.join(", ")} ./#{path}" if arch != default_arch && strategies.any?
+      end
+      "#{WEIGHTS.fetch(default_arch)} from reference_py/pretrained.py (default: #{defaults.join(", ")}, made if missing)"
+    end
+
     # export_fixtures' PROTOCOL: every setting the replay fixes, at its replay value, in table order.
     def replay_protocol
       SETTINGS.reject { |_, s| s.replay.nil? }.transform_values(&:replay)
     end
 
-    # Both tables as plain data (parity/test_options.py compares this with recipe.py's describe).
+    # The tables as plain data (parity/test_options.py compares this with recipe.py's describe).
     def describe
       {
         "settings" => SETTINGS.to_h do |name, s|
@@ -94,7 +109,9 @@ module Hymenoptera
         "strategies" => STRATEGY_TABLE.transform_values do |s|
           {"architecture" => s.architecture, "pretrained" => s.pretrained, "trains" => s.trains,
            "groups" => s.groups, "about" => s.about}
-        end
+        end,
+        "weights" => WEIGHTS.transform_values { |path| {"path" => path} },
+        "weights_help" => weights_help
       }
     end
   end

@@ -8,13 +8,13 @@ module Hymenoptera
   module Weights
     PROVENANCES = %w[imagenet stand-in user-supplied].freeze
     OPTIONAL_SUFFIX = "num_batches_tracked" # absent from torchvision's published checkpoint
-    DEFAULT_PATH = "net.pth"
+    DEFAULT_PATHS = Recipe::WEIGHTS
+    DEFAULT_PATH = DEFAULT_PATHS.fetch("resnet18")
     # The backbones the strategies load (Strategies.architecture): what validate expects of each.
     ARCHITECTURES = {
       "resnet18" => "ResNet-18 state dict with a 1000-class fc",
       "vgg16" => "VGG-16 state dict with a 1000-class classifier"
     }.freeze
-    DEFAULT_PATHS = {"resnet18" => DEFAULT_PATH, "vgg16" => "vgg16.pth"}.freeze
     IMAGENET_URLS = {"resnet18" => TorchVision::Models::ResNet::MODEL_URLS.fetch("resnet18"),
                      "vgg16" => TorchVision::Models::VGG::MODEL_URLS.fetch("vgg16")}.freeze
 
