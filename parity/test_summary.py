@@ -17,11 +17,9 @@ pytestmark = [pytest.mark.extended]
 INPUT_SIZES = {"vgg16_feature_extractor": (1, 3, 244, 244)}
 
 
-def input_args(strategy, separator):
+def input_args(strategy):
     size = INPUT_SIZES.get(strategy)
-    if size is None:
-        return []
-    return ["--input-size", *map(str, size)] if separator == " " else ["--input-size", ",".join(map(str, size))]
+    return [] if size is None else ["--input-size", *map(str, size)]
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +27,9 @@ def summaries():
     """{strategy: (ruby lines, python lines)}, every side run at once."""
     commands = []
     for strategy in STRATEGIES:
-        commands.append(ruby("summary", "--strategy", strategy, *input_args(strategy, ",")))
+        commands.append(ruby("summary", "--strategy", strategy, *input_args(strategy)))
         commands.append(Command("Python", [sys.executable, "-m", "reference_py.summary", "--strategy", strategy,
-                                           *input_args(strategy, " ")]))
+                                           *input_args(strategy)]))
     outputs = run_together(*commands)
     return {strategy: (outputs[2 * i].splitlines(), outputs[2 * i + 1].splitlines())
             for i, strategy in enumerate(STRATEGIES)}

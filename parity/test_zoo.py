@@ -133,7 +133,7 @@ def zoo_matrix(tmp_path_factory, report_notes):
     """{arch: {quantity: [Comparison]}}, both sides run once for the whole matrix."""
     out = tmp_path_factory.mktemp("zoo")
     commands = [python("zoo.py", "--out", out, "--arch", *ARCHITECTURES),
-                ruby("zoo", "--dir", out, "--arch", ",".join(ARCHITECTURES))]
+                ruby("zoo", "--out", out, "--arch", *ARCHITECTURES)]
     start = time.monotonic()
     processes = [command.start() for command in commands]
     matrix = {}

@@ -7,7 +7,6 @@ tutorial), unpacked into a temporary folder beside --out, checked for the train/
 only then renamed to --out. Then: python reference_py/train.py --data-dir data/hymenoptera_data
 """
 
-import argparse
 import hashlib
 import os
 import re
@@ -24,6 +23,7 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 from tqdm import tqdm
 
 from reference_py import ROOT, threads
+from reference_py.arguments import ArgumentParser
 from reference_py.data import check_layout
 from reference_py.errors import UserError, run_cli
 
@@ -93,7 +93,7 @@ def download(url, out, expected_sha256, progress=True):
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=URL)
     parser.add_argument("--sha256", required=True, help="the zip's sha256 (64 hex digits) to check the download against")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where the unpacked data goes")

@@ -1,7 +1,5 @@
 """Bad input is reported as one line on stderr ("what, where, how to fix") and exit status 2."""
 
-import argparse
-import functools
 import json
 import math
 import os
@@ -82,50 +80,17 @@ def parse_choice(word, option, choices):
     return word
 
 
-def unrecognized(word, options):
-    """The message for a word no option or argument takes; an abbreviation is told the options it stands for."""
+def unrecognized(word, options, after_separator=False):
+    """The message for a word no option or argument takes; an abbreviation is told the options it stands for, a
+    word after "--" (the end of the options) that it is not an option there."""
+    if after_separator:
+        return (f"unrecognized argument {quoted(word)} after '--' (the words after '--' are arguments, not options: "
+                f"give options before it)")
     name = word.split("=", 1)[0]
-    meant = [option for option in options if name.startswith("--") and option.startswith(name)]
+    meant = [option for option in options if name.startswith("--") and name != "--" and option.startswith(name)]
     if meant:
         return f"unrecognized argument {quoted(word)}: options are not abbreviated (did you mean {' or '.join(meant)}?)"
     return f"unrecognized argument {quoted(word)}"
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with the grammar above for type=int, type=float and choices, options only in full (no
-    allow_abbrev), and errors in one line ("…; see COMMAND --help") and exit 2 through run_cli. Ruby's twin is
-    errors.rb's ArgumentParser, on OptionParser."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, allow_abbrev=False, **kwargs)
-
-    def add_argument(self, *names, **kwargs):
-        option = next((name for name in names if name.startswith("--")), kwargs.get("metavar") or names[0])
-        if kwargs.get("type") in (int, float):
-            kwargs["type"] = functools.partial(parse_int if kwargs["type"] is int else parse_float, option=option)
-        elif "choices" in kwargs and "type" not in kwargs:
-            kwargs["type"] = functools.partial(parse_choice, option=option, choices=tuple(kwargs["choices"]))
-        return super().add_argument(*names, **kwargs)
-
-    class Refused(UserError):
-        """The parser's own one-line error, already ending in "see COMMAND --help"."""
-
-    def parse_known_args(self, args=None, namespace=None):
-        try:
-            return super().parse_known_args(args, namespace)
-        except ArgumentParser.Refused:
-            raise
-        except UserError as error:  # from parse_int, parse_float or parse_choice, which argparse lets through
-            self.error(str(error))
-
-    def parse_args(self, args=None, namespace=None):
-        parsed, extras = self.parse_known_args(args, namespace)
-        if extras:
-            self.error(unrecognized(extras[0], [o for o in self._option_string_actions if o.startswith("--")]))
-        return parsed
-
-    def error(self, message):
-        raise ArgumentParser.Refused(f"{message}; see {self.prog} --help")
 
 
 def check_count(value, option):

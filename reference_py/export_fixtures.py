@@ -20,7 +20,8 @@ from torch.utils.data import Subset
 
 from reference_py import ROOT, atomic, fixtures_format, runtime_info, threads
 from reference_py.data import fingerprint, image_datasets, make_dataloader, resolve_data_dir
-from reference_py.errors import ArgumentParser, UserError, check_count, check_seed, run_cli
+from reference_py.arguments import ArgumentParser
+from reference_py.errors import UserError, check_count, check_seed, run_cli
 from reference_py.model import HEAD_FEATURES, resnet18_with_head, seeded_head
 from reference_py.pretrained import load_or_make
 from reference_py.strategies import RESNET18_STRATEGIES, STRATEGIES, architecture, head, uses_pretrained

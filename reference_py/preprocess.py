@@ -25,7 +25,8 @@ from torchvision.transforms import functional as F
 
 from reference_py import atomic, threads
 from reference_py.data import MEAN, STD, data_transforms, rgb_loader
-from reference_py.errors import ArgumentParser, UserError, read_json, run_cli
+from reference_py.arguments import ArgumentParser
+from reference_py.errors import UserError, read_json, run_cli
 from reference_py.tensor_io import FORMAT, bundle_paths, write_bundle
 
 CROP_SIZE = [224, 224]
@@ -102,8 +103,8 @@ def bundle_output(stem, tool, option):
 
 def get_args_parser():
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("spec", help="SPEC.json")
-    parser.add_argument("out_stem", help="the bundle to write (OUT_STEM.json and OUT_STEM.bin)")
+    parser.add_argument("spec", metavar="SPEC.json", help="the images and what to write of each")
+    parser.add_argument("out_stem", metavar="OUT_STEM", help="the bundle to write (OUT_STEM.json and OUT_STEM.bin)")
     return parser
 
 

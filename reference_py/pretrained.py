@@ -22,7 +22,8 @@ from torch import nn
 
 from reference_py import atomic, recipe, threads
 from reference_py.checksums import file_sha256
-from reference_py.errors import ArgumentParser, check_seed, run_cli
+from reference_py.arguments import ArgumentParser
+from reference_py.errors import check_seed, run_cli
 from reference_py.weights import (IMAGENET_URLS, announce, hub_file, hub_sha256_prefix, load_weights, provenance_path,
                                   read_state_dict, save_state_dict, validate, written_by_pretrained)
 

@@ -21,7 +21,8 @@ from torch import nn
 
 from reference_py import atomic, runtime_info, threads
 from reference_py.fixtures_format import MANIFEST, check_fixtures, fix, read_fixture, read_manifest
-from reference_py.errors import ArgumentParser, UserError, run_cli
+from reference_py.arguments import ArgumentParser
+from reference_py.errors import UserError, run_cli
 from reference_py.observer import OutputsRecorder, Recorder
 from reference_py.model import FORWARD_ORDERS, forward_trace, param_counts
 from reference_py.strategies import (STRATEGIES, architecture, build_model, head, make_optimizer, make_scheduler,

@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from reference_py import ROOT, atomic, threads
-from reference_py.errors import ArgumentParser, run_cli
+from reference_py.arguments import ArgumentParser
+from reference_py.errors import run_cli
 
 GENERATOR_VERSION = 1
 MARKER = "STANDIN.json"

@@ -16,7 +16,8 @@ import torch
 import torchvision
 
 from reference_py import recipe, threads
-from reference_py.errors import ArgumentParser, UserError, run_cli
+from reference_py.arguments import ArgumentParser
+from reference_py.errors import UserError, run_cli
 from reference_py.strategies import STRATEGIES, architecture, build_model
 
 DEFAULT_INPUT_SIZE = (1, 3, 224, 224)
@@ -102,9 +103,11 @@ def check_input_size(input_size, strategy):
 
 def get_args_parser():
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--strategy", choices=STRATEGIES, default=recipe.default("strategy"), help="the model of this strategy")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=recipe.default("strategy"),
+                        help=f"the model of this strategy (default {recipe.default('strategy')})")
     parser.add_argument("--input-size", type=int, nargs=4, default=list(DEFAULT_INPUT_SIZE), metavar=("N", "C", "H", "W"),
-                        help="the input of the forward pass that gives the output shapes (default 1 3 224 224)")
+                        help=f"the input of the forward pass that gives the output shapes "
+                             f"(default {' '.join(map(str, DEFAULT_INPUT_SIZE))})")
     return parser
 
 

@@ -24,7 +24,8 @@ from tqdm import tqdm
 # Only what checking the options needs: LibTorch, torchvision and matplotlib load once they pass (main's
 # threads.configure), imported by the functions below that use them, so bad options are refused at once.
 from reference_py import atomic, recipe, threads
-from reference_py.errors import ArgumentParser, UserError, check_count, check_rate, check_seed, check_workers, run_cli
+from reference_py.arguments import ArgumentParser
+from reference_py.errors import UserError, check_count, check_rate, check_seed, check_workers, run_cli
 from reference_py.observer import NO_OBSERVER
 
 def train_one_epoch(model, criterion, optimizer, data_loader, observer=NO_OBSERVER, desc=None):

@@ -46,7 +46,8 @@ import torchvision
 from torch import nn, optim
 
 from reference_py import atomic, runtime_info, threads
-from reference_py.errors import ArgumentParser, run_cli
+from reference_py.arguments import ArgumentParser
+from reference_py.errors import run_cli
 from reference_py.tensor_io import write_bundle
 
 ARCHITECTURES = (
@@ -178,7 +179,7 @@ def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the directory both sides work in")
     parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES),
-                        help="architectures, in order (default: all 18)")
+                        help=f"architectures, in order (default: all {len(ARCHITECTURES)})")
     args = parser.parse_args(argv)
     atomic.check_path_option(args.out, "--out")
     threads.configure()

@@ -9,11 +9,11 @@ end
 
 require "digest"
 require "json"
-require "optparse"
 require "ruby-progressbar"
 require_relative "pytorch_parity"
 
 require_relative "hymenoptera/errors"
+require_relative "hymenoptera/arguments"
 require_relative "hymenoptera/checksums"
 require_relative "hymenoptera/threads"
 require_relative "hymenoptera/atomic"

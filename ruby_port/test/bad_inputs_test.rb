@@ -43,7 +43,7 @@ class BadInputsTest < Minitest::Test
     File.write(bad, "not a checkpoint")
     assert_user_error("logits", bad, File.join(tmpdir, "batch"), out_dir,
                       message: /bad.pth is not a readable PyTorch checkpoint of tensors/)
-    assert_user_error("logits", bad, message: /expected WEIGHTS.pth BATCH_STEM OUT_STEM, got 1 arguments/)
+    assert_user_error("logits", bad, message: /the following arguments are required: BATCH_STEM, OUT_STEM; see .*logits --help/)
   end
 
   def test_missing_weights

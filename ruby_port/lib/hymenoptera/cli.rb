@@ -7,6 +7,7 @@ require_relative "python_reference"
 ENV["BUNDLE_GEMFILE"] ||= File.join(Hymenoptera::PythonReference::ROOT, "Gemfile")
 require "bundler/setup"
 require_relative "errors"
+require_relative "arguments"
 require_relative "threads"
 require_relative "atomic"
 require_relative "recipe"

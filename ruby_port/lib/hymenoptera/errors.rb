@@ -1,7 +1,6 @@
 # frozen_string_literal: true
 
 require "json"
-require "optparse"
 
 module Hymenoptera
   # A problem the user can fix: a missing file, a corrupt image, a wrong option. Modules subclass it
@@ -103,17 +102,23 @@ module Hymenoptera
       Float(word)
     end
 
-    # One of choices, spelled in full: a prefix is not completed (OptionParser completes one).
+    # One of choices, spelled in full: a prefix is not completed (Ruby's OptionParser completes one).
     def parse_choice(word, option, choices)
       return word if choices.include?(word)
 
       raise UserError, "argument #{option}: invalid choice: #{quoted(word)} (choose from #{choices.map { |c| quoted(c) }.join(", ")})"
     end
 
-    # The message for a word no option or argument takes; an abbreviation is told the options it stands for.
-    def unrecognized(word, options)
+    # The message for a word no option or argument takes; an abbreviation is told the options it stands for, a
+    # word after "--" (the end of the options) that it is not an option there.
+    def unrecognized(word, options, after_separator: false)
+      if after_separator
+        return "unrecognized argument #{quoted(word)} after '--' (the words after '--' are arguments, not options: " \
+               "give options before it)"
+      end
+
       name = word.split("=", 2).first
-      meant = options.select { |option| name.start_with?("--") && option.start_with?(name) }
+      meant = options.select { |option| name.start_with?("--") && name != "--" && option.start_with?(name) }
       return "unrecognized argument #{quoted(word)}: options are not abbreviated (did you mean #{meant.join(" or ")}?)" if meant.any?
 
       "unrecognized argument #{quoted(word)}"
@@ -147,83 +152,6 @@ module Hymenoptera
     rescue Interrupt
       warn "#{program}: interrupted"
       exit 130
-    end
-  end
-
-  # OptionParser with errors.py's grammar for options: every option in full (OptionParser completes
-  # "--epo" to --epochs, "-e" too), its errors in argparse's words, one line ("…; see COMMAND --help") and
-  # exit 2 through run_cli. The twin of errors.py's ArgumentParser; the blocks of `on` convert values with
-  # Errors.parse_int, parse_float and parse_choice, as argparse's type= does.
-  class ArgumentParser < OptionParser
-    def initialize(prog, banner = nil)
-      @prog = prog
-      super(banner) do |parser|
-        # first, as argparse's: OptionParser's own --help answers "-h" only by completing it, now refused
-        parser.on("-h", "--help", "show this help message and exit") do
-          puts parser.help
-          exit
-        end
-        yield parser if block_given?
-      end
-    end
-
-    def error(message)
-      raise UserError, "#{message}; see #{@prog} --help"
-    end
-
-    # The long options, in the order they were declared.
-    def long_options
-      top.long.keys.map { |name| "--#{name}" }
-    end
-
-    # The words that are not options (OptionParser's permute!), every option checked first.
-    def parse_known_args(argv, into: nil)
-      words = argv.dup
-      check_names(words)
-      begin
-        permute!(words, into: into)
-      rescue OptionParser::MissingArgument => e
-        error("argument #{e.args.first}: expected one argument")
-      rescue OptionParser::NeedlessArgument => e
-        name, value = e.args.first.split("=", 2)
-        error("argument #{name}: ignored explicit argument #{Errors.quoted(value.to_s)}")
-      rescue OptionParser::ParseError, UserError => e
-        error(e.message)
-      end
-    end
-
-    # The options; a word that is not an option is refused.
-    def parse_args(argv, into: nil)
-      rest = parse_known_args(argv, into: into)
-      error(Errors.unrecognized(rest.first, long_options)) if rest.any?
-    end
-
-    private
-
-    # Refuses any option word that is not an option's exact name (or -h), so that OptionParser has nothing to
-    # complete, and an option without its value (OptionParser takes the next word, even "--record").
-    def check_names(words)
-      known = long_options
-      index = 0
-      while index < words.size
-        word = words[index]
-        break if word == "--"
-
-        if option_like?(word)
-          name, value = word.split("=", 2)
-          error(Errors.unrecognized(word, known)) unless known.include?(name) || top.short.key?(name.delete_prefix("-"))
-          if value.nil? && top.long[name.delete_prefix("--")].is_a?(OptionParser::Switch::RequiredArgument)
-            error("argument #{name}: expected one argument") if index + 1 == words.size || option_like?(words[index + 1])
-            index += 1
-          end
-        end
-        index += 1
-      end
-    end
-
-    # Whether argparse takes word for an option rather than a value: a dash, not a negative number, no space.
-    def option_like?(word)
-      word.start_with?("-") && word != "-" && !word.match?(/\A-([0-9]+|[0-9]*\.[0-9]+)\z/) && !word.include?(" ")
     end
   end
 end

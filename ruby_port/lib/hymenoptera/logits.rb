@@ -5,17 +5,20 @@ module Hymenoptera
   # (parity/test_foundation.py): BATCH_STEM is a tensor bundle holding "images" [N,3,224,224]; OUT_STEM
   # receives "logits" and, in its meta, this side's library versions and thread count.
   module Logits
-    USAGE = "ruby ruby_port/bin/logits WEIGHTS.pth BATCH_STEM OUT_STEM"
-
     module_function
 
-    def main(argv)
-      unless argv.length == 3
-        raise UserError, "expected WEIGHTS.pth BATCH_STEM OUT_STEM, got #{argv.length} arguments (usage: #{USAGE})"
-      end
+    def get_args_parser
+      parser = ArgumentParser.new("ruby ruby_port/bin/logits",
+                                  description: "Eval-mode logits of a ResNet-18 state dict saved by Python.")
+      parser.add_argument("weights", metavar: "WEIGHTS.pth", help: "the state dict")
+      parser.add_argument("batch_stem", metavar: "BATCH_STEM", help: "a tensor bundle holding images [N,3,224,224]")
+      parser.add_argument("out_stem", metavar: "OUT_STEM", help: "the bundle to write the logits to")
+      parser
+    end
 
-      weights_path, batch_stem, out_stem = argv
-      CLI.load_port # the long work starts here, once the arguments are counted
+    def main(argv)
+      weights_path, batch_stem, out_stem = get_args_parser.parse_args(argv).values_at(:weights, :batch_stem, :out_stem)
+      CLI.load_port # the long work starts here, once the arguments are checked
       state_dict = Weights.read_state_dict(weights_path)
       Weights.validate(state_dict, weights_path)
       model = TorchVision::Models::ResNet18.new

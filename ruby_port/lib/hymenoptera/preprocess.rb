@@ -71,12 +71,18 @@ module Hymenoptera
       images
     end
 
+    def get_args_parser
+      parser = ArgumentParser.new("ruby ruby_port/bin/preprocess",
+                                  description: "Each image through each transform, for the parity suite to compare " \
+                                               "with the Python reference's.")
+      parser.add_argument("spec", metavar: "SPEC.json", help: "the images and what to write of each")
+      parser.add_argument("out_stem", metavar: "OUT_STEM", help: "the bundle to write (OUT_STEM.json and OUT_STEM.bin)")
+      parser
+    end
+
     def main(argv)
-      unless argv.size == 2
-        raise UserError, "expected SPEC.json and OUT_STEM, got #{argv.size} argument(s); " \
-                         "usage: ruby ruby_port/bin/preprocess SPEC.json OUT_STEM"
-      end
-      spec_path, out_stem = argv
+      args = get_args_parser.parse_args(argv)
+      spec_path, out_stem = args.values_at(:spec, :out_stem)
       Atomic.check_path_option(out_stem, "OUT_STEM")
       CLI.load_port # the long work starts here, once the options are checked
       bundle_output(out_stem, "preprocess", "OUT_STEM").hold { write_outputs(read_spec(spec_path), out_stem) }

@@ -98,37 +98,24 @@ module Hymenoptera
       File.write(File.join(out, "summary.json"), JSON.pretty_generate(summary) + "\n")
     end
 
-    def parse_args(argv)
-      options = {fixtures: "fixtures", out: "runs/ruby", strategies: nil, record_steps: false, resync: nil}
-      parser = ArgumentParser.new("ruby ruby_port/bin/replay") do |o|
-        o.banner = "usage: ruby ruby_port/bin/replay [--fixtures fixtures] [--out runs/ruby] [--strategy NAME ...]\n\n" \
-                   "The replay protocol of fixtures/README.md, on the fixtures' exact batches."
-        o.on("--fixtures DIR", "default fixtures") { |v| options[:fixtures] = v }
-        o.on("--out DIR", "default runs/ruby") { |v| options[:out] = v }
-        o.on("--strategy NAME", "strategies to replay (default: every one in the fixtures); " \
-                                "one or more of #{Recipe.choices("strategy").join(", ")}") do |v|
-          (options[:strategies] ||= []) << Errors.parse_choice(v, "--strategy", Recipe.choices("strategy"))
-        end
-        o.on("--record-steps", "also write the training state after every step (STRATEGY/steps/after_N)") do
-          options[:record_steps] = true
-        end
-        o.on("--resync RUN", "start every step from RUN's state after the same step (RUN made with --record-steps)") do |v|
-          options[:resync] = v
-        end
-      end
-      rest = parser.parse_known_args(argv)
-      parser.error(Errors.unrecognized(rest.first, parser.long_options)) if rest.any? && !options[:strategies]
-      # argparse's nargs="+": the words after --strategy that are not options are strategies too
-      rest.each do |word|
-        options[:strategies] << Errors.parse_choice(word, "--strategy", Recipe.choices("strategy"))
-      rescue UserError => e
-        parser.error(e.message)
-      end
-      options
+    def get_args_parser
+      parser = ArgumentParser.new("ruby ruby_port/bin/replay",
+                                  description: "The replay protocol of fixtures/README.md: train each strategy on the " \
+                                               "fixtures' exact batches.")
+      parser.add_argument("--fixtures", default: "fixtures")
+      parser.add_argument("--out", default: "runs/ruby")
+      parser.add_argument("--strategy", nargs: "+", choices: Recipe.choices("strategy"), dest: :strategies,
+                                        help: "strategies to replay (default: every one in the fixtures)")
+      parser.add_argument("--record-steps", action: :store_true,
+                                            help: "also write the training state after every step (STRATEGY/steps/after_N)")
+      parser.add_argument("--resync", metavar: "RUN",
+                                      help: "start every step from RUN's state after the same step (RUN made with " \
+                                            "--record-steps)")
+      parser
     end
 
     def main(argv)
-      options = parse_args(argv)
+      options = get_args_parser.parse_args(argv)
       Atomic.check_path_option(options[:out], "--out")
       Atomic.check_path_option(options[:fixtures], "--fixtures")
       CLI.load_port # the long work starts here, once the options are checked

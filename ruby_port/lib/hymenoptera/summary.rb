@@ -103,21 +103,22 @@ module Hymenoptera
       input_size
     end
 
-    def main(argv)
-      CLI.load_port # Strategies (its --strategy and --input-size checks) needs the model code
-      options = {strategy: Recipe.default("strategy"), input_size: DEFAULT_INPUT_SIZE}
-      parser = ArgumentParser.new("ruby ruby_port/bin/summary") do |o|
-        o.banner = "usage: ruby ruby_port/bin/summary [--strategy NAME] [--input-size N,C,H,W]"
-        o.on("--strategy NAME", "the model of this strategy (default finetune)") do |word|
-          options[:strategy] = Errors.parse_choice(word, "--strategy", Strategies::STRATEGIES)
-        end
-        o.on("--input-size N,C,H,W", Array, "the input of the forward pass (default 1,3,224,224)") do |words|
-          raise UserError, "argument --input-size: expected 4 arguments" unless words.size == 4
+    def get_args_parser
+      parser = ArgumentParser.new("ruby ruby_port/bin/summary",
+                                  description: "A torchinfo-style summary of the model a strategy builds: every module " \
+                                               "(name and type), its output shape, its parameter count, whether it " \
+                                               "trains; then the totals. The twin of reference_py/summary.py, row for row.")
+      parser.add_argument("--strategy", choices: Recipe.choices("strategy"), default: Recipe.default("strategy"),
+                                        help: "the model of this strategy (default #{Recipe.default("strategy")})")
+      parser.add_argument("--input-size", type: Integer, nargs: 4, default: DEFAULT_INPUT_SIZE, metavar: %w[N C H W],
+                                          help: "the input of the forward pass that gives the output shapes " \
+                                                "(default #{DEFAULT_INPUT_SIZE.join(" ")})")
+      parser
+    end
 
-          options[:input_size] = words.map { |word| Errors.parse_int(word, "--input-size") }
-        end
-      end
-      parser.parse_args(argv)
+    def main(argv)
+      options = get_args_parser.parse_args(argv)
+      CLI.load_port # Strategies (the --input-size check) needs the model code
       check_input_size(options[:input_size], options[:strategy])
       puts format_summary(Strategies.build_model(options[:strategy], nil), options[:input_size])
     end

@@ -14,11 +14,6 @@ module Hymenoptera
   # train_model, built from train_one_epoch and evaluate; Replay drives the same three methods on the
   # fixtures' batches.
   module Train
-    DEFAULTS = {
-      **Recipe::SETTINGS.to_h { |name, setting| [name.to_sym, setting.default] },
-      data_dir: nil, weights: nil, seed: 0, out_dir: "runs/train/ruby", progress: true, record: false, print_config: false
-    }.freeze
-
     module_function
 
     # The tutorial's training phase: one pass over data_loader in train mode. Returns [loss, accuracy].
@@ -158,29 +153,27 @@ module Hymenoptera
     COUNTS = Recipe::COUNTS.map(&:to_sym).freeze
     RATES = Recipe::RATES.map(&:to_sym).freeze
 
-    # train.py's get_args_parser: each value read as its type= reads it (Errors.parse_int, parse_float, parse_choice).
-    def option_parser
-      int = ->(option) { ->(word) { Errors.parse_int(word, option) } }
-      float = ->(option) { ->(word) { Errors.parse_float(word, option) } }
-      ArgumentParser.new("ruby ruby_port/bin/train") do |o|
-        o.banner = "usage: ruby ruby_port/bin/train [options]\n\n" \
-                   "Train ResNet-18 on ants vs bees, as PyTorch's transfer-learning tutorial does."
-        Recipe::SETTINGS.each do |name, setting|
-          flag = Recipe.flag(name)
-          read = {"int" => int[flag], "float" => float[flag],
-                  "choice" => ->(word) { Errors.parse_choice(word, flag, Recipe.choices(name)) }}.fetch(setting.type)
-          o.on("#{flag} #{name.upcase}", Recipe.help_text(name), &read)
-        end
-        o.on("--data-dir DIR", "hymenoptera_data's layout (default: the generated stand-in)")
-        o.on("--weights FILE", "net.pth from reference_py/pretrained.py (default: ./net.pth, for " \
-                               "vgg16_feature_extractor ./vgg16.pth, made if missing)")
-        o.on("--seed N", "default 0", &int["--seed"])
-        o.on("--out-dir DIR", "default runs/train/ruby")
-        o.on("--[no-]progress", "a progress bar on stderr (default: yes)")
-        o.on("--record", "also write OUT_DIR/STRATEGY/record/: every step's loss, the first batch, its gradients, " \
-                         "the momentum buffers after the first step and at the end (tensor bundles)")
-        o.on("--print-config", "print the resolved configuration as JSON and exit without training")
+    def get_args_parser
+      parser = ArgumentParser.new("ruby ruby_port/bin/train",
+                                  description: "Train ResNet-18 on ants vs bees, as PyTorch's \"Transfer Learning for " \
+                                               "Computer Vision\" tutorial does.")
+      Recipe::SETTINGS.each do |name, setting|
+        parser.add_argument(Recipe.flag(name), type: {"int" => Integer, "float" => Float}[setting.type],
+                                               choices: Recipe.choices(name), default: setting.default,
+                                               help: Recipe.help_text(name))
       end
+      parser.add_argument("--data-dir", help: "hymenoptera_data's layout (default: the generated stand-in)")
+      parser.add_argument("--weights", help: Recipe.weights_help)
+      parser.add_argument("--seed", type: Integer, default: 0)
+      parser.add_argument("--out-dir", default: "runs/train/ruby")
+      parser.add_argument("--no-progress", action: :store_true, help: "no progress bar on stderr")
+      parser.add_argument("--record", action: :store_true,
+                                      help: "also write OUT_DIR/STRATEGY/record/: every step's loss, the first batch, " \
+                                            "its gradients, the momentum buffers after the first step and at the end " \
+                                            "(tensor bundles)")
+      parser.add_argument("--print-config", action: :store_true,
+                                            help: "print the resolved configuration as JSON and exit without training")
+      parser
     end
 
     # Every option with the value this run uses, defaults included, under the names both trainers share.
@@ -193,9 +186,8 @@ module Hymenoptera
     end
 
     def parse_args(argv)
-      parsed = {}
-      option_parser.parse_args(argv, into: parsed)
-      options = DEFAULTS.merge(parsed.transform_keys { |key| key.to_s.tr("-", "_").to_sym })
+      options = get_args_parser.parse_args(argv)
+      options[:progress] = !options.delete(:no_progress)
       check_options(options)
       options
     end

@@ -137,11 +137,11 @@ module Hymenoptera
         marker = Atomic.read_marker(dir)
         if marker && marker["tool"] != "zoo"
           raise UserError, "#{dir} was written by #{marker["tool"]}, not by zoo (its #{Atomic::MARKER} says so); " \
-                           "pass --dir the folder reference_py/zoo.py --out writes to"
+                           "pass --out the folder reference_py/zoo.py --out writes to"
         end
         unless marker || !File.exist?(dir) || (File.directory?(dir) && Dir.empty?(dir))
           raise UserError, "#{dir} exists and was not written by zoo (no #{Atomic::MARKER} in it); " \
-                           "pass --dir the folder reference_py/zoo.py --out writes to"
+                           "pass --out the folder reference_py/zoo.py --out writes to"
         end
         marker
       end
@@ -167,21 +167,18 @@ module Hymenoptera
     end
 
     def main(argv)
-      options = {arch: ARCHITECTURES.keys}
-      parser = ArgumentParser.new("ruby ruby_port/bin/zoo") do |o|
-        o.banner = "usage: ruby ruby_port/bin/zoo --dir DIR [--arch NAME,...]"
-        o.on("--dir DIR", "the directory reference_py/zoo.py --out writes to") { |value| options[:dir] = value }
-        o.on("--arch NAME,...", "architectures, in order, separated by commas (default: all 18)", Array) do |words|
-          options[:arch] = words.map { |word| Errors.parse_choice(word, "--arch", ARCHITECTURES.keys) }
-        end
-      end
-      parser.parse_args(argv)
-      parser.error("the following arguments are required: --dir") unless options[:dir]
+      parser = ArgumentParser.new("ruby ruby_port/bin/zoo",
+                                  description: "The zoo: every architecture torchvision-ruby 0.3 shares with " \
+                                               "torchvision 0.14, run the same way on both sides.")
+      parser.add_argument("--out", required: true, help: "the directory both sides work in")
+      parser.add_argument("--arch", nargs: "+", choices: ARCHITECTURES.keys, default: ARCHITECTURES.keys,
+                                    help: "architectures, in order (default: all #{ARCHITECTURES.size})")
+      options = parser.parse_args(argv)
 
       CLI.load_port # the long work starts here, once the options are checked
-      zoo_dir(options[:dir])
+      zoo_dir(options[:out])
       options[:arch].each do |arch|
-        run_arch(options[:dir], arch)
+        run_arch(options[:out], arch)
         GC.start # torch.rb frees LibTorch memory only when Ruby's GC runs: the big models must not pile up
       end
     end
