@@ -148,6 +148,11 @@ class Lock:
         self.fd = None
 
     def acquire(self):
+        """None once held; else the process id the holder wrote (or "?")."""
+        with signals_held():  # a signal between the file's creation and self.fd would leave it behind
+            return self._take()
+
+    def _take(self):
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:

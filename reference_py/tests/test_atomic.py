@@ -43,6 +43,20 @@ def test_a_signal_as_the_temporary_entry_is_made_leaves_nothing(writer, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_signal_as_the_lock_is_taken_leaves_no_lock_file(tmp_path, sigterm_exits, monkeypatch):
+    """SIGTERM right after the lock file is made and flocked, before the lock knows it holds it."""
+    samestat = atomic.os.path.samestat
+
+    def signalled(*args):
+        signal.raise_signal(signal.SIGTERM)
+        return samestat(*args)
+    monkeypatch.setattr(atomic.os.path, "samestat", signalled)
+    with pytest.raises(SystemExit):
+        with atomic.OutputDir(tmp_path / "scratch", "train", "--out"):
+            pytest.fail("the signal should have ended the run before the block")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_a_held_signal_takes_effect_when_the_block_ends(sigterm_exits):
     reached = []
     handler = signal.getsignal(signal.SIGTERM)

@@ -108,6 +108,20 @@ module Hymenoptera
 
       # nil once held; else the process id the holder wrote (or "?").
       def acquire
+        Atomic.signals_held { take } # a signal between the file's creation and @file would leave it behind
+      end
+
+      def release
+        return unless @file
+
+        FileUtils.rm_f(path)
+        @file.close
+        @file = nil
+      end
+
+      private
+
+      def take
         loop do
           file = File.open(path, File::RDWR | File::CREAT, 0o666)
           unless file.flock(File::LOCK_EX | File::LOCK_NB)
@@ -129,14 +143,6 @@ module Hymenoptera
           end
           file.close # released and removed by its holder between our open and our flock: again
         end
-      end
-
-      def release
-        return unless @file
-
-        FileUtils.rm_f(path)
-        @file.close
-        @file = nil
       end
     end
 
