@@ -117,8 +117,7 @@ def compare_arch(folder, arch):
 
 
 def _check_side(command, process):
-    """Raise SideFailed with the side's stderr if it ended with an error. No rerun (sides.run_together reruns
-    a side that hit rice's registry collision): the other side has moved on, the matrix cannot restart."""
+    """Raise SideFailed with the side's stderr if it ended with an error."""
     if process.poll() is None or process.returncode == 0:
         return
     for file in process.output_files:

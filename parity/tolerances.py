@@ -83,10 +83,11 @@ def across_stacks(kind, floor=None):
     return replace(fixed, atol=max(fixed.atol, FLOOR_MULTIPLE * floor), floor=floor)
 
 
-# Preprocessing: the port decodes with libvips (the same libjpeg and libpng as PIL) and resamples with
-# Pillow's own integer arithmetic; crops, flips, ToTensor and Normalize are the same operations. Every
-# transform's output is expected bit for bit; a difference is reported in pixel levels (1 level = 1/255
-# of ToTensor's range).
+# Preprocessing: the port (pytorch_parity's RGBLoader) decodes JPEGs with TurboJPEG, the API of the
+# libjpeg-turbo PIL decodes them with, and other files with libvips (PNG is lossless; CMYK is converted
+# with PIL's formula), and resamples with Pillow's own integer arithmetic; crops, flips, ToTensor and
+# Normalize are the same operations. Every transform's output is expected bit for bit; a difference is
+# reported in pixel levels (1 level = 1/255 of ToTensor's range).
 PREPROCESSING = BIT_IDENTICAL
 PIXEL_LEVEL = 1.0 / 255.0
 
