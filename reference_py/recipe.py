@@ -1,7 +1,7 @@
 """The tutorial's recipe, in one place: its settings (default and help) and its strategies.
 
 Every entry point reads these two tables: train.py's get_args_parser, summary.py, replay.py,
-export_fixtures.py's PROTOCOL, strategies.py (which builds what a strategy says), bench/workload.py;
+the fixtures' PROTOCOL (fixtures_format.py), strategies.py (which builds what a strategy says), bench/workload.py;
 ruby_port/lib/hymenoptera/recipe.rb is the Ruby twin (parity/test_options.py checks they agree).
 Adding a strategy is one row of STRATEGY_TABLE here and one in recipe.rb. No torch here: the help
 and the checks need none.
@@ -14,7 +14,7 @@ class Setting(NamedTuple):
     type: str  # "int", "float" or "choice"
     default: object
     help: str
-    replay: object = None  # its value in the replay protocol (export_fixtures' PROTOCOL); None: not part of it
+    replay: object = None  # its value in the replay protocol (fixtures_format.PROTOCOL); None: not part of it
 
 
 class Strategy(NamedTuple):
@@ -102,7 +102,7 @@ def weights_help():
 
 
 def replay_protocol():
-    """export_fixtures' PROTOCOL: every setting the replay fixes, at its replay value, in table order."""
+    """fixtures_format.PROTOCOL: every setting the replay fixes, at its replay value, in table order."""
     return {name: s.replay for name, s in SETTINGS.items() if s.replay is not None}
 
 

@@ -3,7 +3,7 @@
 module Hymenoptera
   # The tutorial's recipe, in one place: its settings (default and help) and its strategies (mirrors
   # reference_py/recipe.py; parity/test_options.py checks the two agree). Every entry point reads these
-  # two tables: Train's option parser, Summary, Replay (its PROTOCOL), Strategies, the Rakefile,
+  # two tables: Train's option parser, Summary, FixturesFormat (its PROTOCOL), Strategies, the Rakefile,
   # bench/workload.rb. Adding a strategy is one row of STRATEGY_TABLE here and one in recipe.py. No torch
   # here: the help and the checks need none.
   module Recipe
@@ -94,7 +94,7 @@ module Hymenoptera
       "#{WEIGHTS.fetch(default_arch)} from reference_py/pretrained.py (default: #{defaults.join(", ")}, made if missing)"
     end
 
-    # export_fixtures' PROTOCOL: every setting the replay fixes, at its replay value, in table order.
+    # FixturesFormat::PROTOCOL: every setting the replay fixes, at its replay value, in table order.
     def replay_protocol
       SETTINGS.reject { |_, s| s.replay.nil? }.transform_values(&:replay)
     end
