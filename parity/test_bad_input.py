@@ -583,6 +583,34 @@ CASES = {
         "train", ["--strategy", "finetune", "--epochs", "1", "--no-progress", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
         ["net.pth: ", "entries hold NaN or infinite values (first: conv1.weight", "pretrained.py --out {case}/net-1.pth"],
         nan_weights),
+    # the hostile campaign's leftovers (issue 19): outputs inside the data, the data dir's kind, one wording
+    "--out-dir inside a class folder": Case(  # both trained and wrote their plots among the ants
+        "train", [*TRAIN, "--data-dir", "{case}/data", "--out-dir", "{case}/data/train/ants"],
+        ["--out-dir {case}/data/train/ants is inside the data dir {case}/data", "choose a folder outside the data dir"],
+        copy_data),
+    "--out-dir the data dir": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", "--out-dir", "{case}/data"],
+        ["--out-dir {case}/data is inside the data dir {case}/data", "choose a folder outside the data dir"], copy_data),
+    "--out-dir inside the data dir through a link": Case(
+        "train", [*TRAIN, "--data-dir", "{case}/data", "--out-dir", "{case}/images/ants"],
+        ["--out-dir {case}/images/ants is inside the data dir {case}/data", "choose a folder outside"],
+        lambda folder, inputs: os.symlink(copy_data(folder, inputs) / "train", folder / "images")),
+    "--out-dir inside the stand-in (no --data-dir)": Case(  # --print-config: the old code wrote nothing either
+        "train", [*TRAIN, "--out-dir", str(standin_data.DEFAULT_DIR / "val" / "bees"), "--print-config"],
+        [f"--out-dir {standin_data.DEFAULT_DIR / 'val' / 'bees'} is inside the data dir {standin_data.DEFAULT_DIR}",
+         "choose a folder outside"]),
+    "--data-dir a file": Case(  # both said "data dir ... not found"
+        "train", [*TRAIN, "--data-dir", "{case}/data.txt", *OUT],
+        ["data dir {case}/data.txt is not a folder", "pass --data-dir a folder in hymenoptera_data's layout"],
+        user_file("data.txt")),
+    "train and val with other classes": Case(  # Python listed them ['ants', 'bees'], Ruby ["ants", "bees"]
+        "train", [*TRAIN, "--data-dir", "{case}/data", *OUT],
+        ["train/ has the classes ants, bees but val/ has ants, bees, wasps", "give both the same class folders"],
+        data_with(lambda data: shutil.copytree(data / "val" / "bees", data / "val" / "wasps"))),
+    "--weights an empty file": Case(  # Python said "checkpoint of tensors ()", Ruby "(... not a ZIP archive)"
+        "train", ["--strategy", "finetune", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
+        ["{case}/net.pth is empty (0 bytes), not a PyTorch checkpoint", "pretrained.py --out {case}/net-1.pth"],
+        lambda folder, inputs: (folder / "net.pth").write_bytes(b"")),
 }
 RUNS = [(name, side) for name, case in CASES.items() for side in case.sides]
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 """The repository's root: generated data lives under ROOT / "data"."""
+STANDIN_DIR = ROOT / "data" / "hymenoptera_standin"
+"""The generated stand-in's data dir (reference_py/standin_data.py), the data dir when none is given."""
 
 
 def python_interpreter():

@@ -111,6 +111,23 @@ def check_path_option(value, option):
     return Path(value)
 
 
+def real_path(path):
+    """`path` made absolute (".." taken away as written), its longest existing part with every link resolved and
+    the rest as written: where a folder that may not exist yet would be (atomic.rb's real_path)."""
+    path = os.path.abspath(path)
+    rest = []
+    while not os.path.exists(path) and path != os.path.dirname(path):
+        path, name = os.path.split(path)
+        rest.insert(0, name)
+    return os.path.join(os.path.realpath(path), *rest)
+
+
+def inside(path, folder):
+    """Whether `path` is `folder` or below it, links resolved (neither needs to exist)."""
+    path, folder = real_path(path), real_path(folder)
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def files_below(folder):
     """Relative paths (posix) of every file and link below `folder`, MARKER excepted, sorted."""
     folder = Path(folder)

@@ -140,7 +140,8 @@ def check_layout(data_dir):
     """The class names, once train/ and val/ each hold the same class folders, none of them empty."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise UserError(f"data dir {data_dir} not found; pass --data-dir a folder in hymenoptera_data's layout "
+        problem = "is not a folder" if data_dir.exists() else "not found"
+        raise UserError(f"data dir {data_dir} {problem}; pass --data-dir a folder in hymenoptera_data's layout "
                         f"(python reference_py/download.py fetches it), or leave --data-dir out to use the stand-in")
     class_names = {}
     for split in SPLITS:
@@ -155,11 +156,23 @@ def check_layout(data_dir):
                 raise UserError(f"{folder / name} has no images ({' '.join(IMG_EXTENSIONS)}); "
                                 f"add images to it or remove the folder")
     if class_names["train"] != class_names["val"]:
-        raise UserError(f"{data_dir}: train/ has classes {class_names['train']} but val/ has {class_names['val']}; "
-                        f"give both the same class folders")
+        raise UserError(f"{data_dir}: train/ has the classes {class_list(class_names['train'])} but val/ has "
+                        f"{class_list(class_names['val'])}; give both the same class folders")
     if len(class_names["train"]) < 2:
         raise UserError(f"{data_dir}: only one class ({class_names['train'][0]}); a classifier needs two or more")
     return class_names["train"]
+
+
+def class_list(names):
+    """Class names as the messages of both sides show them: ants, bees."""
+    return ", ".join(names)
+
+
+def describe(data_dir, standin, dataset_sizes, class_names):
+    """The trainers' `data:` line, after `data: `."""
+    kind = "generated stand-in, NOT the real hymenoptera_data" if standin else "images"
+    return (f"{data_dir} ({kind}; {dataset_sizes['train']} train, {dataset_sizes['val']} val; "
+            f"classes {class_list(class_names)})")
 
 
 def check_images(data_dir):

@@ -21,13 +21,13 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from reference_py import ROOT, atomic, threads
+from reference_py import STANDIN_DIR, atomic, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import run_cli
 
 GENERATOR_VERSION = 1
 MARKER = "STANDIN.json"
-DEFAULT_DIR = ROOT / "data" / "hymenoptera_standin"
+DEFAULT_DIR = STANDIN_DIR
 DEFAULT_COUNTS = {"train": 48, "val": 32}
 SPLITS = ("train", "val")
 CLASSES = ("ants", "bees")

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 # Only what checking the options needs: LibTorch, torchvision and matplotlib load once they pass (main's
 # threads.configure), imported by the functions below that use them, so bad options are refused at once.
-from reference_py import atomic, recipe, threads
+from reference_py import STANDIN_DIR, atomic, recipe, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, check_count, check_rate, check_seed, check_workers, run_cli
 from reference_py.observer import NO_OBSERVER
@@ -186,6 +186,14 @@ def check_args(args):
     for option in ("data_dir", "weights"):
         if getattr(args, option) is not None and not getattr(args, option).strip():
             raise UserError(f"--{option.replace('_', '-')} \"\": expected a path; leave the option out for the default")
+    check_out_dir_outside_data(args.out_dir, args.data_dir or str(STANDIN_DIR))
+
+
+def check_out_dir_outside_data(out_dir, data_dir):
+    """The results (their PNGs are images to ImageFolder) never go into the data dir the next run trains on."""
+    if atomic.inside(out_dir, data_dir):
+        raise UserError(f"--out-dir {out_dir} is inside the data dir {data_dir}, where the next run would train on "
+                        f"this run's plots; choose a folder outside the data dir")
 
 
 def json_safe(value):
@@ -227,7 +235,7 @@ def train_and_write(args, config, thread_count, output):
     from torch import nn
 
     from reference_py import visualize
-    from reference_py.data import load_data, resolve_data_dir
+    from reference_py.data import describe, load_data, resolve_data_dir
     from reference_py.observer import Recorder
     from reference_py.strategies import build_model, make_optimizer, make_scheduler
     from reference_py.tensor_io import write_bundle
@@ -236,8 +244,7 @@ def train_and_write(args, config, thread_count, output):
     weights = load_backbone(args.strategy, args.weights)
     data_dir, standin = resolve_data_dir(args.data_dir)
     _, dataloaders, dataset_sizes, class_names = load_data(data_dir, args.batch_size, args.seed, args.workers)
-    print(f"data: {data_dir} ({'generated stand-in' if standin else 'images'}; "
-          f"{dataset_sizes['train']} train, {dataset_sizes['val']} val; classes {class_names})", file=sys.stderr)
+    print(f"data: {describe(data_dir, standin, dataset_sizes, class_names)}", file=sys.stderr)
 
     torch.manual_seed(args.seed)
     model = build_model(args.strategy, weights.state_dict if weights else None, len(class_names))

@@ -117,6 +117,8 @@ def read_state_dict(path, fix=None):
     fix = fix or fix_for(path)
     if not path.is_file():
         raise UserError(f"{path}: weights file not found (nothing there, or not a regular file); {fix}")
+    if path.stat().st_size == 0:  # torch.load's own message for it is empty
+        raise UserError(f"{path} is empty (0 bytes), not a PyTorch checkpoint (an interrupted copy or download?); {fix}")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch.load of arbitrary bytes fails in many ways, all "unreadable"

@@ -129,3 +129,14 @@ def test_a_folder_it_may_not_write_in_is_refused_with_the_fix(tmp_path, monkeypa
         atomic.OutputDir(tmp_path / "scratch", "train", "--out-dir").claim()
     assert str(error.value) == (f"{tmp_path} is not writable (Permission denied); make it writable or choose another "
                                 f"--out-dir")
+
+
+def test_inside_resolves_links_and_paths_that_do_not_exist_yet(tmp_path, monkeypatch):
+    """What train's --out-dir check asks (the twin: ruby_port/test/atomic_test.rb's)."""
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "data" / "train")
+    monkeypatch.chdir(tmp_path)
+    assert atomic.inside("data", "data") and atomic.inside("data/train/ants/new", tmp_path / "data")
+    assert atomic.inside("link/ants", "data") and atomic.inside("data/../data/x", "data")
+    assert not atomic.inside("data2", "data") and not atomic.inside(".", "data") and not atomic.inside("data", "data/train")
+    assert atomic.real_path("link/new/../x") == str(tmp_path.resolve() / "data" / "train" / "x")

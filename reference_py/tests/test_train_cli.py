@@ -1,6 +1,7 @@
 """train.py end to end on the tiny set, and where its weights come from."""
 
 import json
+from pathlib import Path
 
 import torch
 from PIL import Image
@@ -47,6 +48,17 @@ def test_train_writes_curves_weights_and_pictures(tiny_data, net_pth, tmp_path):
         with Image.open(out / picture) as image:
             assert image.format == "PNG" and min(image.size) > 100
     assert not (tmp_path / "net.pth").exists()  # --weights given: nothing made in the working folder
+
+
+def test_the_data_line_says_what_the_ruby_port_says():
+    """The trainers' `data:` line, in train.rb's words too (ruby_port/test/train_test.rb holds the same lines)."""
+    from reference_py.data import describe
+
+    sizes = {"train": 4, "val": 3}
+    assert (describe(Path("data/x"), True, sizes, ["ants", "bees"])
+            == "data/x (generated stand-in, NOT the real hymenoptera_data; 4 train, 3 val; classes ants, bees)")
+    assert describe(Path("data/x"), False, sizes, ["ants", "bees", "wasps"]) == (
+        "data/x (images; 4 train, 3 val; classes ants, bees, wasps)")
 
 
 def test_print_config_shows_every_default_and_trains_nothing(tmp_path):

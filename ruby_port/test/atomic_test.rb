@@ -120,4 +120,16 @@ class AtomicTest < Minitest::Test
     end
     assert_equal "#{tmpdir} is not writable (Permission denied); make it writable or choose another --out-dir", error.message
   end
+
+  # What train's --out-dir check asks (the twin: reference_py/tests/test_atomic.py's).
+  def test_inside_resolves_links_and_paths_that_do_not_exist_yet
+    FileUtils.mkdir_p(File.join(tmpdir, "data", "train"))
+    File.symlink(File.join(tmpdir, "data", "train"), File.join(tmpdir, "link"))
+    Dir.chdir(tmpdir) do
+      assert Atomic.inside?("data", "data") && Atomic.inside?("data/train/ants/new", File.join(tmpdir, "data"))
+      assert Atomic.inside?("link/ants", "data") && Atomic.inside?("data/../data/x", "data")
+      refute Atomic.inside?("data2", "data") || Atomic.inside?(".", "data") || Atomic.inside?("data", "data/train")
+      assert_equal File.join(File.realpath(tmpdir), "data", "train", "x"), Atomic.real_path("link/new/../x")
+    end
+  end
 end

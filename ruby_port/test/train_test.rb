@@ -66,6 +66,15 @@ class TrainTest < Minitest::Test
     assert_equal "Best val Acc: 0.750000", lines[-1]
   end
 
+  # The trainers' `data:` line, in train.py's words too (reference_py/tests/test_train_cli.py holds the same lines).
+  def test_the_data_line_says_what_the_python_reference_says
+    sizes = {"train" => 4, "val" => 3}
+    assert_equal "data/x (generated stand-in, NOT the real hymenoptera_data; 4 train, 3 val; classes ants, bees)",
+                 Hymenoptera::Data.describe("data/x", true, sizes, %w[ants bees])
+    assert_equal "data/x (images; 4 train, 3 val; classes ants, bees, wasps)",
+                 Hymenoptera::Data.describe("data/x", false, sizes, %w[ants bees wasps])
+  end
+
   def test_print_config_shows_every_default_and_trains_nothing
     stdout, stderr, status = run_bin("train", "--print-config")
     assert status.success?, stderr

@@ -68,6 +68,25 @@ module Hymenoptera
                        "e.g. #{option} runs/mine"
     end
 
+    # path made absolute ("." and ".." taken away as written), its longest existing part with every link resolved
+    # and the rest as written: where a folder that may not exist yet would be (atomic.py's real_path).
+    def real_path(path)
+      path = File.absolute_path(path)
+      rest = []
+      until File.exist?(path) || path == File.dirname(path)
+        rest.unshift(File.basename(path))
+        path = File.dirname(path)
+      end
+      File.join(File.realpath(path), *rest)
+    end
+
+    # Whether path is folder or below it, links resolved (neither needs to exist).
+    def inside?(path, folder)
+      path = real_path(path)
+      folder = real_path(folder)
+      path == folder || path.start_with?("#{folder.chomp("/")}/")
+    end
+
     # Relative paths of every file and link below folder, MARKER excepted, sorted.
     def files_below(folder)
       found = []

@@ -10,7 +10,7 @@ module Hymenoptera
     MEAN = [0.485, 0.456, 0.406].freeze
     STD = [0.229, 0.224, 0.225].freeze
     IMG_EXTENSIONS = TorchVision::Datasets::ImageFolder::IMG_EXTENSIONS
-    STANDIN_DIR = File.join(PythonReference::ROOT, "data", "hymenoptera_standin")
+    STANDIN_DIR = PythonReference::STANDIN_DIR
     STANDIN_MARKER = "STANDIN.json"
     LAYOUT_HINT = "a data dir holds train/ and val/, each with one folder of images per class " \
                   "(hymenoptera_data: train/ants, train/bees, val/ants, val/bees)"
@@ -111,7 +111,8 @@ module Hymenoptera
     # The class names, once train/ and val/ each hold the same class folders, none of them empty.
     def check_layout(data_dir)
       unless File.directory?(data_dir)
-        raise UserError, "data dir #{data_dir} not found; pass --data-dir a folder in hymenoptera_data's layout " \
+        problem = File.exist?(data_dir) ? "is not a folder" : "not found"
+        raise UserError, "data dir #{data_dir} #{problem}; pass --data-dir a folder in hymenoptera_data's layout " \
                          "(python reference_py/download.py fetches it), or leave --data-dir out to use the stand-in"
       end
       class_names = SPLITS.to_h do |split|
@@ -131,13 +132,25 @@ module Hymenoptera
         [split, names]
       end
       if class_names["train"] != class_names["val"]
-        raise UserError, "#{data_dir}: train/ has classes #{class_names["train"]} but val/ has " \
-                         "#{class_names["val"]}; give both the same class folders"
+        raise UserError, "#{data_dir}: train/ has the classes #{class_list(class_names["train"])} but val/ has " \
+                         "#{class_list(class_names["val"])}; give both the same class folders"
       end
       if class_names["train"].size < 2
         raise UserError, "#{data_dir}: only one class (#{class_names["train"][0]}); a classifier needs two or more"
       end
       class_names["train"]
+    end
+
+    # Class names as the messages of both sides show them: ants, bees.
+    def class_list(names)
+      names.join(", ")
+    end
+
+    # The trainers' `data:` line, after `data: `.
+    def describe(data_dir, standin, dataset_sizes, class_names)
+      kind = standin ? "generated stand-in, NOT the real hymenoptera_data" : "images"
+      "#{data_dir} (#{kind}; #{dataset_sizes["train"]} train, #{dataset_sizes["val"]} val; " \
+        "classes #{class_list(class_names)})"
     end
 
     # Decode every image once, so that a corrupt file stops us before training, not in the middle.

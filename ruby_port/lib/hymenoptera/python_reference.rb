@@ -6,6 +6,7 @@ module Hymenoptera
   # Debian's /usr/bin/python3 (the first `python` on PATH may be another one).
   module PythonReference
     ROOT = File.expand_path("../../..", __dir__)
+    STANDIN_DIR = File.join(ROOT, "data", "hymenoptera_standin") # the data dir when none is given
     INTERPRETERS = [File.join(ROOT, ".venv/bin/python"), "/usr/bin/python3"].freeze
 
     module_function

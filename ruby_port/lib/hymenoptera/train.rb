@@ -208,6 +208,15 @@ module Hymenoptera
 
         raise UserError, "#{flag(key)} \"\": expected a path; leave the option out for the default"
       end
+      check_out_dir_outside_data(options[:out_dir], options[:data_dir] || PythonReference::STANDIN_DIR)
+    end
+
+    # The results (their PNGs are images to ImageFolder) never go into the data dir the next run trains on.
+    def check_out_dir_outside_data(out_dir, data_dir)
+      return unless Atomic.inside?(out_dir, data_dir)
+
+      raise UserError, "--out-dir #{out_dir} is inside the data dir #{data_dir}, where the next run would train on " \
+                       "this run's plots; choose a folder outside the data dir"
     end
 
     # A value for JSON: a number that is not finite (a diverged loss) becomes null, as JSON has no NaN.
@@ -247,8 +256,7 @@ module Hymenoptera
       weights = load_backbone(options[:strategy], options[:weights])
       data_dir, standin = Data.resolve_data_dir(options[:data_dir])
       _, dataloaders, dataset_sizes, class_names = Data.load_data(data_dir, **options.slice(:batch_size, :seed, :workers))
-      warn "data: #{data_dir} (#{standin ? "generated stand-in, NOT the real hymenoptera_data" : "images"}; " \
-           "#{dataset_sizes["train"]} train, #{dataset_sizes["val"]} val; classes #{class_names.join(", ")})"
+      warn "data: #{Data.describe(data_dir, standin, dataset_sizes, class_names)}"
 
       Torch.manual_seed(options[:seed])
       model = Strategies.build_model(options[:strategy], weights&.state_dict, num_classes: class_names.size)

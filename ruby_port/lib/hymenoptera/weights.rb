@@ -122,6 +122,9 @@ module Hymenoptera
       unless File.file?(path)
         raise UserError, "#{path}: weights file not found (nothing there, or not a regular file); #{fix_for(path)}"
       end
+      if File.zero?(path) # Python's torch.load says nothing about it: the same words on both sides
+        raise UserError, "#{path} is empty (0 bytes), not a PyTorch checkpoint (an interrupted copy or download?); #{fix_for(path)}"
+      end
 
       loaded = begin
         Torch.load(path)
