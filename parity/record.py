@@ -600,7 +600,10 @@ def main(argv=None):
     except BaseException as error:
         recorder.finish(error)
         raise
-    recorder.finish(None)
+    else:
+        recorder.finish(None)
+    finally:
+        writer.close()
     return 0
 
 

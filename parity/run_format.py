@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reference_py.atomic import Lock
+
 FORMAT = "pytorch-parity-run/1"
 OWN_FILE = re.compile(r"(run\.json|events\.jsonl|tensors-\d+\.bin)\Z")
 OWN_TEMPORARY = re.compile(r"\.run\.json\.\d+\.tmp\Z")  # run.json being written: what a kill can leave
@@ -53,15 +55,23 @@ class RunWriter:
     writes run.json, then appends events. The claim rule of every writer (reference_py/atomic.py), kept
     here in its smallest form because the Ruby twin loads without the port: run.json is the marker that
     names the recorder, its files are known by name (OWN_FILE), and what a killed run left half-written
-    is tidied by its name alone (OWN_TEMPORARY)."""
+    is tidied by its name alone (OWN_TEMPORARY). The writers' lock beside DIR (.DIR.lock, atomic.Lock) is
+    held from the claim to close()."""
 
     def __init__(self, directory, info):
         self.dir = Path(directory).absolute()
+        self._pid = os.getpid()
+        self._lock = Lock(self.dir.with_name(f".{self.dir.name}.lock"))
         try:
+            self._take_lock()
             self._claim()
             self._write_run_json({"format": FORMAT, **info})
             self._events = os.open(self.dir / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        except RecordError:
+            self._lock.release()
+            raise
         except OSError as error:
+            self._lock.release()
             if error.errno in UNWRITABLE:
                 raise RecordError(f"cannot record into {self.dir}: it is not writable ({error.strerror}); make it "
                                   f"writable or give another folder") from None
@@ -74,6 +84,20 @@ class RunWriter:
         if arrays:
             entry["tensors"] = {name: self._write_array(array) for name, array in arrays.items()}
         os.write(self._events, (json.dumps(entry, allow_nan=True) + "\n").encode())
+
+    def close(self):
+        """The end of the recording: the lock released (by the process that took it, not by a forked child)."""
+        if os.getpid() == self._pid:
+            self._lock.release()
+
+    def _take_lock(self):
+        """Another run (a recording, or a trainer writing OUT_DIR/STRATEGY) holding DIR is refused before anything in
+        DIR is touched: a second recorder's claim would delete the first one's files as it writes them."""
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        holder = self._lock.acquire()
+        if holder is not None:
+            raise RecordError(f"cannot record into {self.dir}: it is being written by another run (process {holder}; "
+                              f"lock {self._lock.path}); wait for it to finish or give another folder")
 
     def _claim(self):
         if self.dir.exists() and not self.dir.is_dir():

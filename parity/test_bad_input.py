@@ -611,6 +611,14 @@ CASES = {
         "train", ["--strategy", "finetune", "--weights", "{case}/net.pth", "--data-dir", "{data}", *OUT],
         ["{case}/net.pth is empty (0 bytes), not a PyTorch checkpoint", "pretrained.py --out {case}/net-1.pth"],
         lambda folder, inputs: (folder / "net.pth").write_bytes(b"")),
+    "recorder into a folder another recording holds": Case(  # two recorders on one folder deleted each other's files
+        RECORD, ["{case}/rec"], ["cannot record into {case}/rec: it is being written by another run (process ", "lock {case}/.rec.lock",
+                                 "wait for it to finish or give another folder"],
+        for_the_recorder(lambda folder, inputs: None)),
+}
+HELD_LOCKS = {  # case: the lock another run holds while the case runs (relative to its folder), taken as that run would
+    "out-dir locked by another run": "out/.scratch.lock",
+    "recorder into a folder another recording holds": ".rec.lock",
 }
 RUNS = [(name, side) for name, case in CASES.items() for side in case.sides]
 
@@ -645,9 +653,9 @@ def run_prepared(name, side, case, folder, inputs):
     places = {**{k: str(v) for k, v in inputs.items()}, "case": str(folder)}
     command = command_for(side, case.script, [a.format(**places) for a in case.args])
     lock = None
-    if name == "out-dir locked by another run":  # another run holds the lock: we take it as that run would
-        (folder / "out").mkdir()
-        lock = os.open(folder / "out" / ".scratch.lock", os.O_RDWR | os.O_CREAT)
+    if name in HELD_LOCKS:  # another run holds the lock: we take it as that run would
+        (folder / HELD_LOCKS[name]).parent.mkdir(exist_ok=True)
+        lock = os.open(folder / HELD_LOCKS[name], os.O_RDWR | os.O_CREAT)
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.write(lock, f"{os.getpid()}\n".encode())
     before = snapshot(folder)
@@ -681,6 +689,50 @@ def test_bad_input_is_refused_in_one_line(name, side, outcomes):
     changed = sorted(path for path in before if after.get(path) != before[path])
     assert not changed, f"files that existed before the run were changed or removed: {changed}"
     assert sorted(after) == sorted(before), f"the refused run left files behind: {sorted(set(after) - set(before))}"
+
+
+# --- two recorders on one folder ----------------------------------------------------------------------------
+
+WAITING_PROGRAMS = {  # a recorded program that runs until the test creates "go", having said it started
+    "program.py": "import os, time\nopen('started', 'w').close()\nwhile not os.path.exists('go'):\n    time.sleep(0.05)\n",
+    "program.rb": "File.write('started', '')\nsleep 0.05 until File.exist?('go')\n",
+}
+
+
+@pytest.mark.parametrize("holder", ["python", "ruby"])
+def test_a_second_recorder_on_a_folder_being_recorded_is_refused(holder, tmp_path):
+    """While one side's recorder records into a folder, a second recorder of either side is refused in one line
+    naming the first (its claim would delete the first one's files as they are written); the first run is whole."""
+    for name, text in WAITING_PROGRAMS.items():
+        (tmp_path / name).write_text(text)
+    first = RECORDER[holder][0](str(tmp_path / "rec"))
+    process = subprocess.Popen(first.argv, cwd=tmp_path, env=first.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (tmp_path / "started").exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        for side in ("python", "ruby"):
+            second = RECORDER[side][0](str(tmp_path / "rec"))
+            try:
+                completed = subprocess.run(second.argv, cwd=tmp_path, env=second.env(), capture_output=True, text=True,
+                                           timeout=120)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{side}: the second recorder was not refused: it ran the program, which waits")
+            lines = completed.stderr.splitlines()
+            assert completed.returncode == 2 and len(lines) == 1, f"{side}: exit {completed.returncode}:\n{completed.stderr}"
+            assert lines[0] == (f"{RECORDER[side][1]}cannot record into {tmp_path / 'rec'}: it is being written by "
+                                f"another run (process {process.pid}; lock {tmp_path / '.rec.lock'}); wait for it to "
+                                f"finish or give another folder")
+    finally:
+        (tmp_path / "go").touch()
+        _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert json.loads((tmp_path / "rec" / "run.json").read_text())["side"] == holder
+    events = [json.loads(line) for line in (tmp_path / "rec" / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["kind"] == "end" and events[-1]["status"] == "completed", events[-1:]
+    assert not (tmp_path / ".rec.lock").exists(), "the lock was not released at the end of the recording"
 
 
 # --- the hub cache's label -----------------------------------------------------------------------------------

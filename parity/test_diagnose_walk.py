@@ -59,6 +59,7 @@ def run(path, events, side):
     writer = RunWriter(path, {"side": side, "script": f"program.{'py' if side == 'python' else 'rb'}", "stack": STACK})
     for kind, fields, arrays in events:
         writer.event(kind, fields, arrays)
+    writer.close()
     return read_run(path)
 
 

@@ -21,6 +21,7 @@ def write(path, events=(), side="python"):
     writer = RunWriter(path, {"side": side, "script": "program.py"})
     for kind, fields, arrays in events:
         writer.event(kind, fields, arrays)
+    writer.close()
     return path
 
 
@@ -70,6 +71,21 @@ def test_the_folder_is_claimed_new_empty_or_an_earlier_run(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(RecordError, match="it is a file"):
         write(tmp_path / "file")
+
+
+def test_a_folder_being_recorded_is_refused_until_the_recording_ends(tmp_path):
+    """The writers' lock (.NAME.lock beside the folder, the trainers' too): a second claim would delete the files
+    the first writer is writing (ruby_port/test/record_test.rb's twin)."""
+    first = RunWriter(tmp_path / "run", {"side": "python", "script": "program.py"})
+    first.event("loss", {"value": 1.0})
+    with pytest.raises(RecordError) as refused:
+        write(tmp_path / "run")
+    assert str(refused.value) == (f"cannot record into {tmp_path / 'run'}: it is being written by another run (process "
+                                  f"{os.getpid()}; lock {tmp_path / '.run.lock'}); wait for it to finish or give another folder")
+    assert [json.loads(line)["kind"] for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()] == ["loss"]
+    first.close()
+    assert not (tmp_path / ".run.lock").exists()
+    write(tmp_path / "run")
 
 
 def test_what_a_killed_recorder_left_is_tidied_by_its_name_alone(tmp_path):

@@ -129,16 +129,31 @@ class RecordTest < Minitest::Test
     refute File.exist?(File.join(dir, "tensors-1.bin")), "an earlier run's file stayed"
   end
 
+  # The writers' lock (.NAME.lock beside the folder, the trainers' too): a second claim would delete the files
+  # the first writer is writing (parity/test_run_format.py's twin).
+  def test_a_folder_being_recorded_is_refused_until_the_recording_ends
+    run = File.join(tmpdir, "run")
+    first = PytorchParity::Record::RunWriter.new(run, {side: "ruby"})
+    first.event("loss", {value: 1.0})
+    error = assert_raises(PytorchParity::Record::Error) { PytorchParity::Record::RunWriter.new(run, {side: "ruby"}) }
+    assert_equal "cannot record into #{run}: it is being written by another run (process #{Process.pid}; lock " \
+                 "#{File.join(tmpdir, ".run.lock")}); wait for it to finish or give another folder", error.message
+    assert_equal ["loss"], File.readlines(File.join(run, "events.jsonl")).map { |line| JSON.parse(line)["kind"] }
+    first.close
+    refute File.exist?(File.join(tmpdir, ".run.lock"))
+    PytorchParity::Record::RunWriter.new(run, {side: "ruby"}).close
+  end
+
   # A kill while run.json was written leaves .run.json.PID.tmp: the next run removes it (in a folder of its
   # own, or an empty one), and names that only resemble it count as the user's (parity/test_run_format.py's twin).
   def test_what_a_killed_recorder_left_is_tidied_by_its_name_alone
     run = File.join(tmpdir, "run")
     Dir.mkdir(run)
     File.write(File.join(run, ".run.json.4242.tmp"), '{"format": "pytorch-parity-run/1", "si')
-    PytorchParity::Record::RunWriter.new(run, {side: "ruby"})
+    PytorchParity::Record::RunWriter.new(run, {side: "ruby"}).close
     assert_equal %w[events.jsonl run.json], Dir.children(run).sort
     File.write(File.join(run, ".run.json.4243.tmp"), "{")
-    PytorchParity::Record::RunWriter.new(run, {side: "ruby"})
+    PytorchParity::Record::RunWriter.new(run, {side: "ruby"}).close
     assert_equal %w[events.jsonl run.json], Dir.children(run).sort
     mine = File.join(tmpdir, "mine")
     Dir.mkdir(mine)

@@ -36,7 +36,10 @@ module PytorchParity
         Hooks.install
         @recorder = Recorder.new(writer)
         recorder = @recorder
-        at_exit { recorder.finish($!) }
+        at_exit do
+          recorder.finish($!)
+          writer.close
+        end
         @recorder
       end
 

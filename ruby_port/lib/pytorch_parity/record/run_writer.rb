@@ -3,6 +3,7 @@
 require "fileutils"
 require "json"
 require "time"
+require_relative "lock"
 
 module PytorchParity
   module Record
@@ -20,24 +21,32 @@ module PytorchParity
 
     # Claims DIR and writes run.json, then appends events. The claim rule of every writer of the project
     # (reference_py/atomic.py, hymenoptera/atomic.rb), in its smallest form, as this recorder loads without
-    # the port: run.json is the marker that names the recorder, its files are known by name (OWN_FILE), and
-    # what a killed run left half-written is tidied by its name alone (OWN_TEMPORARY).
+    # the port: the writers' lock beside DIR (.DIR.lock, Lock) is held from the claim to close, run.json is
+    # the marker that names the recorder, its files are known by name (OWN_FILE), and what a killed run left
+    # half-written is tidied by its name alone (OWN_TEMPORARY).
     class RunWriter
       attr_reader :dir
 
       def initialize(dir, info)
         @dir = File.expand_path(dir)
+        @pid = Process.pid
+        @lock = Lock.new(File.join(File.dirname(@dir), ".#{File.basename(@dir)}.lock"))
         begin
+          take_lock
           claim
           write_run_json({format: FORMAT}.merge(info))
           @events = File.open(File.join(@dir, "events.jsonl"), File::WRONLY | File::CREAT | File::APPEND)
         rescue SystemCallError => e
+          @lock.release
           reason = e.class.new.message
           if UNWRITABLE.any? { |kind| e.is_a?(kind) }
             raise Error, "cannot record into #{@dir}: it is not writable (#{reason}); make it writable or give another folder"
           end
 
           raise Error, "cannot record into #{@dir}: #{reason}; give a new or empty folder"
+        rescue Error
+          @lock.release
+          raise
         end
         @events.sync = true
         @blob = nil
@@ -52,7 +61,23 @@ module PytorchParity
         @events.syswrite(JSON.generate(entry, allow_nan: true) << "\n")
       end
 
+      # The end of the recording: the lock released (by the process that took it, not by a forked child).
+      def close
+        @lock.release if Process.pid == @pid
+      end
+
       private
+
+      # Another run (a recording, or a trainer writing OUT_DIR/STRATEGY) holding DIR is refused before anything
+      # in DIR is touched: a second recorder's claim would delete the first one's files as it writes them.
+      def take_lock
+        FileUtils.mkdir_p(File.dirname(@dir))
+        holder = @lock.acquire
+        return if holder.nil?
+
+        raise Error, "cannot record into #{@dir}: it is being written by another run (process #{holder}; lock " \
+                     "#{@lock.path}); wait for it to finish or give another folder"
+      end
 
       # DIR must be new, empty, or a run this recorder wrote (its files are then removed, nothing else).
       def claim
