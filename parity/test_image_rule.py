@@ -214,3 +214,39 @@ def test_the_ruby_loader_says_nothing_about_damaged_data(sides):
     words = ("VIPS", "JPEG", "Corrupt")  # libvips' log, libjpeg's messages
     said = [line for line in sides["ruby_stderr"].splitlines() if any(word in line for word in words)]
     assert not said, "\n".join(said[:10])
+
+
+# Ruby's side of the next test: pytorch_parity's ImageFolder on FOLDER, its error as JSON (nothing: null).
+IMAGE_FOLDER_ERROR_RB = """
+require "json"
+begin
+  TorchVision::Datasets::ImageFolder.new(ARGV[0], is_valid_file: ARGV[1] ? ->(path) { path.end_with?(ARGV[1]) } : nil)
+  puts JSON.generate(nil)
+rescue StandardError => e
+  puts JSON.generate({"class" => e.class.ancestors.include?(Errno::ENOENT) ? "FileNotFoundError" : e.class.name,
+                      "message" => e.message})
+end
+"""
+
+
+def test_image_folder_refuses_a_class_without_a_valid_file_in_torchvisions_words(tmp_path):
+    """torchvision 0.14 refuses a class folder without a file it takes (FileNotFoundError, naming every such class,
+    then the extensions); pytorch_parity's ImageFolder raises the same message (an Errno::ENOENT). With
+    is_valid_file, ImageFolder passes no extensions and the message ends after the classes."""
+    (tmp_path / "ants").mkdir()
+    (tmp_path / "ants" / "a.jpg").write_bytes(b"not decoded")
+    (tmp_path / "bees" / "empty").mkdir(parents=True)
+    (tmp_path / "wasps").mkdir()
+    (tmp_path / "wasps" / "w.gif").write_bytes(b"not decoded")
+    for valid_suffix in (None, "a.jpg"):
+        try:
+            datasets.ImageFolder(tmp_path, is_valid_file=valid_suffix and (lambda path: path.endswith(valid_suffix)))
+            python = None
+        except Exception as error:  # noqa: BLE001 - whatever torchvision raises is what Ruby must raise
+            python = {"class": type(error).__name__, "message": str(error)}
+        command = Command("Ruby", ["ruby", "-I", str(RUBY_PORT / "lib"), "-rbundler/setup", "-rpytorch_parity", "-e",
+                                   IMAGE_FOLDER_ERROR_RB, str(tmp_path), *([valid_suffix] if valid_suffix else [])])
+        completed = subprocess.run(command.argv, cwd=ROOT, env=command.env(), capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stderr
+        assert python is not None and python["class"] == "FileNotFoundError", python
+        assert json.loads(completed.stdout) == python

@@ -209,4 +209,21 @@ class TransformsTest < Minitest::Test
                   ["ants/c/y.png", 0], ["ants/up/.dot.png", 0], ["ants/up/z.jpg", 0], ["bees/.dot.png", 1], ["bees/z.jpg", 1]],
                  samples.map { |path, target| [path.delete_prefix("#{root}/"), target] }
   end
+
+  def test_image_folder_refuses_a_class_without_a_valid_file_as_torchvision_does
+    root = File.join(tmpdir, "train")
+    write_image(File.join(root, "ants", "a.jpg"))
+    write_image(File.join(root, "wasps", "w.gif"))
+    FileUtils.mkdir_p(File.join(root, "bees", "empty"))
+    error = assert_raises(Errno::ENOENT) { TorchVision::Datasets::ImageFolder.new(root) }
+    # torchvision 0.14's make_dataset: a FileNotFoundError naming every such class, then the extensions it takes
+    assert_equal "Found no valid file for the classes bees, wasps. Supported extensions are: " \
+                 ".jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp", error.message
+    assert_equal Errno::ENOENT::Errno, error.errno
+    # with is_valid_file, ImageFolder passes no extensions, and the message ends after the classes
+    error = assert_raises(Errno::ENOENT) do
+      TorchVision::Datasets::ImageFolder.new(root, is_valid_file: ->(path) { path.end_with?("a.jpg") })
+    end
+    assert_equal "Found no valid file for the classes bees, wasps. ", error.message
+  end
 end
