@@ -38,6 +38,7 @@ from parity.settings import ROOT
 from parity.sides import python, ruby, start_together
 from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
 from reference_py.data import STD, image_files
+from reference_py.fixtures_format import read_manifest
 from reference_py.preprocess import OUTPUTS
 from reference_py.tensor_io import read_bundle, read_index
 
@@ -120,7 +121,7 @@ def crop_box(height, width, seed):
 
 
 def standin_spec(fixtures_dir):
-    manifest = json.loads((fixtures_dir / "manifest.json").read_text())
+    manifest = read_manifest(fixtures_dir)
     data_dir = ROOT / manifest["data"]["dir"]
     if manifest["data"].get("standin"):
         paths = [path for split in ("train", "val") for path in image_files(data_dir / split)]
