@@ -5,17 +5,23 @@
 #
 #   require "pytorch_parity"      # or: bundle exec ruby -rpytorch_parity port.rb
 #
-# Each file under pytorch_parity/ changes one upstream class in place (Module#prepend, calling super
-# where upstream is right) and sits at the path of what it fixes (pytorch_parity/torch/nn/batch_norm2d.rb
-# for torch.rb's lib/torch/nn/batch_norm2d.rb). Its header says what upstream does and how to show it;
-# its canary (ruby_port/test/canaries/) fails, naming the file to delete, the day the gem no longer does
-# it. Loading this file twice, or before or after torch and torchvision, changes nothing more.
+# Each file under pytorch_parity/torch/ and pytorch_parity/torchvision/ changes one upstream class in
+# place (Module#prepend, calling super where upstream is right) and sits at the path of what it fixes
+# (pytorch_parity/torch/nn/batch_norm2d.rb for torch.rb's lib/torch/nn/batch_norm2d.rb). Its header says
+# what upstream does and how to show it; its canary (ruby_port/test/canaries/) fails, naming the file to
+# delete, the day the gem no longer does it. pytorch_parity/image/ is the library's own image stack
+# (decoding, PIL's conversions, resampling), which the fixes of torchvision-ruby work on: it changes no
+# upstream class. Loading this file twice, or before or after torch and torchvision, changes nothing more.
 require_relative "pytorch_parity/bundle"
 require "ffi"
 require "torch"
 require "torchvision"
 
 require_relative "pytorch_parity/version"
+require_relative "pytorch_parity/image/vips_tensor"
+require_relative "pytorch_parity/image/turbo_jpeg"
+require_relative "pytorch_parity/image/rgb_loader"
+require_relative "pytorch_parity/image/resample"
 require_relative "pytorch_parity/torch/num_threads"
 require_relative "pytorch_parity/torch/randint"
 require_relative "pytorch_parity/torch/tensor_memory"
@@ -33,11 +39,7 @@ require_relative "pytorch_parity/torch/utils/data/worker_channel"
 require_relative "pytorch_parity/torch/utils/data/worker"
 require_relative "pytorch_parity/torch/utils/data/multi_processing_data_loader_iter"
 require_relative "pytorch_parity/torch/utils/data/data_loader_workers"
-require_relative "pytorch_parity/torchvision/datasets/vips_tensor"
-require_relative "pytorch_parity/torchvision/datasets/turbo_jpeg"
-require_relative "pytorch_parity/torchvision/datasets/rgb_loader"
 require_relative "pytorch_parity/torchvision/datasets/image_folder"
-require_relative "pytorch_parity/torchvision/transforms/resample"
 require_relative "pytorch_parity/torchvision/transforms/functional"
 require_relative "pytorch_parity/torchvision/transforms/compose"
 require_relative "pytorch_parity/torchvision/transforms/resize"

@@ -73,7 +73,7 @@ class TensorMemoryTest < Minitest::Test
     root = File.join(tmpdir, "data")
     write_image(File.join(root, "ants", "a.png"), width: 6, height: 4)
     loaded = []
-    loader = ->(path) { PytorchParity::RGBLoader.load(path).tap { |image| loaded << image } }
+    loader = ->(path) { PytorchParity::Image::RGBLoader.load(path).tap { |image| loaded << image } }
     crop = TorchVision::Datasets::ImageFolder.new(root, loader: loader, transform: T::CenterCrop.new(2))
     sample, = crop[0]
     assert freed?(loaded.last)

@@ -35,7 +35,7 @@ class TransformsTest < Minitest::Test
 
   def test_bilinear_resampling_is_pils_to_the_bit
     PIL_RESIZED.each do |(width, height), expected|
-      assert_equal expected, PytorchParity::Resample.bilinear(pixels(IMAGE), width, height).to_a, "#{width}x#{height}"
+      assert_equal expected, PytorchParity::Image::Resample.bilinear(pixels(IMAGE), width, height).to_a, "#{width}x#{height}"
     end
     # a crop is resampled as the view it is, strides and all
     assert_equal PIL_RESIZED[[2, 3]], F.resize(F.crop(pixels([IMAGE[0]] + IMAGE), 1, 0, 3, 5), [3, 2]).to_a
@@ -101,14 +101,14 @@ class TransformsTest < Minitest::Test
   end
 
   def test_the_loader_gives_rgb_as_pil_does
-    gray = PytorchParity::RGBLoader.load(write_image(File.join(tmpdir, "l.jpg"), bands: 1))
+    gray = PytorchParity::Image::RGBLoader.load(write_image(File.join(tmpdir, "l.jpg"), bands: 1))
     assert_equal [[30, 40, 3], :uint8], [gray.shape, gray.dtype]
     assert Torch.equal(gray[0.., 0.., 0], gray[0.., 0.., 2])
-    rgba = PytorchParity::RGBLoader.load(write_image(File.join(tmpdir, "rgba.png"), bands: 4))
+    rgba = PytorchParity::Image::RGBLoader.load(write_image(File.join(tmpdir, "rgba.png"), bands: 4))
     assert_equal [30, 40, 3], rgba.shape
     cmyk = pixels([[[62, 37, 246, 10]] * 2])
     # Pillow's convert("RGB") of C, M, Y, K = 62, 37, 246, 10 (printed by Python)
-    assert_equal [[[185, 209, 9]] * 2], PytorchParity::RGBLoader.cmyk_to_rgb(cmyk).to_a
+    assert_equal [[[185, 209, 9]] * 2], PytorchParity::Image::RGBLoader.cmyk_to_rgb(cmyk).to_a
   end
 
   def test_jpegs_decode_through_turbojpeg_as_through_libvips
@@ -119,14 +119,14 @@ class TransformsTest < Minitest::Test
       path = File.join(tmpdir, "#{name.delete(":")}.jpg")
       image.jpegsave(path, **options)
       bytes = File.binread(path)
-      header = PytorchParity::TurboJPEG.header(bytes)
+      header = PytorchParity::Image::TurboJPEG.header(bytes)
       assert_equal [37, 23, name == "gray" ? :gray : :ycbcr], header.to_a, name
-      libvips = PytorchParity::VipsTensor.pixels(PytorchParity::VipsTensor.decode(bytes))
+      libvips = PytorchParity::Image::VipsTensor.pixels(PytorchParity::Image::VipsTensor.decode(bytes))
       libvips = libvips.expand(23, 37, 3) if name == "gray"
-      pixels, damaged = PytorchParity::TurboJPEG.decompress(bytes, header)
+      pixels, damaged = PytorchParity::Image::TurboJPEG.decompress(bytes, header)
       assert Torch.equal(libvips, pixels.contiguous), name
       refute damaged, name
-      assert Torch.equal(libvips, PytorchParity::RGBLoader.load(path).contiguous), name
+      assert Torch.equal(libvips, PytorchParity::Image::RGBLoader.load(path).contiguous), name
     end
   end
 
@@ -150,11 +150,11 @@ class TransformsTest < Minitest::Test
 
   def test_decoding_outlives_the_files_bytes
     path = write_image(File.join(tmpdir, "big.jpg"), width: 300, height: 200)
-    expected = PytorchParity::RGBLoader.load(path)
-    image = PytorchParity::VipsTensor.decode(File.binread(path)) # libvips reads these bytes lazily
+    expected = PytorchParity::Image::RGBLoader.load(path)
+    image = PytorchParity::Image::VipsTensor.decode(File.binread(path)) # libvips reads these bytes lazily
     GC.start
     GC.compact if GC.respond_to?(:compact)
-    assert Torch.equal(expected, PytorchParity::VipsTensor.pixels(image))
+    assert Torch.equal(expected, PytorchParity::Image::VipsTensor.pixels(image))
   end
 
   def test_the_loader_refuses_what_pil_refuses

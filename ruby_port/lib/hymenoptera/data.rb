@@ -40,12 +40,12 @@ module Hymenoptera
     # uint8 tensor [H, W, 3], np.asarray(PIL image)'s layout. Decoded here, as PIL's image.load(): a
     # truncated file fails now, not in the middle of training.
     def rgb_loader(path)
-      PytorchParity::RGBLoader.load(path)
+      PytorchParity::Image::RGBLoader.load(path)
     rescue Errno::ENOENT
       raise UserError, "#{Errors.display(path)}: image not found; check the path"
-    rescue PytorchParity::RGBLoader::WideSamples
-      raise UserError, "#{Errors.display(path)}: #{PytorchParity::RGBLoader::WIDE_MESSAGE}"
-    rescue Vips::Error, PytorchParity::TurboJPEG::Error => e
+    rescue PytorchParity::Image::RGBLoader::WideSamples
+      raise UserError, "#{Errors.display(path)}: #{PytorchParity::Image::RGBLoader::WIDE_MESSAGE}"
+    rescue Vips::Error, PytorchParity::Image::TurboJPEG::Error => e
       detail = Errors.one_line(e.message)
       detail = "libvips could not decode it" if detail.empty? || detail == e.class.name # an empty error buffer
       raise UserError, "#{Errors.display(path)}: not a readable image (#{detail}); replace or delete the file"

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# The fixes room, ruby_port/lib/pytorch_parity/, as its files' headers describe it:
+# The fixes room, ruby_port/lib/pytorch_parity/{torch,torchvision}/, as its files' headers describe it:
 #
 #   # Fix: GEM VERSION, UPSTREAM CLASS (UPSTREAM FILE)
 #   # Bug: what upstream does (continued on lines indented by two more spaces)
@@ -24,8 +24,11 @@ module Hymenoptera
   class Fix
     PORT = File.join(PythonReference::ROOT, "ruby_port")
     ROOM = File.join(PORT, "lib/pytorch_parity")
-    # The library's files that fix nothing: its set-up, its version, the recorder (issue "Diagnose any port").
-    NOT_FIXES = %w[bundle.rb version.rb record.rb record/**/*.rb].freeze
+    # The library's files that fix nothing: its set-up, its version, its image stack (image/: decoding, PIL's
+    # conversions, resampling, which the fixes work on), the recorder (issue "Diagnose any port").
+    NOT_FIXES = %w[bundle.rb version.rb image/**/*.rb record.rb record/**/*.rb].freeze
+    # What pytorch_parity.rb does not load: the recorder loads on its own.
+    LOADED_ON_ITS_OWN = %w[record.rb record/**/*.rb].freeze
     README = File.join(PythonReference::ROOT, "README.md")
     FIELD = /\A# (Fix|Part of|Bug|Reproduction|Upstream gives|Python gives|In Python):(.*)\n\z/
     CONTINUED = /\A#   (.*)\n\z/
@@ -41,7 +44,11 @@ module Hymenoptera
     end
 
     def self.not_fix?(name)
-      NOT_FIXES.any? { |pattern| File.fnmatch?(pattern, name, File::FNM_PATHNAME) }
+      matches?(name, NOT_FIXES)
+    end
+
+    def self.matches?(name, patterns)
+      patterns.any? { |pattern| File.fnmatch?(pattern, name, File::FNM_PATHNAME) }
     end
 
     # The README's table of fixes: one row per fix, its parts named with it.

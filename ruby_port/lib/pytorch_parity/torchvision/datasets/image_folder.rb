@@ -15,11 +15,11 @@
 
 require "torchvision"
 require_relative "../../torch/tensor_memory"
-require_relative "rgb_loader"
+require_relative "../../image/rgb_loader"
 
 module PytorchParity
   # torchvision.datasets.ImageFolder as torchvision 0.14 has it:
-  # - with a `loader:` argument whose default is PIL's, Image.open(path).convert("RGB") (RGBLoader:
+  # - with a `loader:` argument whose default is PIL's, Image.open(path).convert("RGB") (Image::RGBLoader:
   #   a uint8 tensor [H, W, 3]); torchvision-ruby's hands libvips' bands, whatever they are, on;
   # - with the samples of torchvision's make_dataset: every entry below a class folder that is not a
   #   folder and whose name has an image extension, nested and hidden folders' too, links to folders
@@ -46,7 +46,7 @@ module PytorchParity
 
     def initialize(root, transform: nil, target_transform: nil, loader: nil, is_valid_file: nil)
       super(root, transform: transform, target_transform: target_transform, is_valid_file: is_valid_file)
-      @loader = loader || RGBLoader.method(:load)
+      @loader = loader || Image::RGBLoader.method(:load)
     end
 
     def [](index)

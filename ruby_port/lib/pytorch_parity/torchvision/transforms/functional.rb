@@ -12,15 +12,15 @@
 
 require "torchvision"
 require_relative "../../torch/tensor_memory"
-require_relative "../datasets/vips_tensor"
-require_relative "resample"
+require_relative "../../image/vips_tensor"
+require_relative "../../image/resample"
 
 module PytorchParity
   # torchvision.transforms.functional (0.14) as it treats a PIL image, for images as torchvision-ruby
   # has them: uint8 Torch tensors [H, W, C] (the layout of np.asarray(pil_image), what ImageFolder's
-  # loader gives, torchvision/datasets/rgb_loader.rb) or 8-bit libvips images (given back as libvips
+  # loader gives, image/rgb_loader.rb) or 8-bit libvips images (given back as libvips
   # images). The results are PIL's to the bit: crops and flips move pixels, resize is Pillow's bilinear
-  # filter (Resample), to_tensor and normalize run the same LibTorch operations as torchvision.
+  # filter (Image::Resample), to_tensor and normalize run the same LibTorch operations as torchvision.
   # torchvision-ruby's functional transforms take libvips images and resize with libvips' own
   # filter instead (up to 134 levels away from PIL's).
   module Functional
@@ -39,7 +39,7 @@ module PytorchParity
     def on_pixels(img)
       return yield(img) if img.is_a?(Torch::Tensor)
 
-      out = yield(VipsTensor.pixels(img))
+      out = yield(Image::VipsTensor.pixels(img))
       height, width, bands = out.shape
       Vips::Image.new_from_memory(out.contiguous._data_str, width, height, bands, :uchar)
     end
@@ -93,7 +93,7 @@ module PytorchParity
       out_height, out_width = resized_output_size(height, width, size)
       return img if out_height == height && out_width == width
 
-      Resample.bilinear(img, out_width, out_height)
+      Image::Resample.bilinear(img, out_width, out_height)
     end
 
     # F.resized_crop: a crop, then a resize (not a resize of a box).
@@ -168,7 +168,7 @@ module PytorchParity
     def to_tensor(pic)
       return super unless Functional.image?(pic)
 
-      pic.is_a?(Torch::Tensor) ? Functional.to_tensor(pic) : Functional.to_tensor(VipsTensor.pixels(pic))
+      pic.is_a?(Torch::Tensor) ? Functional.to_tensor(pic) : Functional.to_tensor(Image::VipsTensor.pixels(pic))
     end
 
     def normalize(tensor, mean, std, inplace: false)

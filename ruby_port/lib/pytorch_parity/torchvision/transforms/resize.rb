@@ -15,7 +15,7 @@ require_relative "functional"
 module PytorchParity
   # transforms.Resize(size) with bilinear interpolation, as torchvision 0.14 does it to a PIL image:
   # an Integer size is the shorter side, the longer becomes int(size * long / short), and Pillow's
-  # bilinear filter resamples (Resample, bit for bit).
+  # bilinear filter resamples (Image::Resample, bit for bit).
   module ResizeAsTorchvision
     def forward(img)
       return super unless Functional.image?(img)

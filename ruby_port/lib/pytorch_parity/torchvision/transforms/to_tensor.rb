@@ -17,7 +17,7 @@ module PytorchParity
     def forward(pic)
       return super unless Functional.image?(pic)
 
-      Functional.to_tensor(pic.is_a?(Torch::Tensor) ? pic : VipsTensor.pixels(pic))
+      Functional.to_tensor(pic.is_a?(Torch::Tensor) ? pic : Image::VipsTensor.pixels(pic))
     end
   end
 end
