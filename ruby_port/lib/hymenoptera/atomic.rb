@@ -3,6 +3,7 @@
 require "fileutils"
 require "json"
 require "securerandom"
+require_relative "../pytorch_parity/lock"
 
 module Hymenoptera
   # Write files so that a reader sees the old content or the whole new content, never a half; and
@@ -116,54 +117,9 @@ module Hymenoptera
       File.directory?(path) && !File.symlink?(path) ? FileUtils.rm_rf(path) : File.unlink(path)
     end
 
-    # An exclusive flock on path; the file is removed when released (and re-taken if it vanished meanwhile).
-    class Lock
-      attr_reader :path
-
-      def initialize(path)
-        @path = path
-        @file = nil
-      end
-
-      # nil once held; else the process id the holder wrote (or "?").
-      def acquire
-        Atomic.signals_held { take } # a signal between the file's creation and @file would leave it behind
-      end
-
-      def release
-        return unless @file
-
-        FileUtils.rm_f(path)
-        @file.close
-        @file = nil
-      end
-
-      private
-
-      def take
-        loop do
-          file = File.open(path, File::RDWR | File::CREAT, 0o666)
-          unless file.flock(File::LOCK_EX | File::LOCK_NB)
-            holder = file.read(64).to_s.strip
-            file.close
-            return holder.empty? ? "?" : holder
-          end
-          same = begin
-            File.identical?(file, path)
-          rescue SystemCallError
-            false
-          end
-          if same
-            file.truncate(0)
-            file.write("#{Process.pid}\n")
-            file.flush
-            @file = file
-            return nil
-          end
-          file.close # released and removed by its holder between our open and our flock: again
-        end
-      end
-    end
+    # The writers' lock, an exclusive flock on path removed when released: pytorch_parity's, whose recorder
+    # takes it too and loads without the port.
+    Lock = PytorchParity::Lock
 
     # What OutputDir and OutputFile share: the lock, the leftovers of interrupted runs, the parents made.
     class Output

@@ -3,58 +3,58 @@
 require "fileutils"
 
 module PytorchParity
-  module Record
-    # The lock every writer of the project takes beside its output (Hymenoptera::Atomic::Lock, which
-    # reference_py/atomic.py's Lock twins): an exclusive flock on .NAME.lock beside the folder, holding the
-    # holder's process id, released by the kernel if the process dies, the file removed when released. Kept
-    # here because this recorder loads without the port; the same file and protocol, so a recording and a
-    # trainer, or two recordings, in either language, on one folder exclude each other.
-    class Lock
-      attr_reader :path
+  # The lock every writer of the project takes beside its output (the twin of reference_py/atomic.py's
+  # Lock): an exclusive flock on .NAME.lock beside the target, holding the holder's process id, released by
+  # the kernel if the process dies, the file removed when released (and taken again if it vanished
+  # meanwhile). One class for the recorder (record/run_writer.rb), which loads without the port, and the
+  # port's writers (Hymenoptera::Atomic::Lock is this class): a recording and a trainer, or two
+  # recordings, in either language, on one folder exclude each other.
+  class Lock
+    attr_reader :path
 
-      def initialize(path)
-        @path = path
-        @file = nil
-      end
+    def initialize(path)
+      @path = path
+      @file = nil
+    end
 
-      # nil once held; else the process id the holder wrote (or "?").
-      def acquire
-        # SIGINT and SIGTERM wait: one between the file's creation and @file would leave it behind
-        Thread.handle_interrupt(SignalException => :never) { take }
-      end
+    # nil once held; else the process id the holder wrote (or "?").
+    def acquire
+      # SIGINT and SIGTERM wait until it is done (Hymenoptera::Atomic.signals_held): one between the file's
+      # creation and @file would leave it behind
+      Thread.handle_interrupt(SignalException => :never) { take }
+    end
 
-      def release
-        return unless @file
+    def release
+      return unless @file
 
-        FileUtils.rm_f(path)
-        @file.close
-        @file = nil
-      end
+      FileUtils.rm_f(path)
+      @file.close
+      @file = nil
+    end
 
-      private
+    private
 
-      def take
-        loop do
-          file = File.open(path, File::RDWR | File::CREAT, 0o666)
-          unless file.flock(File::LOCK_EX | File::LOCK_NB)
-            holder = file.read(64).to_s.strip
-            file.close
-            return holder.empty? ? "?" : holder
-          end
-          same = begin
-            File.identical?(file, path)
-          rescue SystemCallError
-            false
-          end
-          if same
-            file.truncate(0)
-            file.write("#{Process.pid}\n")
-            file.flush
-            @file = file
-            return nil
-          end
-          file.close # released and removed by its holder between our open and our flock: again
+    def take
+      loop do
+        file = File.open(path, File::RDWR | File::CREAT, 0o666)
+        unless file.flock(File::LOCK_EX | File::LOCK_NB)
+          holder = file.read(64).to_s.strip
+          file.close
+          return holder.empty? ? "?" : holder
         end
+        same = begin
+          File.identical?(file, path)
+        rescue SystemCallError
+          false
+        end
+        if same
+          file.truncate(0)
+          file.write("#{Process.pid}\n")
+          file.flush
+          @file = file
+          return nil
+        end
+        file.close # released and removed by its holder between our open and our flock: again
       end
     end
   end

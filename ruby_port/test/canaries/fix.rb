@@ -25,10 +25,11 @@ module Hymenoptera
     PORT = File.join(PythonReference::ROOT, "ruby_port")
     ROOM = File.join(PORT, "lib/pytorch_parity")
     # The library's files that fix nothing: its set-up, its version, its image stack (image/: decoding, PIL's
-    # conversions, resampling, which the fixes work on), the recorder (issue "Diagnose any port").
-    NOT_FIXES = %w[bundle.rb version.rb image/**/*.rb record.rb record/**/*.rb].freeze
-    # What pytorch_parity.rb does not load: the recorder loads on its own.
-    LOADED_ON_ITS_OWN = %w[record.rb record/**/*.rb].freeze
+    # conversions, resampling, which the fixes work on), the writers' lock and the recorder (issue
+    # "Diagnose any port").
+    NOT_FIXES = %w[bundle.rb version.rb image/**/*.rb lock.rb record.rb record/**/*.rb].freeze
+    # What pytorch_parity.rb does not load: the recorder and the lock it takes load on their own.
+    LOADED_ON_ITS_OWN = %w[lock.rb record.rb record/**/*.rb].freeze
     README = File.join(PythonReference::ROOT, "README.md")
     FIELD = /\A# (Fix|Part of|Bug|Reproduction|Upstream gives|Python gives|In Python):(.*)\n\z/
     CONTINUED = /\A#   (.*)\n\z/

@@ -3,7 +3,7 @@
 require "fileutils"
 require "json"
 require "time"
-require_relative "lock"
+require_relative "../lock"
 
 module PytorchParity
   module Record
