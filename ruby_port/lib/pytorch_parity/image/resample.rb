@@ -6,6 +6,7 @@
 
 require "torch"
 require_relative "../torch/tensor_memory"
+require_relative "../torch/tensor_item"
 
 module PytorchParity
   module Image
