@@ -19,7 +19,7 @@ import hashlib
 
 import pytest
 
-from parity import early, known_divergences, report
+from parity import cpu_log, early, known_divergences, report
 from parity.settings import FIXTURES, REPORT, RUNS, STRATEGIES
 from parity.sides import python, ruby, run_together
 from parity.runs import Replays, Run
@@ -132,6 +132,12 @@ def bit_identical_expected(replay_runs):
 def pytest_generate_tests(metafunc):
     if "strategy" in metafunc.fixturenames:
         metafunc.parametrize("strategy", STRATEGIES)
+
+
+def pytest_configure(config):
+    if cpu_log.LOG:
+        cpu_log.install()
+        config.pluginmanager.register(cpu_log.Plugin(), "parity_cpu_log")
 
 
 def pytest_collection_finish(session):

@@ -7,6 +7,8 @@ Environment (the fault-injection tests run this suite against a broken copy of t
   PARITY_REPORT      where the report goes (default parity/report; "none": no report, as for the fault
                      tests' child suites, whose verdict is their output)
   PARITY_PYTHON_RUN  the default of --python-run (parity/options.py)
+  PARITY_CPU_LOG     a file: each process the suite starts and each test, with its CPU time, as JSON lines
+                     (parity/cpu_log.py)
 Tolerances are in parity/tolerances.py.
 """
 
