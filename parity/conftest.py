@@ -16,17 +16,19 @@ Paths, strategies and the environment variables that change them: parity/setting
 
 import functools
 import hashlib
+import json
 
 import pytest
 
 from parity import cpu_log, early, known_divergences, report
-from parity.settings import FIXTURES, REPORT, RUNS, STRATEGIES
+from parity.settings import FIXTURES, PYTHON_FLOOR_RUNS, REPORT, RUNS, STRATEGIES
 from parity.sides import python, ruby, run_together
 from parity.runs import Replays, Run
 
 SIDES = {}  # each side's stack, as its own run recorded it
 COMPARISONS = []
 NOTES = []  # sentences for the report, e.g. how the free-running data orders differ
+FLOOR_OF = "floor_of.json"  # beside floor_commands' runs: the reference, thread count and replay they were made for
 
 
 @pytest.fixture(scope="session")
@@ -101,21 +103,46 @@ def replay_runs(fixtures_dir, request):
     return replays
 
 
+def floor_commands(python_run, floor, replay_args, out):
+    """The reference's own runs on the floor run's stack (floor threads), into out: the floor run, and where the
+    reference recorded its steps, its replay resynchronised on them."""
+    commands = [python("replay.py", *replay_args, "--out", out / "python_floor", thread_count=floor)]
+    if python_run.has_steps():
+        commands.append(python("replay.py", *replay_args, "--resync", python_run.path, "--record-steps",
+                               "--out", out / "python_floor_resync", thread_count=floor))
+    (out / FLOOR_OF).parent.mkdir(parents=True, exist_ok=True)
+    (out / FLOOR_OF).write_text(json.dumps({"python_run": str(python_run.path), "threads": floor,
+                                            "replay_args": [str(a) for a in replay_args]}))
+    return commands
+
+
+def given_floor_runs(python_run, floor, replay_args):
+    """PYTHON_FLOOR_RUNS when it holds floor_commands' runs for this reference, thread count and replay; else fails."""
+    made = json.loads((PYTHON_FLOOR_RUNS / FLOOR_OF).read_text())
+    wanted = {"python_run": str(python_run.path), "threads": floor, "replay_args": [str(a) for a in replay_args]}
+    assert made == wanted, (f"PARITY_PYTHON_FLOOR_RUNS={PYTHON_FLOOR_RUNS} holds the floor runs of {made}, "
+                            f"this session needs {wanted}: unset it and the floor runs are made here")
+    return PYTHON_FLOOR_RUNS
+
+
 def run_across_stacks(replays, replay_args):
     """The floor run; and where the reference recorded its steps, both resynchronised replays: the
-    port's (at the Ruby run's thread count) and the reference's own on the floor run's stack."""
+    port's (at the Ruby run's thread count) and the reference's own on the floor run's stack. The reference's
+    runs come from PARITY_PYTHON_FLOOR_RUNS when set (the fault-injection children share their parent's)."""
     floor = floor_threads(replays.python.info, replays.ruby.info)
-    commands = [python("replay.py", *replay_args, "--out", RUNS / "python_floor", thread_count=floor)]
+    if PYTHON_FLOOR_RUNS:
+        floor_out, commands = given_floor_runs(replays.python, floor, replay_args), []
+    else:
+        floor_out, commands = RUNS, floor_commands(replays.python, floor, replay_args, RUNS)
     resync = replays.python.has_steps()
     if resync:
         resync_args = [*replay_args, "--resync", replays.python.path, "--record-steps"]
-        commands += [ruby("replay", *resync_args, "--out", RUNS / "ruby_resync", thread_count=replays.ruby.info["threads"]),
-                     python("replay.py", *resync_args, "--out", RUNS / "python_floor_resync", thread_count=floor)]
+        commands.append(ruby("replay", *resync_args, "--out", RUNS / "ruby_resync", thread_count=replays.ruby.info["threads"]))
     run_together(*commands)
-    replays.floor = Run(RUNS / "python_floor")
+    replays.floor = Run(floor_out / "python_floor")
     SIDES["python (floor run)"] = side_info(replays.floor)
     if resync:
-        replays.resync = Replays(replays.python, Run(RUNS / "ruby_resync"), Run(RUNS / "python_floor_resync"))
+        replays.resync = Replays(replays.python, Run(RUNS / "ruby_resync"), Run(floor_out / "python_floor_resync"))
         SIDES["ruby (resynchronised)"] = side_info(replays.resync.ruby)
 
 

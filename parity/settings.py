@@ -7,6 +7,10 @@ Environment (the fault-injection tests run this suite against a broken copy of t
   PARITY_REPORT      where the report goes (default parity/report; "none": no report, as for the fault
                      tests' child suites, whose verdict is their output)
   PARITY_PYTHON_RUN  the default of --python-run (parity/options.py)
+  PARITY_PYTHON_FLOOR_RUNS  across stacks: a folder where conftest.floor_commands made the reference's floor
+                     runs for this --python-run (the fault-injection children share their parent's)
+  PARITY_PYTHON_FREE_RUNS  a folder where test_free_running.free_run_commands trained the Python side (its
+                     python/ and data/), taken instead of training it again (the data paths' children)
   PARITY_CPU_LOG     a file: each process the suite starts and each test, with its CPU time, as JSON lines
                      (parity/cpu_log.py)
 Tolerances are in parity/tolerances.py.
@@ -21,6 +25,8 @@ from reference_py.strategies import RESNET18_STRATEGIES
 RUBY_PORT = Path(os.environ.get("PARITY_RUBY_PORT") or ROOT / "ruby_port")
 FIXTURES = ROOT / "fixtures"
 RUNS = Path(os.environ.get("PARITY_RUNS") or ROOT / "runs" / "parity")
+PYTHON_FLOOR_RUNS = Path(os.environ["PARITY_PYTHON_FLOOR_RUNS"]) if os.environ.get("PARITY_PYTHON_FLOOR_RUNS") else None
+PYTHON_FREE_RUNS = Path(os.environ["PARITY_PYTHON_FREE_RUNS"]) if os.environ.get("PARITY_PYTHON_FREE_RUNS") else None
 REPORT = (None if os.environ.get("PARITY_REPORT") == "none"
           else Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report"))
 

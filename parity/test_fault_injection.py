@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from parity.conftest import floor_commands, floor_threads
 from parity.runs import Run
 from parity.sides import ROOT, SIDE_THREADS, python, run_together
 from reference_py import threads
@@ -113,13 +114,14 @@ def break_copy(fault, destination):
     return port
 
 
-def start_suite_against(fault, folder, python_run):
+def start_suite_against(fault, folder, python_run, shared=None):
     """The parity suite (fault.tests) as a child process against a copy of the port with the fault in it,
-    comparing with `python_run` (a Run, or None to replay Python in the child)."""
+    comparing with `python_run` (a Run, or None to replay Python in the child); `shared`: more of the Python
+    side's runs, made once for every child (PARITY_* variables, parity/settings.py)."""
     port = break_copy(fault, folder)
     env = threads.subprocess_env()
     env.update(PARITY_RUBY_PORT=str(port), PARITY_RUNS=str(folder / "runs"), PARITY_STRATEGIES=fault.strategy,
-               PARITY_REPORT="none")
+               PARITY_REPORT="none", **(shared or {}))
     if python_run is not None:
         env["PARITY_PYTHON_RUN"] = str(python_run.path)
     output = tempfile.TemporaryFile("w+")
@@ -127,13 +129,13 @@ def start_suite_against(fault, folder, python_run):
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True), output
 
 
-def run_children(faults, reference, tmp_path_factory):
+def run_children(faults, reference, tmp_path_factory, shared=None):
     """Each fault's child suite against `reference`, PARALLEL_CHILDREN at a time: name -> (exit code, output)."""
     waiting, running, results = list(faults), {}, {}
     while waiting or running:
         while waiting and len(running) < PARALLEL_CHILDREN:
             fault = waiting.pop(0)
-            running[fault.name] = start_suite_against(fault, tmp_path_factory.mktemp("fault"), reference)
+            running[fault.name] = start_suite_against(fault, tmp_path_factory.mktemp("fault"), reference, shared)
         name, (process, output) = next(iter(running.items()))
         process.wait(timeout=1800)
         output.seek(0)
@@ -154,9 +156,15 @@ def across_stacks_outcomes(fixtures_dir, tmp_path_factory):
     """The across-stacks cases' child suites, against a reference replayed at another thread count with its
     steps recorded."""
     other_stack = tmp_path_factory.mktemp("other_stack") / "python"
-    run_together(python("replay.py", "--fixtures", fixtures_dir, "--strategy", ACROSS_STACKS_STRATEGY, "--record-steps",
-                        "--out", other_stack, thread_count=OTHER_STACK_THREADS))
-    return run_children([f for f in FAULTS if f.across_stacks], Run(other_stack), tmp_path_factory)
+    replay_args = ["--fixtures", fixtures_dir, "--strategy", ACROSS_STACKS_STRATEGY]
+    run_together(python("replay.py", *replay_args, "--record-steps", "--out", other_stack, thread_count=OTHER_STACK_THREADS))
+    reference = Run(other_stack)
+    # the reference's floor runs, which every child would make alike: made once, here, by the children's own code
+    floor_runs = other_stack.parent / "floor"
+    run_together(*floor_commands(reference, floor_threads(reference.info, {"threads": SIDE_THREADS}), replay_args,
+                                 floor_runs))
+    return run_children([f for f in FAULTS if f.across_stacks], reference, tmp_path_factory,
+                        {"PARITY_PYTHON_FLOOR_RUNS": str(floor_runs)})
 
 
 @pytest.fixture(scope="module")
