@@ -20,6 +20,7 @@ import pytest
 
 from parity.conftest import floor_commands, floor_threads
 from parity.runs import Run
+from parity.test_free_running import free_data, free_run_commands
 from parity.sides import ROOT, SIDE_THREADS, python, run_together
 from reference_py import threads
 
@@ -171,10 +172,13 @@ def across_stacks_outcomes(fixtures_dir, tmp_path_factory):
 def data_path_outcomes(fixtures_dir, tmp_path_factory):
     """The data paths' faults' child suites, the replay's against one Python replay of DATA_PATH_STRATEGY made
     here (this session's replays, all strategies, would cost more: the extended run does not make them); the
-    free-running ones train both sides themselves."""
+    free-running ones against one Python training made here, each training its broken Ruby side."""
     reference = tmp_path_factory.mktemp("data_paths_reference") / "python"
-    run_together(python("replay.py", "--fixtures", fixtures_dir, "--strategy", DATA_PATH_STRATEGY, "--out", reference))
-    return run_children(DATA_PATH_FAULTS, Run(reference), tmp_path_factory)
+    # the Python trainer, which each free-running child would train alike: trained once, here, with their own code
+    free_runs = reference.parent / "free"
+    run_together(python("replay.py", "--fixtures", fixtures_dir, "--strategy", DATA_PATH_STRATEGY, "--out", reference),
+                 *free_run_commands(free_runs, free_data(free_runs), [DATA_PATH_STRATEGY], sides=("python",)))
+    return run_children(DATA_PATH_FAULTS, Run(reference), tmp_path_factory, {"PARITY_PYTHON_FREE_RUNS": str(free_runs)})
 
 
 def assert_verdict(fault, outcome):

@@ -18,7 +18,7 @@ from parity import data_paths
 from parity.compare import check, measure, measure_dict
 from parity.runs import same_stack
 from parity.early import started, starts_early
-from parity.settings import ALL_STRATEGIES, ROOT, RUNS, STRATEGIES
+from parity.settings import ALL_STRATEGIES, PYTHON_FREE_RUNS, ROOT, RUNS, STRATEGIES
 from parity.sides import python, ruby, start_together
 from parity.tolerances import for_quantity
 from reference_py import standin_data
@@ -52,24 +52,37 @@ class FreeRun:
         return self.record("best_state")
 
 
-@starts_early("free_runs")
-def start_free_runs(_session, background):
-    """Both trainers, every strategy, all at once."""
-    out = FREE_RUNS
-    data_dir = standin_data.ensure_standin(out / "data", seed=SEED, counts=DATA_COUNTS)
+def free_run_commands(out, data_dir, strategies=STRATEGIES, sides=("python", "ruby")):
+    """The trainers of `sides`, each strategy, into out/SIDE/STRATEGY, on the small set at data_dir."""
     weights = ensure_net(ROOT / "net.pth")
     common = ["--epochs", EPOCHS, "--step-size", STEP_SIZE, "--seed", SEED, "--data-dir", data_dir,
               "--weights", weights, "--no-progress", "--record"]
-    return start_together(*[side for strategy in STRATEGIES for side in (
-        python("train.py", "--strategy", strategy, *common, "--out-dir", out / "python"),
-        ruby("train", "--strategy", strategy, *common, "--out-dir", out / "ruby"))], background=background)
+    trainers = {"python": lambda strategy: python("train.py", "--strategy", strategy, *common, "--out-dir", out / "python"),
+                "ruby": lambda strategy: ruby("train", "--strategy", strategy, *common, "--out-dir", out / "ruby")}
+    return [trainers[side](strategy) for strategy in strategies for side in sides]
+
+
+def free_data(out):
+    """The small set, made in out/data when missing."""
+    return standin_data.ensure_standin(out / "data", seed=SEED, counts=DATA_COUNTS)
+
+
+@starts_early("free_runs")
+def start_free_runs(_session, background):
+    """Both trainers, every strategy, all at once; the Ruby side alone when PARITY_PYTHON_FREE_RUNS holds the
+    Python side's (free_run_commands' python/ and data/), on that same set."""
+    if PYTHON_FREE_RUNS:
+        return start_together(*free_run_commands(FREE_RUNS, PYTHON_FREE_RUNS / "data", sides=("ruby",)),
+                              background=background)
+    return start_together(*free_run_commands(FREE_RUNS, free_data(FREE_RUNS)), background=background)
 
 
 @pytest.fixture(scope="module")
 def free_runs(request):
     started("free_runs", request.session).wait()
-    out = FREE_RUNS
-    return {strategy: (FreeRun(out / "ruby" / strategy), FreeRun(out / "python" / strategy)) for strategy in STRATEGIES}
+    python_out = PYTHON_FREE_RUNS or FREE_RUNS
+    return {strategy: (FreeRun(FREE_RUNS / "ruby" / strategy), FreeRun(python_out / "python" / strategy))
+            for strategy in STRATEGIES}
 
 
 @pytest.fixture(scope="module")
