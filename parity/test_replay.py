@@ -128,6 +128,7 @@ def test_the_data_takes_every_path_the_real_data_takes(fixtures_dir, replay_runs
     class_counts = data_paths.class_counts_of_paths(manifest["replay_subset"]["train"] + manifest["replay_subset"]["val"])
     histories = {strategy: replay_runs.python.summary(strategy) for strategy in STRATEGIES}
     taken = data_paths.paths_taken(class_counts, manifest["protocol"]["batch_size"], histories)
-    data_paths.check_every_path_taken(taken, "the replay's fixtures", "change EVAL_PER_CLASS, REPLAY_PER_CLASS or "
-                                      "PROTOCOL in reference_py/export_fixtures.py until they do",
+    data_paths.check_every_path_taken(taken, "the replay's fixtures", "change EVAL_PER_CLASS or REPLAY_PER_CLASS in "
+                                      "reference_py/export_fixtures.py, or the replay values of reference_py/recipe.py "
+                                      "(the fixtures' PROTOCOL), until they do",
                                       STRATEGIES == ALL_STRATEGIES)
