@@ -20,7 +20,7 @@ import json
 
 import pytest
 
-from parity import cpu_log, early, known_divergences, report
+from parity import cpu_log, early, report
 from parity.settings import FIXTURES, PYTHON_FLOOR_RUNS, REPORT, RUNS, STRATEGIES
 from parity.sides import python, ruby, run_together
 from parity.runs import Replays, Run
@@ -174,7 +174,7 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session):
     early.stop_unread()
     if REPORT and (COMPARISONS or SIDES):
-        report.write(REPORT, COMPARISONS, SIDES, RUNS, known=known_divergences.MEASURED, notes=NOTES)
+        report.write(REPORT, COMPARISONS, SIDES, RUNS, notes=NOTES)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,4 +1,4 @@
-"""parity/report/: a Markdown summary of every comparison, the known divergences, both sides'
+"""parity/report/: a Markdown summary of every comparison, both sides'
 versions, and PNG figures that overlay the Python and Ruby curves."""
 
 import json
@@ -158,7 +158,7 @@ def free_running_figures(out, runs):
     return written
 
 
-def write(out, comparisons, sides, runs, known=(), notes=()):
+def write(out, comparisons, sides, runs, notes=()):
     out, runs = Path(out), Path(runs)
     out.mkdir(parents=True, exist_ok=True)
     figures = replay_figures(out, runs) + free_running_figures(out, runs)
@@ -181,12 +181,6 @@ def write(out, comparisons, sides, runs, known=(), notes=()):
                   "same seed, initialise as torchvision does?", ""] + zoo
     if failed:
         lines += ["", "## Mismatches (first 20)", ""] + first_failures(comparisons)
-    lines += ["", "## Known divergences", ""]
-    if known:
-        lines += ["| divergence | measured | reason |", "|---|---|---|"]
-        lines += [f"| {k['name']} | {k['measured']} | {k['reason']} |" for k in known]
-    else:
-        lines.append("None recorded in this run.")
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     if figures:
