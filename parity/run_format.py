@@ -61,7 +61,7 @@ class RunWriter:
     def __init__(self, directory, info):
         self.dir = Path(directory).absolute()
         self._pid = os.getpid()
-        self._lock = Lock(self.dir.with_name(f".{self.dir.name}.lock"))
+        self._lock = Lock.beside(self.dir)
         try:
             self._take_lock()
             self._claim()

@@ -164,6 +164,12 @@ class Lock:
         self.path = Path(path)
         self.fd = None
 
+    @classmethod
+    def beside(cls, target):
+        """The writers' lock of `target`: .NAME.lock in its folder (a trainer's output and a recording alike)."""
+        target = Path(target)
+        return cls(target.with_name(f".{target.name}.lock"))
+
     def acquire(self):
         """None once held; else the process id the holder wrote (or "?")."""
         with signals_held():  # a signal between the file's creation and self.fd would leave it behind
@@ -204,7 +210,7 @@ class Output:
         self.target = Path(target)
         self.tool = tool
         self.option = option
-        self.lock = Lock(self.target.with_name(f".{self.target.name}.lock"))
+        self.lock = Lock.beside(self.target)
         self.made_parents = []
 
     def fix(self):

@@ -129,7 +129,7 @@ module Hymenoptera
         @target = target
         @tool = tool
         @option = option
-        @lock = Lock.new(File.join(File.dirname(target), ".#{File.basename(target)}.lock"))
+        @lock = Lock.beside(target)
         @made_parents = []
       end
 

@@ -17,6 +17,11 @@ module PytorchParity
       @file = nil
     end
 
+    # The writers' lock of target: .NAME.lock in its folder (a trainer's output and a recording alike).
+    def self.beside(target)
+      new(File.join(File.dirname(target), ".#{File.basename(target)}.lock"))
+    end
+
     # nil once held; else the process id the holder wrote (or "?").
     def acquire
       # SIGINT and SIGTERM wait until it is done (Hymenoptera::Atomic.signals_held): one between the file's

@@ -30,7 +30,7 @@ module PytorchParity
       def initialize(dir, info)
         @dir = File.expand_path(dir)
         @pid = Process.pid
-        @lock = Lock.new(File.join(File.dirname(@dir), ".#{File.basename(@dir)}.lock"))
+        @lock = Lock.beside(@dir)
         begin
           take_lock
           claim
