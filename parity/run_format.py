@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reference_py.atomic import Lock
+from reference_py.lock import Lock
 
 FORMAT = "pytorch-parity-run/1"
 OWN_FILE = re.compile(r"(run\.json|events\.jsonl|tensors-\d+\.bin)\Z")
@@ -55,7 +55,7 @@ class RunWriter:
     writes run.json, then appends events. The claim rule of every writer (reference_py/atomic.py), kept
     here in its smallest form because the Ruby twin loads without the port: run.json is the marker that
     names the recorder, its files are known by name (OWN_FILE), and what a killed run left half-written
-    is tidied by its name alone (OWN_TEMPORARY). The writers' lock beside DIR (.DIR.lock, atomic.Lock) is
+    is tidied by its name alone (OWN_TEMPORARY). The writers' lock beside DIR (.DIR.lock, lock.Lock) is
     held from the claim to close()."""
 
     def __init__(self, directory, info):

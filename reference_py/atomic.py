@@ -21,18 +21,16 @@ The Ruby twin is ruby_port/lib/hymenoptera/atomic.rb.
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from reference_py.errors import UserError
+from reference_py.lock import Lock, signals_held
 
 MARKER = ".hymenoptera-output.json"
 SIGNATURE_SUFFIXES = (".json", ".bin", ".png", ".pth")  # what a tool wrote before MARKER existed
@@ -53,27 +51,6 @@ def make_temporary(target, make):
             return path
         except FileExistsError:
             continue
-
-
-@contextlib.contextmanager
-def signals_held():
-    """SIGINT and SIGTERM wait until the block is done, then take effect: a temporary entry made inside is
-    already in its cleanup's hands when they do (a signal between its creation and the `try` would leak it).
-
-    Signals reach Python's handlers in the main thread only; elsewhere there is nothing to hold."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: held.append(signum))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for signum in dict.fromkeys(held):
-            signal.raise_signal(signum)
 
 
 @contextlib.contextmanager
@@ -155,52 +132,6 @@ def _remove(path):
         shutil.rmtree(path)
     else:
         path.unlink()
-
-
-class Lock:
-    """An exclusive flock on `path`; the file is removed when released (and re-taken if it vanished meanwhile)."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.fd = None
-
-    @classmethod
-    def beside(cls, target):
-        """The writers' lock of `target`: .NAME.lock in its folder (a trainer's output and a recording alike)."""
-        target = Path(target)
-        return cls(target.with_name(f".{target.name}.lock"))
-
-    def acquire(self):
-        """None once held; else the process id the holder wrote (or "?")."""
-        with signals_held():  # a signal between the file's creation and self.fd would leave it behind
-            return self._take()
-
-    def _take(self):
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 64).decode("ascii", "replace").strip()
-                os.close(fd)
-                return holder or "?"
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
-                self.fd = fd
-                return None
-            os.close(fd)  # released and removed by its holder between our open and our flock: again
-
-    def release(self):
-        if self.fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-            os.close(self.fd)
-            self.fd = None
 
 
 class Output:

@@ -1,5 +1,7 @@
 """Shared set-up: a tiny generated image set and stand-in weights, made once per session."""
 
+import signal
+
 import pytest
 
 from reference_py import standin_data
@@ -7,6 +9,14 @@ from reference_py.export_fixtures import ensure_fixtures
 from reference_py.pretrained import standin_state_dict, write_net
 
 TINY_COUNTS = {"train": 4, "val": 4}
+
+
+@pytest.fixture
+def sigterm_exits():
+    """SIGTERM ends the test with SystemExit, as it ends a run (test_atomic's and test_lock's signals)."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(SystemExit(143)))
+    yield
+    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,6 @@ from reference_py import atomic
 
 
 @pytest.fixture
-def sigterm_exits():
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(SystemExit(143)))
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
-@pytest.fixture
 def sigterm_on_creation(monkeypatch):
     """SIGTERM sent to this process right after the temporary entry exists, before its maker returns."""
     def signalled(make):
@@ -41,31 +34,6 @@ def test_a_signal_as_the_temporary_entry_is_made_leaves_nothing(writer, tmp_path
         with open_writer():
             pytest.fail("the signal should have ended the run before the block")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
-
-
-def test_a_signal_as_the_lock_is_taken_leaves_no_lock_file(tmp_path, sigterm_exits, monkeypatch):
-    """SIGTERM right after the lock file is made and flocked, before the lock knows it holds it."""
-    samestat = atomic.os.path.samestat
-
-    def signalled(*args):
-        signal.raise_signal(signal.SIGTERM)
-        return samestat(*args)
-    monkeypatch.setattr(atomic.os.path, "samestat", signalled)
-    with pytest.raises(SystemExit):
-        with atomic.OutputDir(tmp_path / "scratch", "train", "--out"):
-            pytest.fail("the signal should have ended the run before the block")
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
-
-
-def test_a_held_signal_takes_effect_when_the_block_ends(sigterm_exits):
-    reached = []
-    handler = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(SystemExit):
-        with atomic.signals_held():
-            signal.raise_signal(signal.SIGTERM)
-            reached.append("after the signal")
-    assert reached == ["after the signal"]
-    assert signal.getsignal(signal.SIGTERM) is handler
 
 
 def test_a_killed_runs_leftovers_are_tidied_by_name_and_nothing_else(tmp_path, capsys):

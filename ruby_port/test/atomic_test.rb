@@ -38,32 +38,6 @@ class AtomicTest < Minitest::Test
     end
   end
 
-  # SIGTERM right after the lock file is made and flocked, before the lock knows it holds it.
-  def test_a_signal_as_the_lock_is_taken_leaves_no_lock_file
-    identical = File.method(:identical?)
-    signalled = ->(*args) { Process.kill("TERM", Process.pid).then { identical.call(*args) } }
-    error = assert_raises(SignalException) do
-      File.stub(:identical?, signalled) do
-        Atomic::OutputDir.new(File.join(tmpdir, "scratch"), "train", "--out").hold do
-          flunk "the signal should have ended the run before the block"
-        end
-      end
-    end
-    assert_equal "SIGTERM", error.message
-    assert_empty Dir.children(tmpdir)
-  end
-
-  def test_a_held_signal_takes_effect_when_the_block_ends
-    reached = []
-    assert_raises(SignalException) do
-      Atomic.signals_held do
-        Process.kill("TERM", Process.pid)
-        reached << "after the signal"
-      end
-    end
-    assert_equal ["after the signal"], reached
-  end
-
   # Killed while writing (.NAME.<12 hex>.tmp: half a result, no marker yet) and between the two renames of a
   # swap (.NAME.<12 hex>.old, the earlier result; NAME missing): the next run removes the one and restores the
   # other, whatever they hold. Names that only resemble them (a user's backup, an empty folder) stay as they were.

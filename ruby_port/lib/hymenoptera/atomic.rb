@@ -41,7 +41,7 @@ module Hymenoptera
       FileUtils.mkdir_p(File.dirname(target))
       tmp = nil
       begin
-        signals_held do
+        PytorchParity::Lock.signals_held do
           tmp = make_temporary(target) { |path| File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o666, &:close) }
         end
         yield tmp
@@ -53,12 +53,6 @@ module Hymenoptera
 
     def write(target, data)
       path(target) { |tmp| File.binwrite(tmp, data) }
-    end
-
-    # SIGINT and SIGTERM wait until the block is done, then take effect: a temporary entry made inside is
-    # already in its cleanup's hands when they do (a signal between its creation and the `begin` would leak it).
-    def signals_held(&block)
-      Thread.handle_interrupt(SignalException => :never, &block)
     end
 
     # An output option's value: a path, not an empty word (File.join("", x) is /x).
@@ -117,10 +111,6 @@ module Hymenoptera
       File.directory?(path) && !File.symlink?(path) ? FileUtils.rm_rf(path) : File.unlink(path)
     end
 
-    # The writers' lock, an exclusive flock on path removed when released: pytorch_parity's, whose recorder
-    # takes it too and loads without the port.
-    Lock = PytorchParity::Lock
-
     # What OutputDir and OutputFile share: the lock, the leftovers of interrupted runs, the parents made.
     class Output
       attr_reader :target, :tool, :option
@@ -129,7 +119,7 @@ module Hymenoptera
         @target = target
         @tool = tool
         @option = option
-        @lock = Lock.beside(target)
+        @lock = PytorchParity::Lock.beside(target)
         @made_parents = []
       end
 
@@ -294,10 +284,10 @@ module Hymenoptera
       def write
         tmp = nil
         begin
-          Atomic.signals_held { tmp = Atomic.make_temporary(target) { |path| Dir.mkdir(path, 0o777) } }
+          PytorchParity::Lock.signals_held { tmp = Atomic.make_temporary(target) { |path| Dir.mkdir(path, 0o777) } }
           yield tmp
           new_marker(tmp, Atomic.files_below(tmp))
-          Atomic.signals_held { commit(tmp) } # a signal between the two renames would leave the target missing
+          PytorchParity::Lock.signals_held { commit(tmp) } # a signal between the two renames would leave the target missing
         ensure
           FileUtils.rm_rf(tmp) if tmp && File.exist?(tmp)
         end

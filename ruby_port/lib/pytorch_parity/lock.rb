@@ -3,11 +3,11 @@
 require "fileutils"
 
 module PytorchParity
-  # The lock every writer of the project takes beside its output (the twin of reference_py/atomic.py's
+  # The lock every writer of the project takes beside its output (the twin of reference_py/lock.py's
   # Lock): an exclusive flock on .NAME.lock beside the target, holding the holder's process id, released by
   # the kernel if the process dies, the file removed when released (and taken again if it vanished
   # meanwhile). One class for the recorder (record/run_writer.rb), which loads without the port, and the
-  # port's writers (Hymenoptera::Atomic::Lock is this class): a recording and a trainer, or two
+  # port's writers (hymenoptera/atomic.rb): a recording and a trainer, or two
   # recordings, in either language, on one folder exclude each other.
   class Lock
     attr_reader :path
@@ -17,6 +17,12 @@ module PytorchParity
       @file = nil
     end
 
+    # SIGINT and SIGTERM wait until the block is done, then take effect: a temporary entry made inside is
+    # already in its cleanup's hands when they do (a signal between its creation and the `begin` would leak it).
+    def self.signals_held(&block)
+      Thread.handle_interrupt(SignalException => :never, &block)
+    end
+
     # The writers' lock of target: .NAME.lock in its folder (a trainer's output and a recording alike).
     def self.beside(target)
       new(File.join(File.dirname(target), ".#{File.basename(target)}.lock"))
@@ -24,9 +30,7 @@ module PytorchParity
 
     # nil once held; else the process id the holder wrote (or "?").
     def acquire
-      # SIGINT and SIGTERM wait until it is done (Hymenoptera::Atomic.signals_held): one between the file's
-      # creation and @file would leave it behind
-      Thread.handle_interrupt(SignalException => :never) { take }
+      Lock.signals_held { take } # a signal between the file's creation and @file would leave it behind
     end
 
     def release
