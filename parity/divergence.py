@@ -19,10 +19,3 @@ def first_divergence(ruby_trace, python_trace, tolerance, when_all_agree="the di
             return f"first divergence in forward order: module {name} ({comparison.message()})"
     return f"first divergence: every traced module output agrees, so {when_all_agree}"
 
-
-def explain_with_trace(comparisons, runs, strategy, trace, tolerance, when_all_agree):
-    """Attach the first divergence of the Replays' TRACE to the first failing comparison, if any fails."""
-    failing = next((c for c in comparisons if not c.passed), None)
-    if failing is not None:
-        failing.notes.append(first_divergence(runs.ruby.bundle(strategy, trace), runs.python.bundle(strategy, trace),
-                                              tolerance, when_all_agree))

@@ -1,9 +1,12 @@
-"""Reading a replay run directory (the layout in fixtures/README.md), the same for either side."""
+"""Reading the runs the suite compares, the same for either side: a replay run directory (the layout in
+fixtures/README.md) and a trainer's free run; each seen per strategy as a Side of parity/quantities.py's
+Pair (bundle(name), summary())."""
 
 import json
 from functools import cached_property
 from pathlib import Path
 
+from parity.quantities import Pair
 from reference_py.tensor_io import read_bundle
 
 
@@ -39,6 +42,46 @@ class Run:
     def epochs(self, strategy):
         return [entry["epoch"] for entry in self.summary(strategy)["epochs"]]
 
+    def of(self, strategy):
+        return StrategyRun(self, strategy)
+
+
+class StrategyRun:
+    """One strategy of a replay run, as a Side: its bundles and its summary.json."""
+
+    def __init__(self, run, strategy):
+        self.run, self.strategy = run, strategy
+
+    def bundle(self, name):
+        return self.run.bundle(self.strategy, name)
+
+    @cached_property
+    def _summary(self):
+        return self.run.summary(self.strategy)
+
+    def summary(self):
+        return self._summary
+
+
+class FreeRun:
+    """What one side's trainer wrote for one strategy, as a Side: its record/ bundles and curves.json."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.curves = json.loads((self.folder / "curves.json").read_text())
+
+    def bundle(self, name):
+        return read_bundle(self.folder / "record" / name)
+
+    def summary(self):
+        return self.curves
+
+
+def free_pair(ruby, python):
+    """Two trainers' FreeRuns of one strategy; bit-identical expected when they report the same LibTorch and threads."""
+    return Pair("free", ruby, python, same_stack=same_stack(python.curves["stack"], ruby.curves["stack"]),
+                where={"strategy": python.curves["strategy"]})
+
 
 def same_stack(python_info, ruby_info):
     """True when both sides ran the same LibTorch file with the same thread count."""
@@ -64,7 +107,7 @@ class Replays:
         floor = self.floor.bundle(strategy, name) if self.floor else None
         return self.ruby.bundle(strategy, name), self.python.bundle(strategy, name), floor
 
-    def summaries(self, strategy):
-        """(ruby, python, floor or None) of one strategy's summary.json."""
-        floor = self.floor.summary(strategy) if self.floor else None
-        return self.ruby.summary(strategy), self.python.summary(strategy), floor
+    def pair(self, strategy):
+        """One strategy of the replays, as parity/quantities.py's table reads it."""
+        return Pair("replay", self.ruby.of(strategy), self.python.of(strategy),
+                    self.floor.of(strategy) if self.floor else None, self.same_stack, {"strategy": strategy})

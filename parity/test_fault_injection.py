@@ -88,7 +88,7 @@ DATA_PATH_BUGS = [
      r"(?s)(def evaluate\b.*?running_loss \+= loss\.item \* )inputs\.size\(0\)", r"\g<1>4",
      f"val_loss differs {AT}, epoch=0]", f"free-running val_loss differs {AT}, epoch=0]"),
     ("a tie taken as a new best (tie in val accuracy)", r"record\[:val_acc\] > best_acc", "record[:val_acc] >= best_acc",
-     f"best state dict differs {AT}", f"free-running best epoch (-1: none) differs {AT}]"),
+     f"best epoch (-1: none) differs {AT}]", f"free-running best epoch (-1: none) differs {AT}]"),
     ("the last weights returned, not the best (best epoch before the last)", r"model\.load_state_dict\(best_model_wts\)",
      "nil # the best weights are never loaded", f"best state dict differs {AT}", f"free-running best weights differs {AT}"),
 ]

@@ -12,19 +12,16 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from parity import data_paths
-from parity.compare import check, measure, measure_dict
-from parity.runs import same_stack
+from parity import data_paths, quantities
+from parity.compare import check
 from parity.early import started, starts_early
+from parity.runs import FreeRun, free_pair
 from parity.settings import ALL_STRATEGIES, PYTHON_FREE_RUNS, ROOT, RUNS, STRATEGIES
 from parity.sides import python, ruby, start_together
-from parity.tolerances import for_quantity
 from reference_py import standin_data
 from reference_py.data import check_layout, image_files
 from reference_py.pretrained import ensure_net
-from reference_py.tensor_io import read_bundle
 
 EPOCHS = 3
 STEP_SIZE = 2  # the learning rate decays after epoch 1, inside the run
@@ -35,21 +32,6 @@ SEED = 0
 # test_the_data_takes_every_path_the_real_data_takes).
 DATA_COUNTS = {"train": {"ants": 4, "bees": 3}, "val": {"ants": 2, "bees": 3}}
 FREE_RUNS = RUNS / "free"  # both trainers' out-dirs and their data
-
-
-class FreeRun:
-    """What one side's trainer wrote for one strategy: curves.json, best.pth and the record/ bundles."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.curves = json.loads((folder / "curves.json").read_text())
-
-    def record(self, name):
-        return read_bundle(self.folder / "record" / name)
-
-    def best_weights(self):
-        """best.pth's tensors as the trainer recorded them (torch.rb's .pth needs an unsafe load in Python)."""
-        return self.record("best_state")
 
 
 def free_run_commands(out, data_dir, strategies=STRATEGIES, sides=("python", "ruby")):
@@ -79,96 +61,33 @@ def start_free_runs(_session, background):
 
 @pytest.fixture(scope="module")
 def free_runs(request):
+    """strategy -> the Pair of both trainers' FreeRuns (parity/runs.py)."""
     started("free_runs", request.session).wait()
     python_out = PYTHON_FREE_RUNS or FREE_RUNS
-    return {strategy: (FreeRun(FREE_RUNS / "ruby" / strategy), FreeRun(python_out / "python" / strategy))
+    return {strategy: free_pair(FreeRun(FREE_RUNS / "ruby" / strategy), FreeRun(python_out / "python" / strategy))
             for strategy in STRATEGIES}
 
 
-@pytest.fixture(scope="module")
-def on_one_stack(free_runs):
-    """Both trainers ran here; bit-identical is expected when they report the same LibTorch and threads."""
-    ruby, python = next(iter(free_runs.values()))
-    return same_stack(python.curves["stack"], ruby.curves["stack"])
+def test_every_epoch_and_a_decay(strategy, free_runs):
+    """What the comparisons below need: EPOCHS epochs run and their orders recorded on both sides, a StepLR decay."""
+    for side, run in (("ruby", free_runs[strategy].ruby), ("python", free_runs[strategy].python)):
+        epochs, orders = run.curves["epochs"], run.curves["data_order"]["train"]
+        assert len(epochs) == len(orders) == EPOCHS, (
+            f"{side} [strategy={strategy}]: {len(epochs)} epochs run, {len(orders)} with a recorded order, expected {EPOCHS}")
+    epochs = free_runs[strategy].python.curves["epochs"]
+    assert epochs[-1]["lr"][0] < epochs[0]["lr"][0], "the run must include a StepLR decay"
 
 
-def test_data_order(strategy, free_runs, on_one_stack, recorder):
-    ruby, python = free_runs[strategy]
-    orders = [(torch.tensor(r), torch.tensor(p)) for r, p in
-              zip(ruby.curves["data_order"]["train"], python.curves["data_order"]["train"])]
-    assert len(orders) == EPOCHS, f"epochs with a recorded order: {len(orders)}, expected {EPOCHS}"
-    check([measure(r, p, quantity="free-running training order", tolerance=for_quantity("counts", on_one_stack),
-                   strategy=strategy, epoch=epoch) for epoch, (r, p) in enumerate(orders)], recorder)
-
-
-def test_first_batch_as_it_entered_the_model(strategy, free_runs, on_one_stack, recorder):
-    ruby, python = free_runs[strategy]
-    check(measure_dict(ruby.record("first_batch"), python.record("first_batch"),
-                       quantity="free-running first batch (decoded, cropped, resampled, flipped, normalized)",
-                       tolerance=for_quantity("inputs", on_one_stack), strategy=strategy), recorder)
-
-
-def test_every_step_loss(strategy, free_runs, on_one_stack, recorder):
-    ruby, python = free_runs[strategy]
-    check(measure(ruby.record("step_losses")["step_losses"], python.record("step_losses")["step_losses"],
-                  quantity="free-running training loss per step [epoch, step]",
-                  tolerance=for_quantity("loss", on_one_stack), strategy=strategy), recorder)
-
-
-def test_epoch_curves(strategy, free_runs, on_one_stack, recorder):
-    ruby, python = free_runs[strategy]
-    ruby_epochs, python_epochs = ruby.curves["epochs"], python.curves["epochs"]
-    assert len(ruby_epochs) == len(python_epochs) == EPOCHS, (
-        f"epochs run: ruby {len(ruby_epochs)}, python {len(python_epochs)}, expected {EPOCHS}")
-    assert python_epochs[-1]["lr"][0] < python_epochs[0]["lr"][0], "the run must include a StepLR decay"
-    comparisons = []
-    for r, p in zip(ruby_epochs, python_epochs):
-        comparisons.append(measure(torch.tensor(r["lr"], dtype=torch.float64), torch.tensor(p["lr"], dtype=torch.float64),
-                                   quantity="free-running learning rate", strategy=strategy, epoch=p["epoch"],
-                                   tolerance=for_quantity("lr", on_one_stack)))
-        for metric in ("train_loss", "train_acc", "val_loss", "val_acc"):
-            comparisons.append(measure(torch.tensor(r[metric], dtype=torch.float64),
-                                       torch.tensor(p[metric], dtype=torch.float64),
-                                       quantity=f"free-running {metric}", strategy=strategy, epoch=p["epoch"],
-                                       tolerance=for_quantity("metrics", on_one_stack)))
-    check(comparisons, recorder)
-
-
-def test_first_gradients_and_momentum(strategy, free_runs, on_one_stack, recorder):
-    ruby, python = free_runs[strategy]
-    comparisons = measure_dict(ruby.record("grads_step1"), python.record("grads_step1"),
-                               quantity="free-running gradient after the first backward", strategy=strategy,
-                               tolerance=for_quantity("gradients", on_one_stack))
-    for bundle, when in (("momentum_step1", "after the first step"), ("momentum_last", "at the end")):
-        assert python.record(bundle), f"the Python trainer recorded no momentum buffer {when} [{strategy}]"
-        comparisons += measure_dict(ruby.record(bundle), python.record(bundle), strategy=strategy,
-                                    quantity=f"free-running SGD momentum buffer {when}",
-                                    tolerance=for_quantity("momentum", on_one_stack))
-    check(comparisons, recorder)
-
-
-def test_best_epoch_and_weights(strategy, free_runs, on_one_stack, recorder):
-    ruby, python = free_runs[strategy]
-    comparisons = [
-        measure(torch.tensor(-1 if ruby.curves["best_epoch"] is None else ruby.curves["best_epoch"]),
-                torch.tensor(-1 if python.curves["best_epoch"] is None else python.curves["best_epoch"]),
-                quantity="free-running best epoch (-1: none)", strategy=strategy,
-                tolerance=for_quantity("counts", on_one_stack)),
-        measure(torch.tensor(ruby.curves["best_acc"], dtype=torch.float64),
-                torch.tensor(python.curves["best_acc"], dtype=torch.float64),
-                quantity="free-running best val accuracy", strategy=strategy,
-                tolerance=for_quantity("metrics", on_one_stack)),
-    ]
-    comparisons += measure_dict(ruby.best_weights(), python.best_weights(), quantity="free-running best weights",
-                                strategy=strategy, tolerance=for_quantity("state", on_one_stack))
-    check(comparisons, recorder)
+@pytest.mark.parametrize("quantity", quantities.of("free"), ids=quantities.ident)
+def test_quantity(strategy, quantity, free_runs, recorder):
+    check(quantities.compare(quantity, free_runs[strategy]), recorder)
 
 
 def test_the_data_takes_every_path_the_real_data_takes(free_runs):
     """A partial last batch in both splits, unequal classes, a tie in val accuracy, a best epoch before the
     last (parity/data_paths.py), read from what the reference's runs record: their data dir, batch size
     and curves."""
-    python_runs = {strategy: python for strategy, (_, python) in free_runs.items()}
+    python_runs = {strategy: pair.python for strategy, pair in free_runs.items()}
     first = next(iter(python_runs.values()))
     data_dir = Path(first.curves["data"]["dir"])
     class_counts = {split: [len(image_files(data_dir / split / name)) for name in check_layout(data_dir)]
