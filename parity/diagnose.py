@@ -16,17 +16,15 @@ Exit status: 0 identical, 1 not, 2 bad input (one line on stderr).
 """
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from parity import deviations
-from parity.compare import Comparison, measure, measure_dict
+from parity import deviations, quantities, recorded
 from parity.run_format import RunError, read_run
-from parity.tolerances import BIT_IDENTICAL, PREPROCESSING, for_quantity
+from parity.tolerances import for_quantity
 
 # What flows into what: a divergence is a consequence when one came before it in a stream it depends on.
 UPSTREAM = {
@@ -130,10 +128,10 @@ def same_stack(python, ruby):
 
 def keyed(run):
     """key -> event (or, for a pass's order, the list of its indices events) of every comparable event."""
-    out = {}
+    out, kinds = {}, quantities.recorded_events()
     for event in run.events:
         kind = event["kind"]
-        key = event_key(event)
+        key = event_key(event, kinds)
         if key is None:
             continue
         if kind == "indices":
@@ -145,230 +143,52 @@ def keyed(run):
     return out
 
 
-def event_key(event):
+def event_key(event, kinds=None):
+    """The key of the quantity an event holds (the table's Event: its kind and what tells its events apart), or None;
+    `kinds`: quantities.recorded_events(), when the caller has it."""
     kind = event["kind"]
-    if kind == "loader":
-        return ("loader", event["loader"])
-    if kind in ("pass", "indices"):
-        return ("order", event["loader"], event["pass"])
-    if kind == "compose":
-        return ("compose", event["loader"])
-    if kind == "transform":
-        return ("transform", event["loader"], event["position"])
-    if kind == "batch":
-        return ("batch", event["loader"])
-    if kind == "module_output":
-        return ("module_output", event["module"])
-    if kind == "loss":
-        return ("loss", event["backward"])
-    if kind == "optimizer":
-        return ("optimizer", "after_step") if "after_step" in event else \
-            ("optimizer", event.get("scheduler"), event.get("scheduler_step"))
-    if kind == "scheduler":
-        return ("scheduler", event["scheduler"], event["scheduler_step"])
-    if kind in ("model", "initial_state", "model_input", "model_output", "buffers_after_forward", "gradients",
-                "eval_input", "eval_output", "recorder_error"):
+    if kind == "recorder_error":
         return (kind,)
-    return None
+    found = (kinds or quantities.recorded_events()).get(kind)
+    if found is None:
+        return None
+    return (found[1].kind, *found[1].key(event))
 
 
-def quantities(run):
+def recorded_quantities(run):
     """The run's quantities in the order it recorded them (a pass's order at the pass's start)."""
+    kinds = quantities.recorded_events()
     seen, out = set(), []
     for event in run.events:
-        key = event_key(event)
+        key = event_key(event, kinds)
         if key is None or key in seen or key[0] == "recorder_error":
             continue
         seen.add(key)
-        out.append(quantity(key, event))
+        out.append(quantity(key, event, kinds))
     return out
 
 
-def quantity(key, event):
-    kind = key[0]
-    at = event.get("at") or {}
-    if kind == "loader":
-        return Quantity(key, "loader settings", f"loader {key[1]}", "data", {"loader": key[1]})
-    if kind == "order":
-        return Quantity(key, "data order", "data order", "data", {"loader": key[1], "pass": key[2]})
-    if kind == "compose":
-        return Quantity(key, "the first sample's Compose", f"transforms [loader {key[1]}]", "data", {"loader": key[1]})
-    if kind == "transform":
-        name = event.get("transform")
-        label = "the loaded image (the Compose's input)" if key[2] == 0 else f"output of {name}"
-        return Quantity(key, label, f"transforms [loader {key[1]}]", "data",
-                        {"loader": key[1], "sample": 0, "transform": f"{key[2]} ({name})"})
-    if kind == "batch":
-        return Quantity(key, "first batch", "batches", "data", {"loader": key[1], "pass": 0, "batch": 0})
-    if kind == "model":
-        return Quantity(key, "the model's modules", "model", "settings", {})
-    if kind == "initial_state":
-        return Quantity(key, "parameters and buffers at the first forward", "initial state", "model", {})
-    if kind == "model_input":
-        return Quantity(key, "the batch as it enters the model", "model input", "model", at_place(at))
-    if kind == "module_output":
-        return Quantity(key, f"output of {key[1]} ({event.get('class')})", "module outputs", "model",
-                        {"module": key[1], "forward": "first"})
-    if kind == "model_output":
-        return Quantity(key, "the model's output", "model output", "model", at_place(at))
-    if kind == "buffers_after_forward":
-        return Quantity(key, "buffers after the first forward", "buffers", "model", {})
-    if kind == "loss":
-        return Quantity(key, "loss", "losses", "model", {**at_place(at), "step": event.get("step")})
-    if kind == "gradients":
-        return Quantity(key, "gradients after the first backward", "gradients", "model", at_place(at))
-    if kind == "optimizer":
-        if key[1] == "after_step":
-            return Quantity(key, "optimizer after the first step", "optimizer", "model", {"step": 1})
-        return Quantity(key, "optimizer state", "optimizer", "model",
-                        {"scheduler step": key[2], "step": event.get("step")})
-    if kind == "scheduler":
-        return Quantity(key, "learning rates", "learning rates", "schedule",
-                        {"scheduler step": key[2], "step": event.get("step")})
-    if kind == "eval_input":
-        return Quantity(key, "the first eval batch as it enters the model", "eval", "model", at_place(at))
-    if kind == "eval_output":
-        return Quantity(key, "the model's output on the first eval batch", "eval", "model", at_place(at))
-    if kind == "recorder_error":
-        return Quantity(key, "the recorder", "recorder", "end", {})
-    raise ValueError(key)
-
-
-def at_place(at):
-    return {"loader": at.get("loader"), "pass": at.get("pass"), "batch": at.get("batch")} if at else {}
+def quantity(key, event, kinds=None):
+    """The quantity of `key` as the table's Event of its kind places it."""
+    row, held = (kinds or quantities.recorded_events())[key[0]]
+    text = lambda value: value(key, event) if callable(value) else value
+    return Quantity(key, text(held.label) or row.name, text(held.group), held.stream, held.place(key, event))
 
 
 # --- comparing one quantity ---
 
 class Comparer:
+    """The two recorded runs compared (the `pair` of parity/recorded.py's comparisons) and their events by key."""
+
     def __init__(self, python, ruby, same):
         self.python, self.ruby, self.same = python, ruby, same
         self.python_events, self.ruby_events = keyed(python), keyed(ruby)
 
-    def tolerance(self, kind):
-        return for_quantity(kind, self.same)
-
-    def problem(self, quantity, text):
-        result = Comparison(quantity=quantity.label, where=quantity.place, tolerance=BIT_IDENTICAL)
-        result.problem = text
-        return [result]
-
     def compare(self, quantity):
-        """The Comparisons of a quantity both runs recorded."""
-        p, r = self.python_events[quantity.key], self.ruby_events[quantity.key]
-        kind = quantity.key[0]
-        method = getattr(self, f"_{kind}", None)
-        if method is not None:
-            return method(quantity, p, r)
-        tolerance = {"initial_state": "state", "model_input": "inputs", "module_output": "trace",
-                     "model_output": "logits", "buffers_after_forward": "state", "loss": "loss",
-                     "gradients": "gradients", "eval_input": "inputs", "eval_output": "logits",
-                     "batch": "inputs"}[kind]
-        return self.tensors(quantity, p, r, self.tolerance(tolerance))
-
-    def tensors(self, quantity, p, r, tolerance):
-        results = measure_dict(self.ruby.tensors(r), self.python.tensors(p), quantity=quantity.label,
-                               tolerance=tolerance, **quantity.place)
-        for name in sorted(set(p.get("values", {})) | set(r.get("values", {}))):
-            a, b = p.get("values", {}).get(name), r.get("values", {}).get(name)
-            if a != b and not (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)):
-                results += self.problem(quantity, f"{name}: ruby {b!r}, python {a!r}")
-        return results
-
-    def _loader(self, quantity, p, r):
-        results = []
-        for name in ("dataset_size", "batch_size", "shuffle", "num_workers", "drop_last"):
-            if p.get(name) != r.get(name):
-                results += self.problem(quantity, f"{name}: ruby {r.get(name)!r}, python {p.get(name)!r}")
-        return results or [self.agree(quantity)]
-
-    def agree(self, quantity):
-        return Comparison(quantity=quantity.label, where=quantity.place, tolerance=BIT_IDENTICAL)
-
-    def _order(self, quantity, p, r):
-        python = [i for event in p["indices"] for i in event["indices"]]
-        ruby = [i for event in r["indices"] for i in event["indices"]]
-        stopped = self.ruby.end is None or self.ruby.end.get("status") != "completed"
-        if stopped and len(ruby) < len(python):
-            python = python[:len(ruby)]  # the Ruby run stopped during this pass: what it drew
-        if ruby == python:
-            return [self.agree(quantity)]
-        first = next((k for k, (a, b) in enumerate(zip(ruby, python)) if a != b), min(len(ruby), len(python)))
-        batch = _batch_of(p["indices"], first)
-        shown = lambda order: "[" + ", ".join(map(str, order[first:first + 8])) + (", …" if len(order) > first + 8 else "") + "]"
-        text = (f"from position {first} (batch {batch}): ruby {shown(ruby)}, python {shown(python)}"
-                f" ({len(ruby)} indices in ruby, {len(python)} in python"
-                + ("; the same indices in another order" if sorted(ruby) == sorted(python) else "") + ")")
-        return self.problem(quantity, text)
-
-    def _compose(self, quantity, p, r):
-        if p["transforms"] == r["transforms"]:
-            return [self.agree(quantity)]
-        missing = [name for name in p["transforms"] if name not in r["transforms"]]
-        extra = [name for name in r["transforms"] if name not in p["transforms"]]
-        text = f"ruby {r['transforms']}, python {p['transforms']}"
-        if missing:
-            text += f": {', '.join(missing)} left out"
-        if extra:
-            text += f": {', '.join(extra)} added"
-        return self.problem(quantity, text)
-
-    def _transform(self, quantity, p, r):
-        tensors = self.python.tensors(p)
-        uint8 = all(t.dtype == torch.uint8 for t in tensors.values())
-        return self.tensors(quantity, p, r, PREPROCESSING if uint8 or self.same else for_quantity("inputs", False))
-
-    def _model(self, quantity, p, r):
-        results = []
-        if p.get("modules") != r.get("modules"):
-            missing = [m for m in p.get("modules", []) if m not in r.get("modules", [])]
-            extra = [m for m in r.get("modules", []) if m not in p.get("modules", [])]
-            text = "the models' modules differ"
-            if missing:
-                text += f"; ruby's model has no {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else "")
-            if extra:
-                text += f"; only ruby's has {', '.join(extra[:5])}" + (" …" if len(extra) > 5 else "")
-            if not missing and not extra:
-                text += " in order"
-            results += self.problem(quantity, text + ": module outputs are compared by name")
-        return results or [self.agree(quantity)]
-
-    def _optimizer(self, quantity, p, r):
-        results = []
-        if len(p["groups"]) != len(r["groups"]):
-            results += self.problem(quantity, f"{len(r['groups'])} parameter groups in ruby, {len(p['groups'])} in python")
-        for g, (a, b) in enumerate(zip(p["groups"], r["groups"])):
-            for name in sorted(set(a) & set(b)):
-                if a[name] != b[name]:
-                    results += self.problem(quantity, f"group {g} {name}: ruby {b[name]!r}, python {a[name]!r}")
-        if p.get("scheduler_steps") != r.get("scheduler_steps"):
-            results += self.problem(quantity, f"the schedulers had stepped {r.get('scheduler_steps')} time(s) in ruby by "
-                                              f"then, {p.get('scheduler_steps')} in python")
-        state = measure_dict(self.ruby.tensors(r), self.python.tensors(p), quantity="optimizer state",
-                             tolerance=self.tolerance("momentum"), **quantity.place)
-        return results + state
-
-    def _scheduler(self, quantity, p, r):
-        results = []
-        if p.get("step") != r.get("step"):
-            results += self.problem(quantity, f"the scheduler stepped after {r.get('step')} optimizer steps in ruby, "
-                                              f"{p.get('step')} in python")
-        settings_p, settings_r = p.get("settings", {}), r.get("settings", {})
-        for name in sorted(set(settings_p) & set(settings_r)):
-            if settings_p[name] != settings_r[name] and name != "last_epoch":
-                results += self.problem(quantity, f"{p.get('class')}'s {name}: ruby {settings_r[name]!r}, python {settings_p[name]!r}")
-        results.append(measure(torch.tensor(r["lrs"], dtype=torch.float64), torch.tensor(p["lrs"], dtype=torch.float64),
-                               quantity="learning rates", tolerance=self.tolerance("lr"), **quantity.place))
-        return results
-
-
-def _batch_of(index_events, position):
-    seen = 0
-    for event in index_events:
-        seen += len(event["indices"])
-        if position < seen:
-            return event["batch"]
-    return index_events[-1]["batch"] + 1 if index_events else 0
+        """The Comparisons of a quantity both runs recorded, as the table's row of its kind compares them."""
+        row, event = quantities.recorded_events()[quantity.key[0]]
+        return event.compare(self, quantity, self.python_events[quantity.key], self.ruby_events[quantity.key],
+                             for_quantity(row.kind, self.same))
 
 
 # --- the walk ---
@@ -379,10 +199,10 @@ def diagnose(python, ruby):
     comparer = Comparer(python, ruby, same)
     ruby_keys = set(comparer.ruby_events)
     stopped = None
-    for q in quantities(python):
+    for q in recorded_quantities(python):
         if q.key not in ruby_keys:
             if stopped is None and ruby.end is not None and ruby.end.get("status") == "completed":
-                result.divergences.append(Divergence(q, comparer.problem(q, f"recorded in python, not in ruby{missing_hint(q, ruby)}")))
+                result.divergences.append(Divergence(q, recorded.problem(q, f"recorded in python, not in ruby{missing_hint(q, ruby)}")))
                 continue
             if stopped is None:
                 stopped = stop_divergence(q, ruby, "ruby", comparer)
@@ -395,14 +215,14 @@ def diagnose(python, ruby):
         if failing:
             result.divergences.append(Divergence(q, failing))
     python_keys = set(comparer.python_events)
-    extra = [q for q in quantities(ruby) if q.key not in python_keys]
+    extra = [q for q in recorded_quantities(ruby) if q.key not in python_keys]
     if extra:
         if python.end is not None and python.end.get("status") != "completed":
             result.divergences.append(stop_divergence(extra[0], python, "python", comparer))
         else:
             q = extra[0]
             more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
-            result.divergences.append(Divergence(q, comparer.problem(q, f"recorded in ruby, not in python{more}")))
+            result.divergences.append(Divergence(q, recorded.problem(q, f"recorded in ruby, not in python{more}")))
     if stopped is None and not extra:
         # both recorded the same things, and one of them ended otherwise (an error after its last record)
         for side, run, other in (("ruby", ruby, python), ("python", python, ruby)):
@@ -415,7 +235,7 @@ def diagnose(python, ruby):
         error = events.get(("recorder_error",))
         if error is not None:
             q = Quantity(("recorder_error", side), f"the {side} recorder", "recorder", "end", {})
-            result.divergences.append(Divergence(q, comparer.problem(
+            result.divergences.append(Divergence(q, recorded.problem(
                 q, f"the {side} recorder failed and recorded nothing after: {error.get('class')}: {error.get('message')}")))
     classify(result, comparer)
     return result
@@ -443,7 +263,7 @@ def stop_divergence(q, run, side, comparer):
         text = f"the {side} run stopped: {error.get('message')} ({error.get('class')}) at {error.get('where')}"
     label = f"the {side} run stopped after its last record" if q.key[0] == "end" else f"the {side} run stopped before {q.label}"
     where = Quantity(q.key, label, "end", "end", q.place)
-    stop = Divergence(where, comparer.problem(where, text), stop=True)
+    stop = Divergence(where, recorded.problem(where, text), stop=True)
     if side == "ruby" and end is not None and end.get("status") == "raised":
         stop.match = deviations.stopped(end.get("error", {}), run.fixes_loaded())
     return stop

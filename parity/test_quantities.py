@@ -1,14 +1,17 @@
 """The table of compared quantities (parity/quantities.py): every user compares every row of its kind of
-run, a row added to the table included; and how a row is compared, on runs made here."""
+run (the replays, the free runs, the VGG-16 extractor's and the diagnosis of recorded runs), a row added to
+the table included; and how a row is compared, on runs made here."""
 
 import importlib.util
 
 import pytest
 import torch
 
-from parity import early, quantities
+from parity import diagnose, early, quantities
 from parity.compare import ParityError, check
-from parity.quantities import Pair, Quantity
+from parity.quantities import Event, Pair, Quantity
+from parity.record import tensor_bytes
+from parity.run_format import RunWriter, read_run
 from parity.settings import ROOT
 
 # each test that compares a pair of runs, and the table's column it reads
@@ -16,7 +19,8 @@ USERS = [("parity/test_replay.py", "test_quantity", "replay"),
          ("parity/test_free_running.py", "test_quantity", "free"),
          ("parity/test_vgg16_extractor.py", "test_vgg16_extractor_replay", "replay"),
          ("parity/test_vgg16_extractor.py", "test_vgg16_extractor_free_running", "free")]
-ADDED = Quantity("an added quantity", "state", dict.fromkeys(quantities.RUNS, quantities.bundle("added")), by_key=True)
+ADDED = Quantity("an added quantity", "state", {**dict.fromkeys(quantities.RUNS, quantities.bundle("added")),
+                                                 "recorded": Event("added_state", "added", "model")}, by_key=True)
 
 
 def fresh_copy(path):
@@ -39,6 +43,26 @@ def test_every_user_compares_a_row_added_to_the_table(path, test, run, monkeypat
     rows = compared(getattr(fresh_copy(path), test))
     assert rows == quantities.of(run) and ADDED in rows, (
         f"{path}::{test} compares {[q.name for q in rows]}, not the table's rows for a {run} run")
+
+
+def recorded_run(path, side, value):
+    """A recorded run holding the added row's event, between the model and the end."""
+    stack = {"libtorch_library": "/lib/libtorch_cpu.so", "threads": 1}
+    writer = RunWriter(path, {"side": side, "script": "program", "stack": stack})
+    writer.event("model", {"modules": ["fc"], "stack": stack})
+    writer.event("added_state", {}, {"fc.weight": tensor_bytes(torch.full((2,), value))})
+    writer.event("end", {"status": "completed", "backwards": 0, "pytorch_parity": [], "stack": stack})
+    writer.close()
+    return read_run(path)
+
+
+def test_the_diagnosis_compares_a_row_added_to_the_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(quantities, "QUANTITIES", [*quantities.QUANTITIES, ADDED])
+    result = diagnose.diagnose(recorded_run(tmp_path / "python", "python", 1.0), recorded_run(tmp_path / "ruby", "ruby", 2.0))
+    assert [q.key for q, _ in result.compared] == [("model",), ("added_state",)]
+    (divergence,) = result.divergences
+    assert divergence.place() == "an added quantity"
+    assert divergence.message().startswith("an added quantity differs [key=fc.weight]: 2 of 2 elements mismatched")
 
 
 class Side:
