@@ -78,21 +78,26 @@ def python(script, *args, thread_count=None):
 def _wait(process):
     """(stdout, stderr) once the process has ended."""
     process.wait(timeout=TIMEOUT)
-    texts = []
+    texts = [_read(file) for file in process.output_files]
     for file in process.output_files:
-        file.seek(0)
-        texts.append(file.read())
         file.close()
     return texts
+
+
+def _read(file):
+    file.seek(0)
+    return file.read()
+
+
+def _failed(command, process, stdout, stderr):
+    return SideFailed(f"the {command.side} side failed (exit {process.returncode}): {' '.join(command.argv)}\n"
+                      f"--- stderr ---\n{stderr[-8000:]}\n--- stdout ---\n{stdout[-2000:]}")
 
 
 def _finish(command, process):
     stdout, stderr = _wait(process)
     if process.returncode != 0:
-        raise SideFailed(
-            f"the {command.side} side failed (exit {process.returncode}): {' '.join(command.argv)}\n"
-            f"--- stderr ---\n{stderr[-8000:]}\n--- stdout ---\n{stdout[-2000:]}"
-        )
+        raise _failed(command, process, stdout, stderr)
     return stdout
 
 
@@ -119,6 +124,14 @@ class Running:
         return self.outputs
 
 
+    def check(self):
+        """Raise SideFailed, with its output, for the first command that has already ended with an error; while
+        the others run (a caller that reads their results as they come)."""
+        for command, process in zip(self.commands, self.processes):
+            if process.poll() not in (None, 0):
+                stdout, stderr = (_read(file) for file in process.output_files)
+                raise _failed(command, process, stdout, stderr)
+
     def stop(self):
         """End every process still running (a session that stops before it reads them)."""
         for process in self.processes:
@@ -130,6 +143,8 @@ class Running:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            for file in process.output_files:
+                file.close()
 
 
 def start_together(*commands, background=False):

@@ -23,7 +23,7 @@ import pytest
 
 from parity.compare import Comparison, check, measure
 from parity.runs import same_stack
-from parity.sides import SideFailed, python, ruby
+from parity.sides import SideFailed, python, ruby, start_together
 from parity.tolerances import for_quantity
 from reference_py import zoo
 from reference_py.tensor_io import read_bundle, read_index
@@ -116,47 +116,27 @@ def compare_arch(folder, arch):
     return results
 
 
-def _check_side(command, process):
-    """Raise SideFailed with the side's stderr if it ended with an error."""
-    if process.poll() is None or process.returncode == 0:
-        return
-    for file in process.output_files:
-        file.seek(0)
-    stdout, stderr = (file.read() for file in process.output_files)
-    raise SideFailed(f"the {command.side} side failed (exit {process.returncode}): {' '.join(command.argv)}\n"
-                     f"--- stderr ---\n{stderr[-8000:]}\n--- stdout ---\n{stdout[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def zoo_matrix(tmp_path_factory, report_notes):
     """{arch: {quantity: [Comparison]}}, both sides run once for the whole matrix."""
     out = tmp_path_factory.mktemp("zoo")
-    commands = [python("zoo.py", "--out", out, "--arch", *ARCHITECTURES),
-                ruby("zoo", "--out", out, "--arch", *ARCHITECTURES)]
     start = time.monotonic()
-    processes = [command.start() for command in commands]
+    sides = start_together(python("zoo.py", "--out", out, "--arch", *ARCHITECTURES),
+                           ruby("zoo", "--out", out, "--arch", *ARCHITECTURES))
     matrix = {}
     try:
         for arch in ARCHITECTURES:
             folder = out / arch
             while not all((folder / side / "done.json").exists() for side in ("python", "ruby")):
-                for command, process in zip(commands, processes):
-                    _check_side(command, process)
+                sides.check()
                 if time.monotonic() - start > zoo.TIMEOUT:
                     raise SideFailed(f"zoo: no result for {arch} after {zoo.TIMEOUT} s")
                 time.sleep(POLL_SECONDS)
             matrix[arch] = compare_arch(folder, arch)
             shutil.rmtree(folder)
-        for command, process in zip(commands, processes):
-            process.wait(timeout=zoo.TIMEOUT)
-            _check_side(command, process)
+        sides.wait()
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            for file in process.output_files:
-                file.close()
+        sides.stop()
         shutil.rmtree(out, ignore_errors=True)
     report_notes.append(f"zoo matrix: {len(ARCHITECTURES)} architectures, both sides side by side, "
                         f"{time.monotonic() - start:.0f} s of wall time")
