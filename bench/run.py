@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, for bench and reference_py
 
 from bench import machine, table  # noqa: E402
-from reference_py import ROOT, atomic, python_interpreter, threads  # noqa: E402
+from reference_py import ROOT, atomic, output_claim, python_interpreter, threads  # noqa: E402
 from reference_py.errors import run_cli  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -94,7 +94,8 @@ def written_by_bench(out):
 
 def results_output(out):
     """--out and its .json, claimed before the benchmarks run: new, or what an earlier run wrote."""
-    return atomic.OutputFile(out, "bench/run.py", "--out", written_by_bench, companions=[Path(out).with_suffix(".json")])
+    return output_claim.OutputFile(out, "bench/run.py", "--out", written_by_bench,
+                                   companions=[Path(out).with_suffix(".json")])
 
 
 def get_args_parser():
@@ -116,7 +117,7 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    out = atomic.check_path_option(args.out, "--out")
+    out = output_claim.check_path_option(args.out, "--out")
     with results_output(out):
         run(args, out)
 

@@ -52,7 +52,7 @@ class Bytes:
 
 class RunWriter:
     """Claims DIR (new, empty, or a run recorded before, whose files are then removed, nothing else) and
-    writes run.json, then appends events. The claim rule of every writer (reference_py/atomic.py), kept
+    writes run.json, then appends events. The claim rule of every writer (reference_py/output_claim.py), kept
     here in its smallest form because the Ruby twin loads without the port: run.json is the marker that
     names the recorder, its files are known by name (OWN_FILE), and what a killed run left half-written
     is tidied by its name alone (OWN_TEMPORARY). The writers' lock beside DIR (.DIR.lock, lock.Lock) is

@@ -18,7 +18,7 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 import torch
 from torch.utils.data import Subset
 
-from reference_py import ROOT, atomic, fixtures_format, runtime_info, threads
+from reference_py import ROOT, fixtures_format, output_claim, runtime_info, threads
 from reference_py.data import fingerprint, image_datasets, make_dataloader, resolve_data_dir
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, check_count, check_seed, run_cli
@@ -134,7 +134,7 @@ def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_n
 
 
 def exported_files(folder):
-    """The files an export wrote into `folder` before atomic.MARKER existed (its manifest lists them), or None."""
+    """The files an export wrote into `folder` before output_claim.MARKER existed (its manifest lists them), or None."""
     manifest = fixtures_format.existing_manifest(folder)
     if not isinstance(manifest, dict) or manifest.get("format") != fixtures_format.FORMAT or not isinstance(manifest.get("files"), dict):
         return None
@@ -144,7 +144,7 @@ def exported_files(folder):
 def fixtures_output(out):
     """--out, claimed: new, empty, or fixtures an export wrote; a README.md beside them (a clone's
     fixtures/README.md) is kept."""
-    return atomic.OutputDir(out, "export_fixtures", "--out", legacy=exported_files, keep=("README.md",))
+    return output_claim.OutputDir(out, "export_fixtures", "--out", legacy=exported_files, keep=("README.md",))
 
 
 def export(out, data_dir, weights, standin, config):
@@ -236,7 +236,7 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    atomic.check_path_option(args.out, "--out")
+    output_claim.check_path_option(args.out, "--out")
     check_seed(args.seed)
     for option in ("eval_per_class", "replay_per_class"):
         for count in getattr(args, option):

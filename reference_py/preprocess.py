@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torchvision.transforms import functional as F
 
-from reference_py import atomic, threads
+from reference_py import output_claim, threads
 from reference_py.data import MEAN, STD, data_transforms, rgb_loader
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, read_json, run_cli
@@ -98,7 +98,7 @@ def written_bundle(stem):
 def bundle_output(stem, tool, option):
     """OUT_STEM.json and OUT_STEM.bin, claimed: new, or a bundle; locked."""
     index_path, blob_path = bundle_paths(stem)
-    return atomic.OutputFile(index_path, tool, option, lambda _: written_bundle(stem), companions=[blob_path])
+    return output_claim.OutputFile(index_path, tool, option, lambda _: written_bundle(stem), companions=[blob_path])
 
 
 def get_args_parser():
@@ -110,7 +110,7 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    out_stem = atomic.check_path_option(args.out_stem, "OUT_STEM")
+    out_stem = output_claim.check_path_option(args.out_stem, "OUT_STEM")
     threads.configure()
     with bundle_output(out_stem, "preprocess", "OUT_STEM"):
         write_outputs(read_spec(args.spec), out_stem)

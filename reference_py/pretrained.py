@@ -20,7 +20,7 @@ import torch
 import torchvision
 from torch import nn
 
-from reference_py import atomic, recipe, threads
+from reference_py import atomic, output_claim, recipe, threads
 from reference_py.checksums import file_sha256
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import check_seed, run_cli
@@ -117,7 +117,7 @@ def write_net(out, state_dict, provenance, source, source_sha256=None, arch="res
 
 def output_file(out):
     """--out (and its .json), claimed: new, or pretrained.py's own unchanged output; locked."""
-    return atomic.OutputFile(out, "pretrained", "--out", written_by_pretrained, companions=[provenance_path(out)])
+    return output_claim.OutputFile(out, "pretrained", "--out", written_by_pretrained, companions=[provenance_path(out)])
 
 
 def make_net(out, weights_file=None, seed=0, arch="resnet18"):
@@ -159,7 +159,7 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    out = atomic.check_path_option(args.out, "--out")
+    out = output_claim.check_path_option(args.out, "--out")
     check_seed(args.seed)
     threads.configure()
     make_net(out, args.weights, args.seed, args.arch)

@@ -19,7 +19,7 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 import torch
 from torch import nn
 
-from reference_py import atomic, runtime_info, threads
+from reference_py import output_claim, runtime_info, threads
 from reference_py.fixtures_format import MANIFEST, check_fixtures, fix, read_fixture, read_manifest
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, run_cli
@@ -133,10 +133,10 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    atomic.check_path_option(args.out, "--out")
-    fixtures = atomic.check_path_option(args.fixtures, "--fixtures")
+    output_claim.check_path_option(args.out, "--out")
+    fixtures = output_claim.check_path_option(args.fixtures, "--fixtures")
     thread_count = threads.configure()
-    with atomic.OutputDir(args.out, "replay", "--out", signature="run.json") as output:
+    with output_claim.OutputDir(args.out, "replay", "--out", signature="run.json") as output:
         replay(args, fixtures, thread_count, output)
     print(f"replay: wrote {args.out}", file=sys.stderr)
 

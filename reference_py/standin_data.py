@@ -21,7 +21,7 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from reference_py import STANDIN_DIR, atomic, threads
+from reference_py import STANDIN_DIR, atomic, output_claim, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import run_cli
 
@@ -186,17 +186,17 @@ def per_class(counts, split):
 
 
 def generated_files(root):
-    """The files of a set generated before atomic.MARKER existed (its STANDIN.json and images), or None."""
+    """The files of a set generated before output_claim.MARKER existed (its STANDIN.json and images), or None."""
     marker = read_marker(root)
     if not isinstance(marker, dict) or marker.get("standin") is not True:
         return None
     image = re.compile(rf"({'|'.join(SPLITS)})/({'|'.join(CLASSES)})/[a-z]+_\d+\.(jpg|png)")
-    return {MARKER} | {name for name in atomic.files_below(root) if image.fullmatch(name)}
+    return {MARKER} | {name for name in output_claim.files_below(root) if image.fullmatch(name)}
 
 
 def standin_output(root):
     """`root`, claimed: new, empty, or a set standin_data generated."""
-    return atomic.OutputDir(root, "standin_data", "--out", legacy=generated_files)
+    return output_claim.OutputDir(root, "standin_data", "--out", legacy=generated_files)
 
 
 def generate(root, seed=0, counts=None):
@@ -242,7 +242,7 @@ def get_args_parser():
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    atomic.check_path_option(args.out, "--out")
+    output_claim.check_path_option(args.out, "--out")
     threads.configure()
     root = generate(Path(args.out), args.seed, {"train": args.train, "val": args.val})
     print(f"standin_data: wrote {root}", file=sys.stderr)

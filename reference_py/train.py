@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 # Only what checking the options needs: LibTorch, torchvision and matplotlib load once they pass (main's
 # threads.configure), imported by the functions below that use them, so bad options are refused at once.
-from reference_py import STANDIN_DIR, atomic, recipe, threads
+from reference_py import STANDIN_DIR, output_claim, recipe, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, check_count, check_rate, check_seed, check_workers, run_cli
 from reference_py.observer import NO_OBSERVER
@@ -182,7 +182,7 @@ def check_args(args):
         check_rate(getattr(args, name), "--" + name.replace("_", "-"))
     check_workers(args.workers)
     check_seed(args.seed)
-    atomic.check_path_option(args.out_dir, "--out-dir")
+    output_claim.check_path_option(args.out_dir, "--out-dir")
     for option in ("data_dir", "weights"):
         if getattr(args, option) is not None and not getattr(args, option).strip():
             raise UserError(f"--{option.replace('_', '-')} \"\": expected a path; leave the option out for the default")
@@ -191,7 +191,7 @@ def check_args(args):
 
 def check_out_dir_outside_data(out_dir, data_dir):
     """The results (their PNGs are images to ImageFolder) never go into the data dir the next run trains on."""
-    if atomic.inside(out_dir, data_dir):
+    if output_claim.inside(out_dir, data_dir):
         raise UserError(f"--out-dir {out_dir} is inside the data dir {data_dir}, where the next run would train on "
                         f"this run's plots; choose a folder outside the data dir")
 
@@ -214,7 +214,7 @@ def diverged_epoch(epochs):
 
 def output_dir(args):
     """OUT_DIR/STRATEGY, claimed (checked and locked) before the training starts."""
-    return atomic.OutputDir(Path(args.out_dir) / args.strategy, "train", "--out-dir", signature="curves.json")
+    return output_claim.OutputDir(Path(args.out_dir) / args.strategy, "train", "--out-dir", signature="curves.json")
 
 
 def main(argv=None):

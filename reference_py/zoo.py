@@ -26,7 +26,7 @@ The parity test (parity/test_zoo.py) compares each directory once both sides are
 side writes architecture k only when architecture k - LOOKAHEAD has been compared, so that the big ones
 (VGG: 550 MB of weights, twice that in results per side) never pile up on disk.
 
---out is claimed as every writer's output (reference_py/atomic.py): a new or empty folder (or one an earlier
+--out is claimed as every writer's output (reference_py/output_claim.py): a new or empty folder (or one an earlier
 zoo left empty), locked while the zoo runs; its marker names the zoo, and the Ruby side works only in such a
 folder.
 
@@ -45,7 +45,7 @@ import torch
 import torchvision
 from torch import nn, optim
 
-from reference_py import atomic, runtime_info, threads
+from reference_py import atomic, output_claim, runtime_info, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import run_cli
 from reference_py.tensor_io import write_bundle
@@ -181,9 +181,9 @@ def main(argv=None):
     parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES),
                         help=f"architectures, in order (default: all {len(ARCHITECTURES)})")
     args = parser.parse_args(argv)
-    atomic.check_path_option(args.out, "--out")
+    output_claim.check_path_option(args.out, "--out")
     threads.configure()
-    with atomic.OutputDir(args.out, "zoo", "--out") as output:
+    with output_claim.OutputDir(args.out, "zoo", "--out") as output:
         out = output.in_place()
         for index, arch in enumerate(args.arch):
             write_arch(out, arch, args.arch[index - LOOKAHEAD] if index >= LOOKAHEAD else None)

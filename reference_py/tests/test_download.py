@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from reference_py import atomic
+from reference_py import output_claim
 from reference_py.download import download
 from reference_py.errors import UserError
 from reference_py.tests.helpers import run_cli
@@ -21,7 +21,7 @@ def server(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     with zipfile.ZipFile(root / "hymenoptera_data.zip", "w") as archive:
         for path in sorted(tiny_data.rglob("*")):
-            if path.is_file() and path.name != atomic.MARKER:
+            if path.is_file() and path.name != output_claim.MARKER:
                 archive.write(path, "hymenoptera_data/" + path.relative_to(tiny_data).as_posix())
     handler = functools.partial(QuietHandler, directory=str(root))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -42,7 +42,7 @@ def test_download_checks_and_unpacks(server, tiny_data, tmp_path):
     url, sha256 = server
     out = download(url, tmp_path / "hymenoptera_data", sha256, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["STANDIN.json", "train", "val"]
-    served = sorted(p.relative_to(tiny_data) for p in tiny_data.rglob("*.*") if p.name != atomic.MARKER)
+    served = sorted(p.relative_to(tiny_data) for p in tiny_data.rglob("*.*") if p.name != output_claim.MARKER)
     assert sorted(p.relative_to(out) for p in out.rglob("*.*")) == served
     assert (out / "train" / "ants" / "ant_000.jpg").read_bytes() == (tiny_data / "train/ants/ant_000.jpg").read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["hymenoptera_data"]  # nothing else left beside it

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from reference_py import atomic, export_fixtures, fixtures_format
+from reference_py import export_fixtures, fixtures_format, output_claim
 from reference_py.export_fixtures import ensure_fixtures
 from reference_py.fixtures_format import PROTOCOL
 from reference_py.strategies import RESNET18_STRATEGIES
@@ -24,8 +24,9 @@ def test_layout_and_manifest(small_fixtures, net_pth, tiny_data):
         f"strategies/{s}/{name}.{ext}" for s in RESNET18_STRATEGIES for name in ("initial", "epoch_0", "epoch_1")
         for ext in ("json", "bin")}
     assert set(manifest["files"]) == expected
-    assert set(tree_bytes(small_fixtures)) == expected | {"manifest.json", atomic.MARKER}
-    assert atomic.read_marker(small_fixtures) == {"tool": "export_fixtures", "files": sorted(expected | {"manifest.json"})}
+    assert set(tree_bytes(small_fixtures)) == expected | {"manifest.json", output_claim.MARKER}
+    assert output_claim.read_marker(small_fixtures) == {"tool": "export_fixtures",
+                                                        "files": sorted(expected | {"manifest.json"})}
     assert all(file_sha256(small_fixtures / name) == sha for name, sha in manifest["files"].items())
     assert manifest["protocol"] == {"epochs": 2, "batch_size": 4, "lr": 0.001, "momentum": 0.9,
                                     "backbone_lr": 1e-4, "head_lr": 1e-3, "step_size": 1, "gamma": 0.1}

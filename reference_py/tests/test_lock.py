@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from reference_py import atomic, lock
+from reference_py import lock, output_claim
 
 
 def test_a_signal_as_the_lock_is_taken_leaves_no_lock_file(tmp_path, sigterm_exits, monkeypatch):
@@ -17,7 +17,7 @@ def test_a_signal_as_the_lock_is_taken_leaves_no_lock_file(tmp_path, sigterm_exi
         return samestat(*args)
     monkeypatch.setattr(lock.os.path, "samestat", signalled)
     with pytest.raises(SystemExit):
-        with atomic.OutputDir(tmp_path / "scratch", "train", "--out"):
+        with output_claim.OutputDir(tmp_path / "scratch", "train", "--out"):
             pytest.fail("the signal should have ended the run before the block")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 

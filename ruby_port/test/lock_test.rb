@@ -7,7 +7,7 @@ require "minitest/mock"
 # held signal takes effect when its block ends (the twin: reference_py/tests/test_lock.py).
 class LockTest < Minitest::Test
   include Hymenoptera::TestSupport
-  Atomic = Hymenoptera::Atomic
+  OutputClaim = Hymenoptera::OutputClaim
 
   # SIGTERM right after the lock file is made and flocked, before the lock knows it holds it.
   def test_a_signal_as_the_lock_is_taken_leaves_no_lock_file
@@ -15,7 +15,7 @@ class LockTest < Minitest::Test
     signalled = ->(*args) { Process.kill("TERM", Process.pid).then { identical.call(*args) } }
     error = assert_raises(SignalException) do
       File.stub(:identical?, signalled) do
-        Atomic::OutputDir.new(File.join(tmpdir, "scratch"), "train", "--out").hold do
+        OutputClaim::OutputDir.new(File.join(tmpdir, "scratch"), "train", "--out").hold do
           flunk "the signal should have ended the run before the block"
         end
       end

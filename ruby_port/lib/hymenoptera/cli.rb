@@ -9,7 +9,7 @@ require "bundler/setup"
 require_relative "errors"
 require_relative "arguments"
 require_relative "threads"
-require_relative "atomic"
+require_relative "output_claim"
 require_relative "recipe"
 
 module Hymenoptera

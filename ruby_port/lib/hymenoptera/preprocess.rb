@@ -83,7 +83,7 @@ module Hymenoptera
     def main(argv)
       args = get_args_parser.parse_args(argv)
       spec_path, out_stem = args.values_at(:spec, :out_stem)
-      Atomic.check_path_option(out_stem, "OUT_STEM")
+      OutputClaim.check_path_option(out_stem, "OUT_STEM")
       CLI.load_port # the long work starts here, once the options are checked
       bundle_output(out_stem, "preprocess", "OUT_STEM").hold { write_outputs(read_spec(spec_path), out_stem) }
     end
@@ -99,7 +99,7 @@ module Hymenoptera
     # OUT_STEM.json and OUT_STEM.bin, claimed: new, or a bundle; locked.
     def bundle_output(stem, tool, option)
       index_path, blob_path = TensorIO.bundle_paths(stem)
-      Atomic::OutputFile.new(index_path, tool, option, companions: [blob_path]) { written_bundle?(stem) }
+      OutputClaim::OutputFile.new(index_path, tool, option, companions: [blob_path]) { written_bundle?(stem) }
     end
 
     def write_outputs(images, out_stem)

@@ -116,10 +116,10 @@ module Hymenoptera
 
     def main(argv)
       options = get_args_parser.parse_args(argv)
-      Atomic.check_path_option(options[:out], "--out")
-      Atomic.check_path_option(options[:fixtures], "--fixtures")
+      OutputClaim.check_path_option(options[:out], "--out")
+      OutputClaim.check_path_option(options[:fixtures], "--fixtures")
       CLI.load_port # the long work starts here, once the options are checked
-      output = Atomic::OutputDir.new(options[:out], "replay", "--out", signature: "run.json")
+      output = OutputClaim::OutputDir.new(options[:out], "replay", "--out", signature: "run.json")
       output.hold { replay(options, output) }
       warn "replay: wrote #{options[:out]}"
     end

@@ -43,9 +43,9 @@ module Hymenoptera
         chunks << data
         offset += data.bytesize
       end
-      Atomic.path(blob_path) { |tmp| File.open(tmp, "wb") { |file| chunks.each { |chunk| file.write(chunk) } } }
+      Atomic.atomic_path(blob_path) { |tmp| File.open(tmp, "wb") { |file| chunks.each { |chunk| file.write(chunk) } } }
       index = {format: FORMAT, tensors: entries, meta: meta}
-      Atomic.write(index_path, JSON.pretty_generate(index) + "\n")
+      Atomic.write_text(index_path, JSON.pretty_generate(index) + "\n")
     end
 
     def read_index(stem)

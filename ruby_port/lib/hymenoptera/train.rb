@@ -202,7 +202,7 @@ module Hymenoptera
       RATES.each { |key| Errors.check_rate(options[key], flag(key)) }
       Errors.check_workers(options[:workers])
       Errors.check_seed(options[:seed])
-      Atomic.check_path_option(options[:out_dir], "--out-dir")
+      OutputClaim.check_path_option(options[:out_dir], "--out-dir")
       %i[data_dir weights].each do |key|
         next if options[key].nil? || !options[key].strip.empty?
 
@@ -213,7 +213,7 @@ module Hymenoptera
 
     # The results (their PNGs are images to ImageFolder) never go into the data dir the next run trains on.
     def check_out_dir_outside_data(out_dir, data_dir)
-      return unless Atomic.inside?(out_dir, data_dir)
+      return unless OutputClaim.inside?(out_dir, data_dir)
 
       raise UserError, "--out-dir #{out_dir} is inside the data dir #{data_dir}, where the next run would train on " \
                        "this run's plots; choose a folder outside the data dir"
@@ -236,7 +236,7 @@ module Hymenoptera
 
     # OUT_DIR/STRATEGY, claimed (checked and locked) before the training starts.
     def output_dir(options)
-      Atomic::OutputDir.new(File.join(options[:out_dir], options[:strategy]), "train", "--out-dir", signature: "curves.json")
+      OutputClaim::OutputDir.new(File.join(options[:out_dir], options[:strategy]), "train", "--out-dir", signature: "curves.json")
     end
 
     def main(argv)

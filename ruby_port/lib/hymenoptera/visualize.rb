@@ -41,7 +41,7 @@ module Hymenoptera
     end
 
     def save_figure(fig, path)
-      Atomic.path(path) { |tmp| fig.savefig(tmp, format: "png", dpi: DPI) }
+      Atomic.atomic_path(path) { |tmp| fig.savefig(tmp, format: "png", dpi: DPI) }
       plt.close(fig)
     end
 

@@ -104,7 +104,7 @@ module Hymenoptera
 
     # Torch.save of a plain dict of tensors (Python's torch.load reads it), atomically.
     def save_state_dict(path, state_dict)
-      Atomic.path(path) { |tmp| Torch.save(state_dict.to_h, tmp) }
+      Atomic.atomic_path(path) { |tmp| Torch.save(state_dict.to_h, tmp) }
     end
 
     # The state dict in ResNet-18's order, as a model loads it: Python's BatchNorm fills a missing

@@ -131,16 +131,16 @@ module Hymenoptera
     end
 
     # dir once reference_py/zoo.py has claimed it (its marker names the zoo), waited for while it is missing
-    # or empty; a folder of anything else is refused (the claim rule of reference_py/atomic.py).
+    # or empty; a folder of anything else is refused (the claim rule of reference_py/output_claim.py).
     def zoo_dir(dir)
-      wait_for(File.join(dir, Atomic::MARKER)) do
-        marker = Atomic.read_marker(dir)
+      wait_for(File.join(dir, OutputClaim::MARKER)) do
+        marker = OutputClaim.read_marker(dir)
         if marker && marker["tool"] != "zoo"
-          raise UserError, "#{dir} was written by #{marker["tool"]}, not by zoo (its #{Atomic::MARKER} says so); " \
+          raise UserError, "#{dir} was written by #{marker["tool"]}, not by zoo (its #{OutputClaim::MARKER} says so); " \
                            "pass --out the folder reference_py/zoo.py --out writes to"
         end
         unless marker || !File.exist?(dir) || (File.directory?(dir) && Dir.empty?(dir))
-          raise UserError, "#{dir} exists and was not written by zoo (no #{Atomic::MARKER} in it); " \
+          raise UserError, "#{dir} exists and was not written by zoo (no #{OutputClaim::MARKER} in it); " \
                            "pass --out the folder reference_py/zoo.py --out writes to"
         end
         marker
@@ -163,7 +163,7 @@ module Hymenoptera
       FileUtils.mkdir_p(side)
       TensorIO.write_bundle(File.join(side, "init"), init_differing, meta: {arch: arch, sha256: init_digests})
       RESULTS.each { |name| TensorIO.write_bundle(File.join(side, name), results.fetch(name), meta: {arch: arch}) }
-      Atomic.write(File.join(side, "done.json"), JSON.generate(RuntimeInfo.describe) + "\n")
+      Atomic.write_text(File.join(side, "done.json"), JSON.generate(RuntimeInfo.describe) + "\n")
     end
 
     def main(argv)

@@ -7,8 +7,8 @@ module PytorchParity
   # Lock): an exclusive flock on .NAME.lock beside the target, holding the holder's process id, released by
   # the kernel if the process dies, the file removed when released (and taken again if it vanished
   # meanwhile). One class for the recorder (record/run_writer.rb), which loads without the port, and the
-  # port's writers (hymenoptera/atomic.rb): a recording and a trainer, or two
-  # recordings, in either language, on one folder exclude each other.
+  # port's writers (hymenoptera/output_claim.rb): a recording and a trainer, or two recordings, in either
+  # language, on one folder exclude each other.
   class Lock
     attr_reader :path
 

@@ -20,10 +20,10 @@ module PytorchParity
     class Error < StandardError; end
 
     # Claims DIR and writes run.json, then appends events. The claim rule of every writer of the project
-    # (reference_py/atomic.py, hymenoptera/atomic.rb), in its smallest form, as this recorder loads without
-    # the port: the writers' lock beside DIR (.DIR.lock, Lock) is held from the claim to close, run.json is
-    # the marker that names the recorder, its files are known by name (OWN_FILE), and what a killed run left
-    # half-written is tidied by its name alone (OWN_TEMPORARY).
+    # (reference_py/output_claim.py, hymenoptera/output_claim.rb), in its smallest form, as this recorder
+    # loads without the port: the writers' lock beside DIR (.DIR.lock, Lock) is held from the claim to close,
+    # run.json is the marker that names the recorder, its files are known by name (OWN_FILE), and what a
+    # killed run left half-written is tidied by its name alone (OWN_TEMPORARY).
     class RunWriter
       attr_reader :dir
 
