@@ -176,10 +176,9 @@ module Hymenoptera
 
     # A folder written whole: MARKER inside names the tool and lists the files it wrote.
     class OutputDir < Output
-      def initialize(target, tool, option, signature: nil, keep: [])
+      def initialize(target, tool, option, signature: nil)
         super(target, tool, option)
         @signature = signature # a file every run of the tool wrote, before MARKER existed
-        @keep = keep # names the tool keeps in its folder, not its own
       end
 
       # The files of folder this tool wrote (relative paths), or nil if the folder is not this tool's.
@@ -191,9 +190,9 @@ module Hymenoptera
         OutputClaim.files_below(folder).select { |name| name.end_with?(*SIGNATURE_SUFFIXES) }
       end
 
-      # The files of folder this tool did not write (kept names aside), or nil if the folder is not its own.
+      # The files of folder this tool did not write, or nil if the folder is not its own.
       def foreign(folder)
-        files = OutputClaim.files_below(folder) - @keep
+        files = OutputClaim.files_below(folder)
         mine = owned(folder)
         return (files.empty? && !File.exist?(File.join(folder, MARKER)) ? [] : nil) if mine.nil?
 
@@ -235,14 +234,6 @@ module Hymenoptera
         end
       end
 
-      # The claimed target itself, made if missing and marked as this tool's (listing no file), for a tool
-      # that writes into it as it goes (the zoo, whose Ruby side writes there too).
-      def in_place
-        FileUtils.mkdir_p(target)
-        new_marker(target, []) unless OutputClaim.read_marker(target)
-        target
-      end
-
       # Yields a temporary folder beside the target; when the block succeeds it becomes the target.
       def write
         tmp = nil
@@ -266,17 +257,10 @@ module Hymenoptera
         return File.rename(tmp, target) unless File.exist?(target)
 
         check_target # nothing foreign has appeared while we worked
-        @keep.sort.each do |name| # kept files move to the new folder (hard links: the very same files)
-          next unless (File.exist?(File.join(target, name)) || File.symlink?(File.join(target, name))) &&
-                      !File.exist?(File.join(tmp, name)) && !File.symlink?(File.join(tmp, name))
-
-          FileUtils.mkdir_p(File.dirname(File.join(tmp, name)))
-          File.link(File.join(target, name), File.join(tmp, name))
-        end
         old = tmp.delete_suffix(".tmp") + ".old"
         File.rename(target, old)
         File.rename(tmp, target)
-        FileUtils.rm_rf(old) # the claim allowed only this tool's files in it, and kept ones, now in the target
+        FileUtils.rm_rf(old) # the claim allowed only this tool's files in it
       end
     end
 
