@@ -46,6 +46,8 @@ class Quantity:
     required: bool = False  # the reference must have recorded some (an empty mapping proves nothing)
     on_any_stack: bool = False  # exact on any stack, no floor run
     explain: dict = field(default_factory=dict)  # run -> (trace bundle, what a failure means when every module agrees)
+    # by_key, per_epoch, required, on_any_stack and explain: how a Pair's runs are compared; a recorded run's
+    # Event says how its events are
 
     def called(self, run):
         return f"free-running {self.free_name or self.name}" if run == "free" else self.name
@@ -156,13 +158,13 @@ QUANTITIES = [
         "loader", lambda key, event: f"loader {key[1]}", "data", key=loader_of, place=the_loader,
         compare=recorded.loader_settings)}),
     Quantity("training order", "counts", {"free": train_order_each_epoch, "recorded": Event(
-        "order", "data order", "data", "data order", key=lambda event: (event["loader"], event["pass"]),
+        "order", "data order", "data", label="data order", key=lambda event: (event["loader"], event["pass"]),
         place=lambda key, event: {"loader": key[1], "pass": key[2]}, compare=recorded.data_order,
         kinds=("pass", "indices"))}, per_epoch=True),
     Quantity("the first sample's Compose", "counts", {"recorded": Event(
         "compose", transforms_of, "data", key=loader_of, place=the_loader, compare=recorded.compose)}),
     Quantity("the first sample through each transform", "inputs", {"recorded": Event(
-        "transform", transforms_of, "data", transform_label, key=lambda event: (event["loader"], event["position"]),
+        "transform", transforms_of, "data", label=transform_label, key=lambda event: (event["loader"], event["position"]),
         place=lambda key, event: {"loader": key[1], "sample": 0, "transform": f"{key[2]} ({event.get('transform')})"},
         compare=recorded.transform)}),
     Quantity("first batch", "inputs", {"recorded": Event(
@@ -172,15 +174,15 @@ QUANTITIES = [
                                                                                         "model")}),
     Quantity("first batch (decoded, cropped, resampled, flipped, normalized)", "inputs",
              {"free": bundle("first_batch"), "recorded": Event(
-                 "model_input", "model input", "model", "the batch as it enters the model", place=at)}, by_key=True),
+                 "model_input", "model input", "model", label="the batch as it enters the model", place=at)}, by_key=True),
     Quantity("eval logits", "logits", {"replay": entry("eval_logits", "logits"), "recorded": Event(
-        "eval_output", "eval", "model", "the model's output on the first eval batch", place=at)},
+        "eval_output", "eval", "model", label="the model's output on the first eval batch", place=at)},
              explain={"replay": ("trace_eval", "the modules compute alike and the difference lies in how the logits "
                                                "pass ran (the model's mode, no-grad, batching)")}),
     Quantity("eval predictions", "predictions", {"replay": summary_value("eval_predictions", torch.int64)}),
     Quantity("module output (eval mode, first batch)", "trace", {"replay": bundle("trace_eval")}, by_key=True),
     Quantity("module output (train mode, first batch)", "trace", {"replay": bundle("trace_train"), "recorded": Event(
-        "module_output", "module outputs", "model", lambda key, event: f"output of {key[1]} ({event.get('class')})",
+        "module_output", "module outputs", "model", label=lambda key, event: f"output of {key[1]} ({event.get('class')})",
         key=lambda event: (event["module"],), place=lambda key, event: {"module": key[1], "forward": "first"})},
              by_key=True),
     Quantity("the model's output", "logits", {"recorded": Event("model_output", "model output", "model", place=at)}),
@@ -189,15 +191,16 @@ QUANTITIES = [
                                                                                          place=at)}),
     Quantity("training loss per step [epoch, step]", "loss", {**dict.fromkeys(RUNS, entry("step_losses", "step_losses")),
                                                               "recorded": Event(
-        "loss", "losses", "model", "loss", key=lambda event: (event["backward"],),
+        "loss", "losses", "model", label="loss", key=lambda event: (event["backward"],),
         place=lambda key, event: {**at(key, event), "step": event.get("step")})},
              explain={"replay": ("trace_train", "the first forward pass agrees and the difference comes from a training "
                                                 "step (backward or optimizer): see the first mismatched [epoch, step] above")}),
-    Quantity("gradient after the first backward", "gradients", {**dict.fromkeys(RUNS, bundle("grads_step1")), "recorded": Event(
-        "gradients", "gradients", "model", "gradients after the first backward", place=at)}, by_key=True),
+    Quantity("gradient after the first backward", "gradients", {
+        **dict.fromkeys(RUNS, bundle("grads_step1")), "recorded": Event(
+        "gradients", "gradients", "model", label="gradients after the first backward", place=at)}, by_key=True),
     Quantity("optimizer settings and state", "momentum", {"recorded": Event(
         "optimizer", "optimizer", "model",
-        lambda key, event: "optimizer after the first step" if key[1] == "after_step" else "optimizer state",
+        label=lambda key, event: "optimizer after the first step" if key[1] == "after_step" else "optimizer state",
         key=optimizer_key, place=optimizer_place, compare=recorded.optimizer)}),
     Quantity("SGD momentum buffer after the first step", "momentum", dict.fromkeys(RUNS, bundle("momentum_step1")),
              by_key=True, required=True),
@@ -205,7 +208,8 @@ QUANTITIES = [
              by_key=True, required=True),
     Quantity("state dict after epoch", "state", {"replay": state_each_epoch}, by_key=True, per_epoch=True),
     Quantity("learning rate per parameter group", "lr", {**dict.fromkeys(RUNS, each_epoch("lr")), "recorded": Event(
-        "scheduler", "learning rates", "schedule", "learning rates", key=lambda event: (event["scheduler"], event["scheduler_step"]),
+        "scheduler", "learning rates", "schedule", label="learning rates",
+        key=lambda event: (event["scheduler"], event["scheduler_step"]),
         place=lambda key, event: {"scheduler step": key[2], "step": event.get("step")}, compare=recorded.scheduler)},
              per_epoch=True, free_name="learning rate"),
     *[Quantity(metric, "metrics", dict.fromkeys(RUNS, each_epoch(metric)), per_epoch=True) for metric in METRICS],

@@ -40,7 +40,7 @@ def compared(test):
 def test_every_user_compares_a_row_added_to_the_table(path, test, run, monkeypatch):
     monkeypatch.setattr(quantities, "QUANTITIES", [*quantities.QUANTITIES, ADDED])
     monkeypatch.setattr(early, "STARTERS", dict(early.STARTERS))  # a fresh copy registers its early runs again
-    rows = compared(getattr(fresh_copy(path), test))
+    rows = compared(vars(fresh_copy(path))[test])
     assert rows == quantities.of(run) and ADDED in rows, (
         f"{path}::{test} compares {[q.name for q in rows]}, not the table's rows for a {run} run")
 
