@@ -9,6 +9,7 @@ regenerates only when the fixtures are missing or stale.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from reference_py.weights import file_sha256
 EVAL_PER_CLASS = [6, 7]
 REPLAY_PER_CLASS = [5, 4]
 NUM_CLASSES = 2
+KEPT = "README.md"  # in --out, not written by an export: a clone's fixtures/README.md (FixturesFolder)
 
 
 def strategy_seeds(seed, strategy):
@@ -141,10 +143,25 @@ def exported_files(folder):
     return set(manifest["files"]) | {fixtures_format.MANIFEST}
 
 
+class FixturesFolder(output_claim.OutputDir):
+    """The claim of --out, with export_fixtures' own rule: the README.md beside the fixtures (a clone's
+    fixtures/README.md, committed: the format) was not written by an export, yet it is kept. The claim does
+    not weigh it, and the new folder takes it over when it replaces the old (a hard link: the very same file).
+    """
+
+    def files(self, folder):
+        return [name for name in super().files(folder) if name != KEPT]
+
+    def _commit(self, tmp):
+        kept = self.target / KEPT
+        if os.path.lexists(kept) and not os.path.lexists(tmp / KEPT):
+            os.link(kept, tmp / KEPT, follow_symlinks=False)
+        super()._commit(tmp)
+
+
 def fixtures_output(out):
-    """--out, claimed: new, empty, or fixtures an export wrote; a README.md beside them (a clone's
-    fixtures/README.md) is kept."""
-    return output_claim.OutputDir(out, "export_fixtures", "--out", legacy=exported_files, keep=("README.md",))
+    """--out, claimed: new, empty, or fixtures an export wrote; a README.md beside them is kept."""
+    return FixturesFolder(out, "export_fixtures", "--out", legacy=exported_files)
 
 
 def export(out, data_dir, weights, standin, config):

@@ -6,8 +6,9 @@ claimed before any long work, written last. One claim rule for all:
 
 - A folder's MARKER names the tool that wrote it and the files it wrote (a file is recognised by its
   tool). A tool claims only a new or empty folder or its own earlier output: never another tool's, never
-  one holding files it did not write (kept names aside: export_fixtures keeps a README.md). Otherwise
-  it is refused (UserError, exit 2) and nothing is touched; so is a folder it may not write in.
+  one holding files it did not write (export_fixtures alone keeps one it did not write, a README.md:
+  export_fixtures.FixturesFolder). Otherwise it is refused (UserError, exit 2) and nothing is touched; so
+  is a folder it may not write in.
 - It takes the writers' lock beside the target (.NAME.lock, reference_py/lock.py: released by the kernel if
   the process dies), so a second run on the same output is refused while the first runs.
 - Under the lock, what an interrupted run left beside the target is tidied by name, and reported on
@@ -166,11 +167,10 @@ class Output:
 class OutputDir(Output):
     """A folder written whole: MARKER inside names the tool and lists the files it wrote."""
 
-    def __init__(self, target, tool, option, signature=None, legacy=None, keep=()):
+    def __init__(self, target, tool, option, signature=None, legacy=None):
         super().__init__(target, tool, option)
         self.signature = signature  # a file every run of the tool wrote, before MARKER existed
         self.legacy = legacy  # or: folder -> the files such a run wrote there, None if it is not one
-        self.keep = set(keep)  # names the tool keeps in its folder, not its own (export_fixtures: README.md)
 
     def owned(self, folder):
         """The files of `folder` this tool wrote (relative paths), or None if the folder is not this tool's."""
@@ -183,9 +183,13 @@ class OutputDir(Output):
             return {f for f in files_below(folder) if f.endswith(SIGNATURE_SUFFIXES)}
         return None
 
+    def files(self, folder):
+        """The files of `folder` the claim weighs: every one below it, MARKER aside (files_below)."""
+        return files_below(folder)
+
     def foreign(self, folder):
-        """The files of `folder` this tool did not write (kept names aside), or None if the folder is not its own."""
-        files = [f for f in files_below(folder) if f not in self.keep]
+        """The files of `folder` this tool did not write, or None if the folder is not its own."""
+        files = self.files(folder)
         owned = self.owned(folder)
         if owned is None:
             return None if files or (Path(folder) / MARKER).exists() else []
@@ -253,14 +257,10 @@ class OutputDir(Output):
             os.rename(tmp, target)
             return
         self.check_target()  # nothing foreign has appeared while we worked
-        for name in sorted(self.keep):  # kept files move to the new folder (hard links: the very same files)
-            if os.path.lexists(target / name) and not os.path.lexists(tmp / name):
-                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-                os.link(target / name, tmp / name, follow_symlinks=False)
         old = tmp.with_suffix(".old")
         os.rename(target, old)
         os.rename(tmp, target)
-        shutil.rmtree(old)  # the claim allowed only this tool's files in it, and kept ones, now in the target
+        shutil.rmtree(old)  # the claim allowed only this tool's files in it
 
 
 class OutputFile(Output):

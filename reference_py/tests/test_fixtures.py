@@ -111,7 +111,8 @@ def test_changed_images_make_the_fixtures_stale(tiny_data, net_pth, tmp_path):
 
 
 def test_a_fresh_clones_fixtures_folder_is_exported_into_and_its_readme_kept(tiny_data, net_pth, tmp_path):
-    """A clone has fixtures/ with only the committed README.md: the first export writes beside it."""
+    """A clone has fixtures/ with only the committed README.md: the first export writes beside it, and an
+    export that replaces the fixtures keeps it."""
     out = tmp_path / "fixtures"
     out.mkdir()
     (out / "README.md").write_text("the format\n")
@@ -119,6 +120,10 @@ def test_a_fresh_clones_fixtures_folder_is_exported_into_and_its_readme_kept(tin
     ensure_fixtures(out, data_dir=tiny_data, weights_path=net_pth, **settings)
     assert (out / "README.md").read_text() == "the format\n"
     assert all((out / name).is_file() for name in manifest_of(out)["files"])
+    (out / "eval.bin").write_bytes(b"damaged")
+    ensure_fixtures(out, data_dir=tiny_data, weights_path=net_pth, **settings)
+    assert file_sha256(out / "eval.bin") == manifest_of(out)["files"]["eval.bin"]
+    assert (out / "README.md").read_text() == "the format\n"
 
 
 def test_counts_per_class_choose_unequal_subsets_ending_on_a_partial_batch(tiny_data, net_pth, tmp_path):
