@@ -17,19 +17,40 @@ require "torch"
 
 module PytorchParity
   # Marshal for CPU tensors, as copy.deepcopy and pickle copy them: dtype, shape, bytes and
-  # requires_grad; a Parameter comes back a Parameter.
+  # requires_grad; a Parameter comes back a Parameter. _dump gives one String: the tensor's bytes as
+  # they are, then the rest, then that part's length. Each step copies the bytes once: the tensor's
+  # memory into that String, the String into Marshal's stream on dump; the stream's String into the new
+  # tensor on load (through _data_str and an inner Marshal.dump, they were copied twice more on dump
+  # and once more on load).
   module TensorMarshal
+    module LibC
+      extend FFI::Library
+      ffi_lib FFI::Library::LIBC
+      attach_function :memcpy, %i[pointer pointer size_t], :pointer # a String for the first: its own bytes
+    end
+
     def _dump(_level)
       raise TypeError, "can't dump a #{device} tensor; move it to the CPU first" unless device.to_s == "cpu"
 
-      Marshal.dump([dtype, shape, contiguous._data_str, requires_grad])
+      tensor = contiguous
+      size = tensor.numel * tensor.element_size
+      rest = Marshal.dump([dtype, shape, requires_grad])
+      dump = "\0".b * (size + rest.bytesize + 4)
+      LibC.memcpy(dump, FFI::Pointer.new(:uint8, tensor._data_ptr), size) unless size.zero?
+      dump[size..] = rest + [rest.bytesize].pack("N")
+      dump
     end
 
     module Load
       def _load(data)
-        dtype, shape, bytes, requires_grad = Marshal.load(data)
+        rest_size = data.byteslice(-4, 4).unpack1("N")
+        dtype, shape, requires_grad = Marshal.load(data.byteslice(-4 - rest_size, rest_size))
         tensor = Torch.empty(shape, dtype: dtype)
-        FFI::Pointer.new(:uint8, tensor._data_ptr).put_bytes(0, bytes) unless bytes.empty?
+        size = tensor.numel * tensor.element_size
+        raise ArgumentError, "marshal data of a tensor: #{data.bytesize} bytes where #{size + rest_size + 4} were expected" \
+          unless data.bytesize == size + rest_size + 4
+
+        FFI::Pointer.new(:uint8, tensor._data_ptr).put_bytes(0, data, 0, size) unless size.zero?
         self <= Torch::NN::Parameter ? new(tensor, requires_grad: requires_grad) : tensor.requires_grad!(requires_grad)
       end
     end
