@@ -25,7 +25,6 @@ from parity.sides import Command, SideFailed, start_together
 from parity.tolerances import for_quantity
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
-from reference_py.tensor_io import read_bundle
 
 EXAMPLES = ROOT / "examples"
 EXAMPLE_RUNS = RUNS / "example"
@@ -37,11 +36,6 @@ WORKERS = (0, 4)
 # What the plain port meets first, as observed on torch.rb 0.12.2 and torchvision-ruby 0.3.0: the tutorial's
 # first copy.deepcopy(model.state_dict()), before any image is read, where Ruby's Marshal refuses the tensors.
 PLAIN_FIRST_DIFFERENCE = "the run stopped: no _dump_data is defined for class Torch::NN::Parameter (TypeError)"
-# Each port run's best.pth as a bundle, read by torch.rb itself: torch.rb's Torch.save writes a .pth that
-# Python reads only with an unsafe load.
-TO_BUNDLE = ("require 'torch'; require ARGV[0]; "
-             "Hymenoptera::TensorIO.write_bundle(ARGV[2], Torch.load(ARGV[1]))")
-TENSOR_IO_RB = ROOT / "ruby_port" / "lib" / "hymenoptera" / "tensor_io.rb"
 
 
 def tutorial(workers, out):
@@ -50,13 +44,9 @@ def tutorial(workers, out):
 
 
 def tutorial_port(workers, out, pytorch_parity=True):
-    """`bundle exec ruby [-rpytorch_parity] examples/tutorial_port.rb`, then its best.pth as a bundle."""
-    port = [*(["-rpytorch_parity"] if pytorch_parity else []), str(EXAMPLES / "tutorial_port.rb"),
-            *options(workers, out)]
-    script = ('bundle exec ruby "$@" && '
-              'bundle exec ruby -e "$TO_BUNDLE" "$TENSOR_IO_RB" "$OUT/best.pth" "$OUT/best_state"')
-    return Command("Ruby", ["sh", "-c", script, "sh", *port],
-                   {"TO_BUNDLE": TO_BUNDLE, "TENSOR_IO_RB": str(TENSOR_IO_RB), "OUT": str(out)})
+    """`bundle exec ruby [-rpytorch_parity] examples/tutorial_port.rb`."""
+    return Command("Ruby", ["bundle", "exec", "ruby", *(["-rpytorch_parity"] if pytorch_parity else []),
+                            str(EXAMPLES / "tutorial_port.rb"), *options(workers, out)])
 
 
 def options(workers, out):
@@ -110,13 +100,9 @@ def curves(folder):
     return json.loads((folder / "curves.json").read_text())
 
 
-def python_best_weights(folder):
+def best_weights(folder):
+    """best.pth as a user loads it, either side's (pytorch_parity's Torch.save writes what torch.load reads)."""
     return torch.load(folder / "best.pth", weights_only=True)
-
-
-def ruby_best_weights(folder):
-    """best.pth's tensors, from the bundle torch.rb made of it."""
-    return read_bundle(folder / "best_state")
 
 
 def comparisons(ruby_folder, python_folder, **where):
@@ -137,7 +123,7 @@ def comparisons(ruby_folder, python_folder, **where):
     results.append(measure(torch.tensor(ruby["best_acc"], dtype=torch.float64),
                            torch.tensor(python["best_acc"], dtype=torch.float64), quantity="example best val accuracy",
                            tolerance=for_quantity("metrics", True), **where))
-    results += measure_dict(ruby_best_weights(ruby_folder), python_best_weights(python_folder),
+    results += measure_dict(best_weights(ruby_folder), best_weights(python_folder),
                             quantity="example best weights", tolerance=for_quantity("state", True), **where)
     return results
 

@@ -40,7 +40,8 @@ module PytorchParity
       storages = Save.collect(obj, tensors, {}.compare_by_identity) && Save.storages(tensors)
       pickle = storages && Save::Pickler.new(storages).dump(obj)
       records = pickle && storages.values.map(&:first).uniq(&:key).sort_by(&:key)
-      return Save.write(f, Save.archive_name(f), pickle, records) if records && Save.fits?(Save.archive_name(f), pickle, records)
+      archive = Save.archive_name(f)
+      return Save.write(f, archive, pickle, records) if records && Save.fits?(archive, pickle, records)
       return super if Save.path?(f)
 
       raise ArgumentError, "Torch.save to a #{f.class} takes hashes and arrays of CPU tensors, strings, numbers, " \
