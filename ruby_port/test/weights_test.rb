@@ -22,6 +22,20 @@ class WeightsTest < Minitest::Test
     path
   end
 
+  # The same weights make the same bytes, as Python's save_state_dict makes them: an archive named
+  # "archive", tensors that do not require grad.
+  def test_save_state_dict_writes_the_same_bytes_each_time
+    model = Hymenoptera::Model.resnet18
+    paths = %w[a b].map { |name| File.join(tmpdir, name, "best.pth") }
+    paths.each do |path|
+      FileUtils.mkdir_p(File.dirname(path))
+      Weights.save_state_dict(path, model.state_dict)
+    end
+    assert_equal File.binread(paths[0]), File.binread(paths[1])
+    assert_equal "archive/data.pkl", File.binread(paths[0], 16, 30)
+    refute Torch.load(paths[0]).values.any?(&:requires_grad)
+  end
+
   def test_a_dtype_conversion_is_said_in_one_line
     %i[float16 float64].each do |dtype|
       floats = state.select { |_, tensor| tensor.floating_point? }.keys

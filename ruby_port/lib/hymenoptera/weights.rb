@@ -102,9 +102,14 @@ module Hymenoptera
       expected_entries(arch).transform_values(&:first)
     end
 
-    # Torch.save of a plain dict of tensors (Python's torch.load reads it), atomically.
+    # Torch.save of a plain dict of tensors (Python's torch.load reads it), atomically: detached, as
+    # Python's state_dict() gives them, and through the open file, so that the archive is named
+    # "archive" as in Python's buffer (Torch.save names it after a path, here the temporary file's
+    # random name), each tensor written as it goes.
     def save_state_dict(path, state_dict)
-      Atomic.atomic_path(path) { |tmp| Torch.save(state_dict.to_h, tmp) }
+      Atomic.atomic_path(path) do |tmp|
+        File.open(tmp, "wb") { |file| Torch.save(state_dict.to_h.transform_values(&:detach), file) }
+      end
     end
 
     # The state dict in ResNet-18's order, as a model loads it: Python's BatchNorm fills a missing
