@@ -168,7 +168,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_finish(session):
-    early.start_used(session)
+    if not session.config.option.collectonly:  # --collect-only runs no test: its runs would be started to be stopped
+        early.start_used(session)
 
 
 def pytest_sessionfinish(session):
