@@ -21,8 +21,9 @@ if not __package__:  # run as a script: make `reference_py` importable from the 
 
 from tqdm import tqdm
 
-# Only what checking the options needs: LibTorch, torchvision and matplotlib load once they pass (main's
-# threads.configure), imported by the functions below that use them, so bad options are refused at once.
+# Only what checking the options and claiming the out-dir need: LibTorch, torchvision and matplotlib load once
+# they pass (main's threads.configure), imported by the functions below that use them, so a bad option or
+# out-dir is refused at once.
 from reference_py import STANDIN_DIR, output_claim, recipe, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, check_count, check_rate, check_seed, check_workers, run_cli
@@ -220,13 +221,12 @@ def output_dir(args):
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     check_args(args)
-    thread_count = threads.configure()  # LibTorch loads here, once the options are checked
-    config = resolved_config(args, thread_count)
     if args.print_config:
-        print(json.dumps(config, indent=1))
+        print(json.dumps(resolved_config(args, threads.configure()), indent=1))
         return
-    with output_dir(args) as output:
-        train_and_write(args, config, thread_count, output)
+    with output_dir(args) as output:  # claimed before LibTorch loads: an out-dir we may not use costs nothing
+        thread_count = threads.configure()  # LibTorch loads here, once the options and the out-dir are checked
+        train_and_write(args, resolved_config(args, thread_count), thread_count, output)
     print(f"train: wrote {output.target}", file=sys.stderr)
 
 

@@ -242,13 +242,17 @@ module Hymenoptera
     def main(argv)
       $stdout.sync = true # the log line by line, also into a pipe or a file
       options = parse_args(argv)
-      CLI.load_port # the long work starts here, once the options are checked
-      thread_count = RuntimeInfo.threads
-      config = resolved_config(options, thread_count)
-      return puts(JSON.pretty_generate(config)) if options[:print_config]
+      if options[:print_config]
+        CLI.load_port
+        return puts(JSON.pretty_generate(resolved_config(options, RuntimeInfo.threads)))
+      end
 
       output = output_dir(options)
-      output.hold { train_and_write(options, config, thread_count, output) }
+      output.hold do # claimed before LibTorch loads: an out-dir we may not use costs nothing
+        CLI.load_port # the long work starts here, once the options and the out-dir are checked
+        thread_count = RuntimeInfo.threads
+        train_and_write(options, resolved_config(options, thread_count), thread_count, output)
+      end
       warn "train: wrote #{output.target}"
     end
 
