@@ -13,6 +13,19 @@ class TensorMemoryTest < Minitest::Test
     tensor.numel.zero?
   end
 
+  # Ruby's own oldmalloc limit (16 MiB, growing by 1.2x each time a minor GC passes it, to 128 MiB) makes
+  # a minor GC major past it; raised past bytes, it leaves the count's and release's choice visible.
+  def raise_ruby_oldmalloc_limit_past(bytes)
+    20.times do
+      break if GC.stat(:oldmalloc_increase_bytes_limit) > bytes
+
+      GC.disable
+      Torch.empty(GC.stat(:oldmalloc_increase_bytes_limit) + (1 << 20), dtype: :uint8)
+      GC.enable
+      GC.start(full_mark: false)
+    end
+  end
+
   # A transform that records what it was given and returns what block makes of it.
   class Probe < Torch::NN::Module
     attr_reader :seen
@@ -27,6 +40,39 @@ class TensorMemoryTest < Minitest::Test
       @seen << img
       @block.call(img)
     end
+  end
+
+  # While autograd records, what piles up is mostly the tensors it saved for backward, alive: past 32 MiB
+  # counted since the last major GC the count starts a minor GC there (a major one would free nothing),
+  # a major one with grad off.
+  def test_the_count_starts_a_major_gc_past_32_mib_only_with_grad_off
+    raise_ruby_oldmalloc_limit_past(48 << 20)
+    majors_made = lambda do
+      GC.start
+      majors = GC.stat(:major_gc_count)
+      kept = Torch.empty(40 << 20, dtype: :uint8) # its GC runs at the next safe point
+      (GC.stat(:major_gc_count) - majors).tap { kept }
+    end
+    assert_equal 0, majors_made.call
+    assert_equal 1, Torch.no_grad { majors_made.call }
+  end
+
+  # A worker's release (its data pipeline runs in grad mode, where the count starts no major GC below
+  # 256 MiB): a major GC past 32 MiB counted since the last major one, a minor one below.
+  def test_release_is_a_major_gc_past_32_mib_counted_since_the_last
+    raise_ruby_oldmalloc_limit_past(48 << 20)
+    GC.start
+    GC.disable
+    kept = [Torch.empty(40 << 20, dtype: :uint8)]
+    GC.enable
+    majors = GC.stat(:major_gc_count)
+    TensorMemory.release
+    assert_equal majors + 1, GC.stat(:major_gc_count)
+    TensorMemory.release
+    assert_equal majors + 1, GC.stat(:major_gc_count), "nothing counted since the major GC"
+    assert_equal 1, kept.size
+  ensure
+    GC.enable
   end
 
   def test_free_empties_tensors_of_every_dtype_and_keeps_their_dtype

@@ -13,14 +13,20 @@
 // So a postponed job (run at the Ruby thread's next safe point) starts the GC, swept at once: a minor
 // one when the bytes counted since the last GC pass GC_BYTES, a major one when those counted since the
 // last major GC pass OLD_GC_BYTES (tensors whose Ruby objects lived through a few minor GCs are old,
-// and only a major GC frees them). Ruby's own limits (16 MiB growing to 32 MiB, 16 MiB growing to
-// 128 MiB) and its lazy sweep left 1.2x Python's peak memory in training: bench/README.md has figures.
+// and only a major GC frees them). While autograd records (grad mode: a training forward pass), what
+// piles up is mostly the tensors it saves for backward, alive until backward runs, and a major GC there
+// frees nothing and costs a full mark of Ruby's heap (its 70,000 objects, the loaded code: 10-25 ms);
+// so in grad mode the count starts a major one only past RECORDING_OLD_GC_BYTES, and Ruby's own
+// oldmalloc limit (16 MiB growing to 128 MiB, checked at each minor GC) makes one before that.
+// Ruby's own limits alone (16 MiB growing to 32 MiB, 16 MiB growing to 128 MiB) and its lazy sweep left
+// 1.2x Python's peak memory in training: bench/README.md has the figures of each design tried.
 #include <malloc.h>
 
 #include <atomic>
 #include <cstdint>
 
 #include <c10/core/CPUAllocator.h>
+#include <c10/core/GradMode.h>
 
 #include <ruby.h>
 #include <ruby/debug.h>
@@ -40,6 +46,7 @@ c10::Allocator* inner = nullptr;
 c10::DeleterFnPtr inner_deleter = nullptr;
 constexpr size_t GC_BYTES = 16 << 20;
 constexpr size_t OLD_GC_BYTES = 32 << 20;
+constexpr size_t RECORDING_OLD_GC_BYTES = 256 << 20;
 bool vm_alive = true;  // LibTorch may free tensors after Ruby's VM is gone (its own statics, at exit)
 bool collection_pending = false;
 bool full_collection = false;
@@ -73,7 +80,8 @@ void count(int64_t bytes) {
   if (bytes == 0) return;
   rb_gc_adjust_memory_usage(bytes);
   if (bytes < 0 || collection_pending) return;
-  full_collection = rb_gc_stat(oldmalloc_increase_bytes) > OLD_GC_BYTES;
+  size_t old_limit = c10::GradMode::is_enabled() ? RECORDING_OLD_GC_BYTES : OLD_GC_BYTES;
+  full_collection = rb_gc_stat(oldmalloc_increase_bytes) > old_limit;
   if (full_collection || rb_gc_stat(malloc_increase_bytes) > GC_BYTES) {
     collection_pending = true;
     rb_postponed_job_register_one(0, collect, nullptr);

@@ -42,10 +42,14 @@ module PytorchParity
 
     module_function
 
-    # A minor GC now (the DataLoader's workers call it after sending a few MiB of batches).
+    # A GC now (the DataLoader's workers call it after sending a few MiB of batches): a minor one, or a
+    # major one past 32 MiB counted since the last (the allocator's count starts none while autograd
+    # records, as it does in a worker's data pipeline).
     def release
-      GC.start(full_mark: false, immediate_sweep: true)
+      GC.start(full_mark: GC.stat(:oldmalloc_increase_bytes) > OLD_GC_BYTES, immediate_sweep: true)
     end
+    OLD_GC_BYTES = 32 << 20 # tensor_memory_accounting.cpp's
+    private_constant :OLD_GC_BYTES
 
     # Gives the memory of tensors that nobody else holds (a method's intermediates) back now rather
     # than at the next GC: `tensor.data = torch.empty(0)` in Python; each Ruby object stays, empty.
