@@ -16,22 +16,18 @@ from pathlib import Path
 if not __package__:  # run as a script: make `reference_py` importable from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import torch
-from torch import nn
-
-from reference_py import output_claim, runtime_info, threads
-from reference_py.fixtures_format import MANIFEST, check_fixtures, fix, read_fixture, read_manifest
+# Only what checking the options and claiming --out need (bin/replay's order): LibTorch and the modules that
+# load it come once they pass (main's threads.configure), imported by the functions below that use them.
+from reference_py import output_claim, recipe, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, run_cli
 from reference_py.observer import OutputsRecorder, Recorder
-from reference_py.model import FORWARD_ORDERS, forward_trace, param_counts
-from reference_py.strategies import (STRATEGIES, architecture, build_model, head, make_optimizer, make_scheduler,
-                                     uses_pretrained)
-from reference_py.tensor_io import write_bundle
 from reference_py.train import evaluate, train_model
 
 def build_replay_model(strategy, weights, initial):
     """Step 1: the strategy's model with the fixtures' weights (scratch: `initial` whole) and `initial`'s head."""
+    from reference_py.strategies import build_model, head, uses_pretrained
+
     name = head(strategy)
     model = build_model(strategy, weights, num_classes=initial[f"{name}.weight"].shape[0])
     if uses_pretrained(strategy):
@@ -59,6 +55,10 @@ class EpochBatches:
 
 def trace(model, inputs, order):
     """Step 3: every module's output, in `order` (model.FORWARD_ORDERS), under no grad."""
+    import torch
+
+    from reference_py.model import forward_trace
+
     with torch.no_grad():
         return forward_trace(model, inputs, order)
 
@@ -77,6 +77,14 @@ def replay_strategy(strategy, fixtures, protocol, weights, evaluation, out, reco
 
     record_steps: also the training state after every step (out/steps/after_N); resync: a run made with
     record_steps, whose state after each step the next step starts from (fixtures/README.md)."""
+    import torch
+    from torch import nn
+
+    from reference_py.fixtures_format import read_fixture
+    from reference_py.model import FORWARD_ORDERS, param_counts
+    from reference_py.strategies import architecture, make_optimizer, make_scheduler
+    from reference_py.tensor_io import write_bundle
+
     batch_size = protocol["batch_size"]
     initial = read_fixture(fixtures, f"strategies/{strategy}/initial")
     epochs = [read_fixture(fixtures, f"strategies/{strategy}/epoch_{k}") for k in range(protocol["epochs"])]
@@ -122,7 +130,7 @@ def get_args_parser():
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fixtures", default="fixtures")
     parser.add_argument("--out", default="runs/python")
-    parser.add_argument("--strategy", nargs="+", choices=STRATEGIES, dest="strategies",
+    parser.add_argument("--strategy", nargs="+", choices=tuple(recipe.STRATEGY_TABLE), dest="strategies",
                         help="strategies to replay (default: every one in the fixtures)")
     parser.add_argument("--record-steps", action="store_true",
                         help="also write the training state after every step (STRATEGY/steps/after_N)")
@@ -135,13 +143,15 @@ def main(argv=None):
     args = get_args_parser().parse_args(argv)
     output_claim.check_path_option(args.out, "--out")
     fixtures = output_claim.check_path_option(args.fixtures, "--fixtures")
-    thread_count = threads.configure()
-    with output_claim.OutputDir(args.out, "replay", "--out", signature="run.json") as output:
-        replay(args, fixtures, thread_count, output)
+    with output_claim.OutputDir(args.out, "replay", "--out", signature="run.json") as output:  # before LibTorch loads
+        replay(args, fixtures, threads.configure(), output)
     print(f"replay: wrote {args.out}", file=sys.stderr)
 
 
 def replay(args, fixtures, thread_count, output):
+    from reference_py import runtime_info
+    from reference_py.fixtures_format import MANIFEST, check_fixtures, fix, read_fixture, read_manifest
+
     manifest = read_manifest(fixtures)
     strategies = args.strategies or manifest["config"]["strategies"]
     missing = [s for s in strategies if s not in manifest["config"]["strategies"]]

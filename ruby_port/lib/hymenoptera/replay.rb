@@ -118,9 +118,11 @@ module Hymenoptera
       options = get_args_parser.parse_args(argv)
       OutputClaim.check_path_option(options[:out], "--out")
       OutputClaim.check_path_option(options[:fixtures], "--fixtures")
-      CLI.load_port # the long work starts here, once the options are checked
       output = OutputClaim::OutputDir.new(options[:out], "replay", "--out", signature: "run.json")
-      output.hold { replay(options, output) }
+      output.hold do # claimed before LibTorch loads: an --out we may not use costs nothing
+        CLI.load_port # the long work starts here, once the options and --out are checked
+        replay(options, output)
+      end
       warn "replay: wrote #{options[:out]}"
     end
 
