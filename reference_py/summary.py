@@ -12,13 +12,11 @@ from pathlib import Path
 if not __package__:  # run as a script: make `reference_py` importable from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import torch
-import torchvision
-
+# Only what parsing the options needs (bin/summary's order): LibTorch and torchvision load once they parse, imported
+# by the functions below that use them.
 from reference_py import recipe, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, run_cli
-from reference_py.strategies import STRATEGIES, architecture, build_model
 
 DEFAULT_INPUT_SIZE = (1, 3, 224, 224)
 MAX_PIXELS = 1024 * 1024  # N x H x W: one 1024 x 1024 image's pixels (VGG-16's first layers hold 64 channels of each)
@@ -28,6 +26,8 @@ WIDTHS = (44, 22, 14, 9)
 
 def output_shapes(model, input_size):
     """name -> the output shape of each module's first call, in one eval forward pass of zeros."""
+    import torch
+
     shapes = {}
 
     def hook(name):
@@ -86,11 +86,15 @@ def format_summary(model, input_size=DEFAULT_INPUT_SIZE):
 
 def smallest_side(arch):
     """The smallest height and width the backbone takes (torchvision's min_size: ResNet-18 1, VGG-16 32)."""
+    import torchvision
+
     return max(torchvision.models.get_model_weights(arch).IMAGENET1K_V1.meta["min_size"])
 
 
 def check_input_size(input_size, strategy):
     """N 3 H W that the strategy's model runs on, else a UserError (the forward pass would raise)."""
+    from reference_py.strategies import architecture
+
     count, channels, height, width = input_size
     arch = architecture(strategy)
     low = smallest_side(arch)
@@ -103,7 +107,7 @@ def check_input_size(input_size, strategy):
 
 def get_args_parser():
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--strategy", choices=STRATEGIES, default=recipe.default("strategy"),
+    parser.add_argument("--strategy", choices=tuple(recipe.STRATEGY_TABLE), default=recipe.default("strategy"),
                         help=f"the model of this strategy (default {recipe.default('strategy')})")
     parser.add_argument("--input-size", type=int, nargs=4, default=list(DEFAULT_INPUT_SIZE), metavar=("N", "C", "H", "W"),
                         help=f"the input of the forward pass that gives the output shapes "
@@ -115,6 +119,8 @@ def main(argv=None):
     args = get_args_parser().parse_args(argv)
     check_input_size(args.input_size, args.strategy)
     threads.configure()
+    from reference_py.strategies import build_model
+
     model = build_model(args.strategy, None)
     print(format_summary(model, tuple(args.input_size)))
 
