@@ -41,14 +41,11 @@ from pathlib import Path
 if not __package__:  # run as a script: make `reference_py` importable from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import torch
-import torchvision
-from torch import nn, optim
-
-from reference_py import atomic, output_claim, runtime_info, threads
+# Only what parsing the options needs (bin/zoo's order): LibTorch, torchvision and the modules that load them come
+# once they parse, imported by the functions below that use them.
+from reference_py import atomic, output_claim, threads
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import run_cli
-from reference_py.tensor_io import write_bundle
 
 ARCHITECTURES = (
     "alexnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
@@ -68,17 +65,23 @@ TIMEOUT = 1800  # seconds either side waits for the other (the parity test too)
 
 def input_size(arch):
     """The side of the square input: torchvision's min_size for the architecture, at least MIN_INPUT."""
+    import torchvision
+
     min_height, min_width = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.meta["min_size"]
     return max(min_height, min_width, MIN_INPUT)
 
 
 def build(arch):
     """torchvision's model, initialised by torchvision from the current seed."""
+    import torchvision
+
     return getattr(torchvision.models, arch)(weights=None)
 
 
 def standin(arch, seed=SEED):
     """(model, inputs, targets): the model initialised from `seed`, a batch drawn from a generator of `seed`."""
+    import torch
+
     torch.manual_seed(seed)
     model = build(arch)
     generator = torch.Generator().manual_seed(seed)
@@ -101,6 +104,8 @@ class LeafRecorder:
         self.handles = [module.register_forward_hook(self._hook(name)) for name, module in leaf_modules(model)]
 
     def _hook(self, name):
+        from torch import nn
+
         def record(module, inputs, output):
             key = f"{len(self.outputs):04d} {name}"
             self.outputs[key] = output.detach().clone()  # a copy: an in-place ReLU would overwrite it
@@ -115,6 +120,8 @@ class LeafRecorder:
 
 def dropout_mask(inputs, output):
     """1 where Dropout kept an element (or could not zero it: it was 0), 0 where it zeroed a non-zero one."""
+    import torch
+
     return ((output != 0) | (inputs == 0)).to(torch.uint8)
 
 
@@ -130,6 +137,9 @@ def traced(model, inputs):
 
 def run(model, inputs, targets, seed=SEED):
     """Every result of RESULTS, as name -> {key: tensor}."""
+    import torch
+    from torch import nn, optim
+
     model.eval()
     with torch.no_grad():
         logits, eval_trace, _ = traced(model, inputs)
@@ -159,6 +169,11 @@ def wait_for(path, what, timeout=TIMEOUT):
 
 def write_arch(out, arch, previous):
     """The stand-in of `arch`, then this side's results, once `previous` (LOOKAHEAD back) is compared."""
+    import torch
+
+    from reference_py import runtime_info
+    from reference_py.tensor_io import write_bundle
+
     if previous is not None:
         wait_for(lambda: not (out / previous).exists(), f"{out / previous} to be compared and removed")
     folder = out / arch
