@@ -19,15 +19,11 @@ from pathlib import Path
 if not __package__:  # run as a script: make `reference_py` importable from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import numpy as np
-import torch
-from torchvision.transforms import functional as F
-
+# Only what parsing the options needs (bin/preprocess's order): LibTorch, torchvision and the modules that load
+# them come once they parse, imported by the functions below that use them.
 from reference_py import output_claim, threads
-from reference_py.data import MEAN, STD, data_transforms, rgb_loader
 from reference_py.arguments import ArgumentParser
 from reference_py.errors import UserError, read_json, run_cli
-from reference_py.tensor_io import FORMAT, bundle_paths, write_bundle
 
 CROP_SIZE = [224, 224]
 PATCH = 32
@@ -38,16 +34,27 @@ SPEC_FORMAT = ('a spec is {"images": [{"path": "...", "crop": [i, j, h, w], "see
 
 def pixels(image):
     """A PIL image as a uint8 tensor [H, W, C]: np.asarray's layout."""
+    import numpy as np
+    import torch
+
     return torch.from_numpy(np.array(image, dtype=np.uint8))
 
 
 def train_pipeline(image, seed):
+    import torch
+
+    from reference_py.data import data_transforms
+
     torch.manual_seed(seed)
     return data_transforms["train"](image)
 
 
 def preprocess_image(image, crop, seed, outputs=OUTPUTS):
     """Output name -> tensor for one RGB PIL image (only the requested outputs are computed)."""
+    from torchvision.transforms import functional as F
+
+    from reference_py.data import MEAN, STD, data_transforms
+
     i, j, h, w = crop
     steps = {
         "decoded": lambda: pixels(image),
@@ -88,6 +95,8 @@ def read_spec(path):
 
 def written_bundle(stem):
     """Whether STEM.json is a tensor bundle's index (so STEM.json and STEM.bin are this tool's to replace)."""
+    from reference_py.tensor_io import FORMAT, bundle_paths
+
     index_path, _ = bundle_paths(stem)
     try:
         return json.loads(index_path.read_text()).get("format") == FORMAT
@@ -97,6 +106,8 @@ def written_bundle(stem):
 
 def bundle_output(stem, tool, option):
     """OUT_STEM.json and OUT_STEM.bin, claimed: new, or a bundle; locked."""
+    from reference_py.tensor_io import bundle_paths
+
     index_path, blob_path = bundle_paths(stem)
     return output_claim.OutputFile(index_path, tool, option, lambda _: written_bundle(stem), companions=[blob_path])
 
@@ -117,6 +128,9 @@ def main(argv=None):
 
 
 def write_outputs(images, out_stem):
+    from reference_py.data import rgb_loader
+    from reference_py.tensor_io import write_bundle
+
     tensors = {}
     for k, entry in enumerate(images):
         image = rgb_loader(entry["path"])
