@@ -236,7 +236,7 @@ def test_each_deviation_the_tutorial_port_meets_is_named(tutorial_runs):
     the plain run at 4 meets the workers' fix)."""
     python = tutorial_runs.run(("python", 0))
     data, runs = tutorial_data(), DIAGNOSE_RUNS / "leave_one_out"
-    # the fixes of speed and memory change no value: no run can show them
+    # the fixes of speed, memory and file format change no recorded value: no run can show them
     fixes = [fix for fix in deviations.fix_files() if fix not in deviations.WITHOUT_SIGNATURE]
     commands = []
     for fix in fixes:
