@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from parity import data_paths, quantities
 from parity.compare import check
@@ -81,6 +82,21 @@ def test_every_epoch_and_a_decay(strategy, free_runs):
 @pytest.mark.parametrize("quantity", quantities.of("free"), ids=quantities.ident)
 def test_quantity(strategy, quantity, free_runs, recorder):
     check(quantities.compare(quantity, free_runs[strategy]), recorder)
+
+
+def test_best_pth_is_the_file_torch_save_writes(strategy, free_runs):
+    """The trainers' best.pth as users get it: Python loads Ruby's with weights_only=True (torch.rb's own
+    Torch.save wrote an archive that needs an unsafe load), and on one stack the two files are the same
+    bytes (their tensors are compared by the best state dict's row above, on any stack)."""
+    pair = free_runs[strategy]
+    ruby_file, python_file = pair.ruby.folder / "best.pth", pair.python.folder / "best.pth"
+    ruby_weights = torch.load(ruby_file, weights_only=True)
+    python_weights = torch.load(python_file, weights_only=True)
+    assert list(ruby_weights) == list(python_weights), f"[strategy={strategy}] best.pth's keys differ"
+    if pair.same_stack:
+        assert ruby_file.read_bytes() == python_file.read_bytes(), (
+            f"[strategy={strategy}] best.pth: ruby's {ruby_file.stat().st_size} bytes are not python's "
+            f"{python_file.stat().st_size}")
 
 
 def test_the_data_takes_every_path_the_real_data_takes(free_runs):
