@@ -13,19 +13,9 @@ require File.join(port, "lib/hymenoptera/cli")
 Hymenoptera::CLI.run("data_loader_side") do
   Hymenoptera::CLI.load_port
   require File.join(port, "lib/pytorch_parity/torch/utils/data/data_loader_workers")
-
-  # test_data_loader.py's Draws: a sample draws from the global generator and carries its index.
-  class Draws
-    def initialize(size)
-      @size = size
-    end
-
-    attr_reader :size
-
-    def [](index)
-      [Torch.rand(3), index]
-    end
-  end
+  # test_data_loader.py's Draws, from this checkout: part of the test, not of the port under test (a copy
+  # PARITY_RUBY_PORT names may have no test/).
+  require_relative "../ruby_port/test/draws"
 
   # test_data_loader.py's worker_init_fn: the worker's generator seeded again from its seed and id.
   def reseed(worker_id)

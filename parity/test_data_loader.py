@@ -58,7 +58,7 @@ IMAGES = "DataLoader batches (ImageFolder, the tutorial's transforms)"
 
 
 class Draws(Dataset):
-    """data_loader_side.rb's Draws: a sample draws from the global generator and carries its index."""
+    """ruby_port/test/draws.rb's Draws: a sample draws from the global generator and carries its index."""
 
     def __init__(self, size):
         self.size = size

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require_relative "draws"
 require_relative "../lib/pytorch_parity/torch/utils/data/data_loader"
 
 # Torch::Utils::Data::DataLoader with pytorch_parity, in this process (num_workers 0): PyTorch 1.13's
@@ -8,19 +9,6 @@ require_relative "../lib/pytorch_parity/torch/utils/data/data_loader"
 # bit: parity/test_data_loader.py.
 class DataLoaderTest < Minitest::Test
   Data = Torch::Utils::Data
-
-  # A map-style dataset whose samples draw from the global generator: [Torch.rand(3), index].
-  class Draws
-    def initialize(size)
-      @size = size
-    end
-
-    attr_reader :size
-
-    def [](index)
-      [Torch.rand(3), index]
-    end
-  end
 
   # One draw of the global generator as PyTorch seeds a sampler or the workers.
   def draw(generator = nil)
