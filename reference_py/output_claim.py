@@ -224,14 +224,6 @@ class OutputDir(Output):
                 os.rename(old, self.target)
                 _stderr(self.tool, f"restored {self.target} from {old}, left by a run interrupted while replacing it")
 
-    def in_place(self):
-        """The claimed target itself, made if missing and marked as this tool's (listing no file), for a tool
-        that writes into it as it goes (the zoo, whose Ruby side writes there too)."""
-        self.target.mkdir(exist_ok=True)
-        if read_marker(self.target) is None:
-            self._new_marker(self.target, [])
-        return self.target
-
     def _new_marker(self, folder, files):
         (folder / MARKER).write_text(json.dumps({"tool": self.tool, "files": files}, indent=1) + "\n")
 

@@ -190,6 +190,18 @@ def write_arch(out, arch, previous):
     atomic.write_text(side / "done.json", json.dumps(runtime_info.describe(torch.get_num_threads())) + "\n")
 
 
+class ZooFolder(output_claim.OutputDir):
+    """The claim of --out, with the zoo's own rule: both sides write into the claimed folder as they go,
+    arch by arch (the Ruby side reads what Python wrote there), so it is not written aside and renamed."""
+
+    def in_place(self):
+        """The claimed target itself, made if missing and marked as the zoo's (listing no file)."""
+        self.target.mkdir(exist_ok=True)
+        if output_claim.read_marker(self.target) is None:
+            self._new_marker(self.target, [])
+        return self.target
+
+
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the directory both sides work in")
@@ -198,7 +210,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     output_claim.check_path_option(args.out, "--out")
     threads.configure()
-    with output_claim.OutputDir(args.out, "zoo", "--out") as output:
+    with ZooFolder(args.out, "zoo", "--out") as output:
         out = output.in_place()
         for index, arch in enumerate(args.arch):
             write_arch(out, arch, args.arch[index - LOOKAHEAD] if index >= LOOKAHEAD else None)
