@@ -8,6 +8,10 @@ or starts it then, in the foreground, when it was not. A run no collected test u
 one still running when the session ends early is stopped.
 """
 
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
 STARTERS = {}  # fixture name -> start(session, background): what the fixture waits for (it has stop())
 STARTED = {}
 
@@ -39,3 +43,15 @@ def started(fixture_name, session):
     if fixture_name in STARTED:
         return STARTED.pop(fixture_name)
     return STARTERS[fixture_name](session, background=False)
+
+
+@dataclass
+class RunsInFolder:
+    """What a start function returns for runs that write into a temporary folder of their own (a test module
+    adds what the runs were given): stop() ends them and removes the folder."""
+    folder: Path
+    running: object  # parity.sides.Running
+
+    def stop(self):
+        self.running.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from parity.compare import check, measure_dict
-from parity.early import started, starts_early
+from parity.early import RunsInFolder, started, starts_early
 from parity.settings import ROOT, RUBY_PORT
 from parity.sides import Command, start_together
 from parity.tolerances import BIT_IDENTICAL, for_quantity
@@ -102,14 +102,8 @@ def python_batches(spec):
 
 
 @dataclass
-class Loaders:
-    folder: Path
+class Loaders(RunsInFolder):
     spec: dict
-    running: object  # parity.sides.Running
-
-    def stop(self):
-        self.running.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @starts_early("ruby_loaders")
@@ -121,7 +115,7 @@ def start_ruby_loaders(session, background):
     (folder / "spec.json").write_text(json.dumps(spec))
     command = Command("Ruby", ["ruby", str(ROOT / "parity" / "data_loader_side.rb"), str(RUBY_PORT),
                                str(folder / "spec.json"), str(folder / "ruby")])
-    return Loaders(folder, spec, start_together(command, background=background))
+    return Loaders(folder, start_together(command, background=background), spec)
 
 
 @pytest.fixture(scope="module")

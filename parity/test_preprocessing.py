@@ -33,7 +33,7 @@ from PIL import Image
 from torchvision import transforms
 
 from parity.compare import Comparison, check, measure
-from parity.early import started, starts_early
+from parity.early import RunsInFolder, started, starts_early
 from parity.settings import ROOT
 from parity.sides import python, ruby, start_together
 from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
@@ -207,19 +207,13 @@ def start_preprocessing(session, background):
         spec.write_text(json.dumps({"images": images}))
         stems[name] = {side: folder / f"{name}_{side}" for side in ("python", "ruby")}
         commands += [python("preprocess.py", spec, stems[name]["python"]), ruby("preprocess", spec, stems[name]["ruby"])]
-    return Preprocessing(folder, specs, stems, start_together(*commands, background=background))
+    return Preprocessing(folder, start_together(*commands, background=background), specs, stems)
 
 
 @dataclass
-class Preprocessing:
-    folder: Path
+class Preprocessing(RunsInFolder):
     specs: dict
     stems: dict
-    running: object  # parity.sides.Running
-
-    def stop(self):
-        self.running.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
