@@ -492,25 +492,18 @@ def install(recorder):
         recorder.pass_started(loader, iterator)
     dataloader._BaseDataLoaderIter.__init__ = init_iterator
 
-    next_index = dataloader._BaseDataLoaderIter._next_index
-
-    def draw(iterator):
-        index = next_index(iterator)
-        current = recorder.pass_of(iterator)
-        if current is not None:
-            recorder.indices_drawn(current, index)
-        return index
-    dataloader._BaseDataLoaderIter._next_index = draw
-
-    iter_next = dataloader._BaseDataLoaderIter.__next__
-
-    def deliver(iterator):
-        batch = iter_next(iterator)
-        current = recorder.pass_of(iterator)
-        if current is not None:
-            recorder.batch_yielded(current, batch)
-        return batch
-    dataloader._BaseDataLoaderIter.__next__ = deliver
+    def seen_in_pass(method, seen):
+        """iterator.method(), then seen(its pass, what it returned) when the iterator's pass is recorded."""
+        def wrapper(iterator):
+            result = method(iterator)
+            current = recorder.pass_of(iterator)
+            if current is not None:
+                seen(current, result)
+            return result
+        return wrapper
+    iterator_class = dataloader._BaseDataLoaderIter
+    iterator_class._next_index = seen_in_pass(iterator_class._next_index, recorder.indices_drawn)
+    iterator_class.__next__ = seen_in_pass(iterator_class.__next__, recorder.batch_yielded)
 
     try:
         from torchvision import transforms
