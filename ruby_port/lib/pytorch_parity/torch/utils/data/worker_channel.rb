@@ -189,21 +189,27 @@ module PytorchParity
     end
 
     def write_fully(fd, pointer, size, offset)
-      done = 0
-      while done < size
-        count = LibC.pwrite(fd, pointer + done, size - done, offset + done)
-        raise SystemCallError.new("writing a batch for the DataLoader", FFI.errno) if count.negative? && FFI.errno != Errno::EINTR::Errno
-
-        done += count if count.positive?
+      transfer(size, "writing a batch for the DataLoader") do |done|
+        LibC.pwrite(fd, pointer + done, size - done, offset + done)
       end
     end
 
     def read_fully(fd, pointer, size, offset)
+      transfer(size, "reading a batch from a DataLoader worker") do |done|
+        count = LibC.pread(fd, pointer + done, size - done, offset + done)
+        raise EOFError, "a DataLoader worker's batch is shorter than its description" if count.zero?
+
+        count
+      end
+    end
+
+    # Until size bytes are done: the block, given the bytes done so far, moves more and returns how many
+    # (again after EINTR; another error is raised, its words saying what was doing it).
+    def transfer(size, doing)
       done = 0
       while done < size
-        count = LibC.pread(fd, pointer + done, size - done, offset + done)
-        raise SystemCallError.new("reading a batch from a DataLoader worker", FFI.errno) if count.negative? && FFI.errno != Errno::EINTR::Errno
-        raise EOFError, "a DataLoader worker's batch is shorter than its description" if count.zero?
+        count = yield done
+        raise SystemCallError.new(doing, FFI.errno) if count.negative? && FFI.errno != Errno::EINTR::Errno
 
         done += count if count.positive?
       end
