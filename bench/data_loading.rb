@@ -44,8 +44,7 @@ rescue LoadError, NameError, ArgumentError => e
 end
 
 # Done with a batch: Python frees it here, when the loop's next batch replaces the last reference;
-# torch.rb leaves it to Ruby's GC, which does not count its memory (the port's training loop frees
-# it with a minor GC after each batch: pytorch_parity/torch/tensor_memory.rb).
+# torch.rb leaves it to Ruby's GC (which pytorch_parity/torch/tensor_memory.rb makes count its memory).
 def drop(*tensors)
   PytorchParity::TensorMemory.free(*tensors) if defined?(PytorchParity::TensorMemory)
 end

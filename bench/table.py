@@ -85,8 +85,8 @@ def step_rows(steps):
 
 
 def gc_rows(mode, py_runs, rb_runs, floor_runs):
-    """The Ruby step followed by a minor GC: what the port's loops do
-    (ruby_port/lib/pytorch_parity/torch/tensor_memory.rb)."""
+    """The Ruby step followed by a minor GC: what the port's loops did before pytorch_parity counted tensor
+    memory for Ruby's GC (ruby_port/lib/pytorch_parity/torch/tensor_memory.rb); what an explicit GC still buys."""
     variant = samples(rb_runs, mode + GC_SUFFIX)
     if not variant:
         return []
@@ -97,7 +97,7 @@ def gc_rows(mode, py_runs, rb_runs, floor_runs):
     if None not in (vs_python, rb_floor):
         targets = (f"Ruby ≤ {STEP_VS_PYTHON}× Python: {verdict(vs_python <= STEP_VS_PYTHON)}; "
                    f"Ruby ≤ {STEP_VS_FLOOR}× floor: {verdict(rb_floor <= STEP_VS_FLOOR)} " + targets)
-    return [[f"· {mode}: the port's step, with `GC.start(full_mark: false)` after it", num(py), spread(variant),
+    return [[f"· {mode}: with `GC.start(full_mark: false)` after each step", num(py), spread(variant),
              times(vs_python) + round_ratios(rb_runs, py_runs, lambda run: samples([run], mode + GC_SUFFIX),
                                              lambda run: samples([run], mode)),
              num(floor), "", times(rb_floor), targets]]
@@ -200,9 +200,10 @@ def notes(results):
         "(bench/kernel_floor.py), i.e. LibTorch's own time without the interpreter, the autograd engine's "
         "bookkeeping or the optimizer's loop; `·` rows split a step into its phases (on phases of a few tiny ops, such "
         "as zero_grad, the profiler's own per-op cost dominates the floor, so their floor ratios mean little). "
-        "Plain Ruby rows: torch.rb alone. \"The port's step\" rows: the same step followed by a minor GC, as the "
-        "port's training and evaluation loops do after each batch, since torch.rb frees LibTorch memory only when "
-        "Ruby's GC runs (bench/README.md, Findings).",
+        "Plain Ruby rows: torch.rb with pytorch_parity required, nothing added to the loop (its memory accounting "
+        "runs Ruby's GC as tensors pile up, since torch.rb frees LibTorch memory only when Ruby's GC runs). "
+        "\"After each step\" rows: the same step followed by a minor GC, what the port's loops did before the "
+        "accounting (bench/README.md, Findings).",
     ]
     gc = [(mode, sum(run["modes"][mode]["gc_runs"] for run in ok(results["steps"]["ruby"])),
            sum(run["modes"][mode]["gc_ms"] for run in ok(results["steps"]["ruby"])))

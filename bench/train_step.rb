@@ -10,9 +10,9 @@
 # A benchmark, not a test: it asserts nothing.
 #
 # Each mode also runs as MODE+gc: the same step followed by a minor GC, timed as the phase "gc". torch.rb
-# frees a tensor's memory only when Ruby collects the object holding it, and Ruby's GC does not count
-# LibTorch's memory, so without it every step's activations stay allocated and the next step computes
-# in freshly mapped (page-faulting) memory; Python frees them by reference counting as they go.
+# frees a tensor's memory only when Ruby collects the object holding it; pytorch_parity (required by the
+# workload) counts LibTorch's memory for Ruby's GC so that it runs as tensors pile up, and MODE+gc shows
+# what a GC after every step, the port's loops' design before that, would still change.
 
 require_relative "torch_setup"
 require_relative "workload"
