@@ -103,12 +103,16 @@ def check_count(value, option):
 WORKERS_MAX = 64
 
 
+def check_between(value, option, low, high, why):
+    """A whole number from low to high; why: what the bounds come from, said in the error."""
+    if not low <= value <= high:
+        raise UserError(f"{option} {value}: expected a whole number from {low} to {high} ({why})")
+    return value
+
+
 def check_workers(value, option="--workers"):
     """DataLoader worker processes: 0 (load in the main process) to WORKERS_MAX."""
-    if not 0 <= value <= WORKERS_MAX:
-        raise UserError(f"{option} {value}: expected a whole number from 0 to {WORKERS_MAX} "
-                        f"(DataLoader worker processes; 0 loads in the main process)")
-    return value
+    return check_between(value, option, 0, WORKERS_MAX, "DataLoader worker processes; 0 loads in the main process")
 
 
 def check_rate(value, option):
@@ -122,10 +126,7 @@ SEED_MAX = 2**64 - 2  # LibTorch's seeds are unsigned 64-bit, and the val loader
 
 
 def check_seed(value, option="--seed"):
-    if not 0 <= value <= SEED_MAX:
-        raise UserError(f"{option} {value}: expected a whole number from 0 to {SEED_MAX} (LibTorch's seeds are "
-                        f"unsigned 64-bit; the val loader uses seed + 1)")
-    return value
+    return check_between(value, option, 0, SEED_MAX, "LibTorch's seeds are unsigned 64-bit; the val loader uses seed + 1")
 
 
 def _terminate(signum, frame):

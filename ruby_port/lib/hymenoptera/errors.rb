@@ -44,14 +44,16 @@ module Hymenoptera
       value
     end
 
-    # DataLoader worker processes: 0 (load in the main process) to WORKERS_MAX.
-    def check_workers(value, option = "--workers")
-      unless value.between?(0, WORKERS_MAX)
-        raise UserError, "#{option} #{value}: expected a whole number from 0 to #{WORKERS_MAX} " \
-                         "(DataLoader worker processes; 0 loads in the main process)"
-      end
+    # A whole number from low to high; why: what the bounds come from, said in the error.
+    def check_between(value, option, low, high, why)
+      raise UserError, "#{option} #{value}: expected a whole number from #{low} to #{high} (#{why})" unless value.between?(low, high)
 
       value
+    end
+
+    # DataLoader worker processes: 0 (load in the main process) to WORKERS_MAX.
+    def check_workers(value, option = "--workers")
+      check_between(value, option, 0, WORKERS_MAX, "DataLoader worker processes; 0 loads in the main process")
     end
 
     # A finite number of at least 0 (learning rates, momentum, gamma).
@@ -62,10 +64,7 @@ module Hymenoptera
     end
 
     def check_seed(value, option = "--seed")
-      return value if value.between?(0, SEED_MAX)
-
-      raise UserError, "#{option} #{value}: expected a whole number from 0 to #{SEED_MAX} (LibTorch's seeds are " \
-                       "unsigned 64-bit; the val loader uses seed + 1)"
+      check_between(value, option, 0, SEED_MAX, "LibTorch's seeds are unsigned 64-bit; the val loader uses seed + 1")
     end
 
     # One grammar for the numbers of every option on both sides (Python's twins in errors.py): ASCII digits
