@@ -1,8 +1,8 @@
-"""ResNet-18 (and VGG-16) with a new two-class head, and ResNet-18's forward pass written out module by module."""
+"""ResNet-18 (and VGG-16) with a new two-class head, and ResNet-18's forward pass written out module by module.
 
-import torch
-import torchvision
-from torch import nn
+Its names load without LibTorch (the replay checks fixtures against HEAD_FEATURES before LibTorch loads): the
+functions import torch.
+"""
 
 FORWARD_ORDER = (
     "conv1", "bn1", "relu", "maxpool",
@@ -19,6 +19,9 @@ HEAD_FEATURES = {"resnet18": 512, "vgg16": VGG16_FEATURES}  # the new head's in_
 
 def resnet18_with_head(backbone_state=None, num_classes=2):
     """torchvision's ResNet-18, loaded with `backbone_state` (1000-class) if given, fc replaced by Linear(512, n)."""
+    import torchvision
+    from torch import nn
+
     model = torchvision.models.resnet18(weights=None)
     if backbone_state is not None:
         model.load_state_dict(backbone_state)
@@ -30,6 +33,9 @@ def resnet18_with_head(backbone_state=None, num_classes=2):
 def vgg16_with_head(backbone_state=None, num_classes=2):
     """torchvision's VGG-16, loaded with `backbone_state` (1000-class) if given, its whole classifier replaced
     by Linear(25088, n)."""
+    import torchvision
+    from torch import nn
+
     model = torchvision.models.vgg16(weights=None)
     if backbone_state is not None:
         model.load_state_dict(backbone_state)
@@ -39,6 +45,9 @@ def vgg16_with_head(backbone_state=None, num_classes=2):
 
 def seeded_head(seed, in_features=512, num_classes=2):
     """The new fc layer, initialised from `seed` (what the fixtures' `initial` holds)."""
+    import torch
+    from torch import nn
+
     torch.manual_seed(seed)
     return nn.Linear(in_features, num_classes)
 
@@ -48,6 +57,8 @@ def forward_trace(model, x, order=FORWARD_ORDER):
     computing the forward pass step by step.
 
     Outputs are copied: an in-place ReLU would otherwise overwrite the output before it."""
+    import torch
+
     trace = {}
     for name in order:
         x = torch.flatten(x, 1) if name == "flatten" else model.get_submodule(name)(x)

@@ -144,21 +144,30 @@ def main(argv=None):
     output_claim.check_path_option(args.out, "--out")
     fixtures = output_claim.check_path_option(args.fixtures, "--fixtures")
     with output_claim.OutputDir(args.out, "replay", "--out", signature="run.json") as output:  # before LibTorch loads
-        replay(args, fixtures, threads.configure(), output)
+        manifest, strategies = checked_fixtures(fixtures, args.strategies)  # before LibTorch loads too
+        replay(args, fixtures, manifest, strategies, threads.configure(), output)
     print(f"replay: wrote {args.out}", file=sys.stderr)
 
 
-def replay(args, fixtures, thread_count, output):
-    from reference_py import runtime_info
-    from reference_py.fixtures_format import MANIFEST, check_fixtures, fix, read_fixture, read_manifest
+def checked_fixtures(fixtures, chosen):
+    """The manifest and the strategies to replay (`chosen`, or every one the fixtures have), every bundle the
+    replay reads checked against the manifest: JSON and sha256 alone, so bad fixtures cost no LibTorch."""
+    from reference_py.fixtures_format import check_fixtures, fix, read_manifest
 
     manifest = read_manifest(fixtures)
-    strategies = args.strategies or manifest["config"]["strategies"]
+    strategies = chosen or manifest["config"]["strategies"]
     missing = [s for s in strategies if s not in manifest["config"]["strategies"]]
     if missing:
         raise UserError(f"{fixtures} has no fixtures for {', '.join(missing)} (it has "
                         f"{', '.join(manifest['config']['strategies'])}); {fix(fixtures)}")
     check_fixtures(fixtures, manifest, strategies)
+    return manifest, strategies
+
+
+def replay(args, fixtures, manifest, strategies, thread_count, output):
+    from reference_py import runtime_info
+    from reference_py.fixtures_format import MANIFEST, read_fixture
+
     print(f"weights: {manifest['weights']['provenance']} weights (sha256 {manifest['weights']['sha256'][:12]}) "
           f"from {fixtures / 'weights.json'}", file=sys.stderr)
     for strategy in strategies if args.resync else ():

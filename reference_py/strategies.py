@@ -1,11 +1,9 @@
 """The ways to train, as reference_py/recipe.py's STRATEGY_TABLE says: which model, which parameters
 learn, at which learning rate. Nothing here names a strategy: a row of the table is all a new one needs.
 
-RESNET18_STRATEGIES (every ResNet-18 row) is what the replay and the fixtures cover by default.
+RESNET18_STRATEGIES (every ResNet-18 row) is what the replay and the fixtures cover by default. Its names load
+without LibTorch (the replay's checks before LibTorch loads use them); the optimizer and the scheduler import it.
 """
-
-from torch import optim
-from torch.optim import lr_scheduler
 
 from reference_py.model import HEAD, VGG16_HEAD, resnet18_with_head, vgg16_with_head
 from reference_py.recipe import STRATEGY_TABLE, default
@@ -62,9 +60,13 @@ def param_groups(strategy, model, lr, backbone_lr, head_lr):
 
 def make_optimizer(strategy, model, lr=default("lr"), momentum=default("momentum"), backbone_lr=default("backbone_lr"),
                    head_lr=default("head_lr")):
+    from torch import optim
+
     return optim.SGD(param_groups(strategy, model, lr, backbone_lr, head_lr), lr=lr, momentum=momentum)
 
 
 def make_scheduler(optimizer, step_size=default("step_size"), gamma=default("gamma")):
     """Decay LR by a factor of gamma every step_size epochs."""
+    from torch.optim import lr_scheduler
+
     return lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)

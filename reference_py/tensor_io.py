@@ -1,23 +1,25 @@
-"""Tensor bundles: a JSON index beside a raw little-endian blob (format: fixtures/README.md)."""
+"""Tensor bundles: a JSON index beside a raw little-endian blob (format: fixtures/README.md).
+
+An index reads without LibTorch (the replay checks the fixtures' indexes before LibTorch loads); the tensors'
+reader imports torch.
+"""
 
 import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from reference_py import atomic
 from reference_py.errors import UserError
 
 FORMAT = "hymenoptera-bundle/1"
-DTYPES = {
-    "float32": (torch.float32, np.dtype("<f4")),
-    "float64": (torch.float64, np.dtype("<f8")),
-    "int64": (torch.int64, np.dtype("<i8")),
-    "uint8": (torch.uint8, np.dtype("u1")),
+DTYPES = {  # a bundle's dtype, named as torch names it (torch.float32: float32) -> its bytes' numpy dtype
+    "float32": np.dtype("<f4"),
+    "float64": np.dtype("<f8"),
+    "int64": np.dtype("<i8"),
+    "uint8": np.dtype("u1"),
 }
-NAME_OF_TORCH_DTYPE = {torch_dtype: name for name, (torch_dtype, _) in DTYPES.items()}
 
 
 class BundleError(UserError):
@@ -35,12 +37,13 @@ def write_bundle(stem, tensors, meta=None):
     entries, chunks, offset = [], [], 0
     for name, tensor in tensors.items():
         tensor = tensor.detach().cpu().contiguous()
-        if tensor.dtype not in NAME_OF_TORCH_DTYPE:
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        if dtype not in DTYPES:
             raise BundleError(f"{name}: dtype {tensor.dtype} cannot be stored in a bundle")
-        data = tensor.numpy().astype(DTYPES[NAME_OF_TORCH_DTYPE[tensor.dtype]][1], copy=False).tobytes()
+        data = tensor.numpy().astype(DTYPES[dtype], copy=False).tobytes()
         entries.append({
             "name": name,
-            "dtype": NAME_OF_TORCH_DTYPE[tensor.dtype],
+            "dtype": dtype,
             "shape": list(tensor.shape),
             "offset": offset,
             "nbytes": len(data),
@@ -68,6 +71,8 @@ def read_index(stem):
 
 def read_bundle(stem, with_meta=False):
     """Read a bundle into a dict name -> tensor (in stored order), checking sizes and sha256."""
+    import torch
+
     index = read_index(stem)
     _, blob_path = bundle_paths(stem)
     try:
@@ -81,7 +86,6 @@ def read_bundle(stem, with_meta=False):
             raise BundleError(f"{blob_path}: {entry['name']} is truncated")
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise BundleError(f"{blob_path}: {entry['name']} does not match its sha256")
-        torch_dtype, np_dtype = DTYPES[entry["dtype"]]
-        array = np.frombuffer(data, dtype=np_dtype).reshape(entry["shape"])
-        tensors[entry["name"]] = torch.from_numpy(array.copy()).to(torch_dtype)
+        array = np.frombuffer(data, dtype=DTYPES[entry["dtype"]]).reshape(entry["shape"])
+        tensors[entry["name"]] = torch.from_numpy(array.copy()).to(getattr(torch, entry["dtype"]))
     return (tensors, index["meta"]) if with_meta else tensors

@@ -3,9 +3,9 @@
 module Hymenoptera
   # The fixtures format of fixtures/README.md, in one place (mirrors reference_py/fixtures_format.py):
   # what reference_py/export_fixtures.py writes and both replays read. Its constants, the manifest reader
-  # and the checks a reader makes before it computes anything. Loads without LibTorch (bin/replay
-  # requires it before its options are checked); the checks use TensorIO, Model and Strategies, loaded
-  # with the port.
+  # and the checks a reader makes before it computes anything. Loads without LibTorch, and so do the checks
+  # (Replay.checked_fixtures runs them before LibTorch loads, with TensorIO's index reader, Model's and
+  # Strategies' constants); read_fixture's tensors need the port.
   module FixturesFormat
     FORMAT = "hymenoptera-fixtures/1"
     GENERATOR_VERSION = 1

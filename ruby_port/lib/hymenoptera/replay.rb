@@ -1,5 +1,12 @@
 # frozen_string_literal: true
 
+# What checked_fixtures needs, none of it LibTorch: bin/replay checks the fixtures before the port loads.
+require_relative "checksums"
+require_relative "model"
+require_relative "strategies"
+require_relative "tensor_io"
+require_relative "fixtures_format"
+
 module Hymenoptera
   # The replay protocol of fixtures/README.md: train each strategy on the fixtures' exact batches
   # (mirrors reference_py/replay.py, operation for operation, so that on the same LibTorch the
@@ -120,23 +127,30 @@ module Hymenoptera
       OutputClaim.check_path_option(options[:fixtures], "--fixtures")
       output = OutputClaim::OutputDir.new(options[:out], "replay", "--out", signature: "run.json")
       output.hold do # claimed before LibTorch loads: an --out we may not use costs nothing
-        CLI.load_port # the long work starts here, once the options and --out are checked
-        replay(options, output)
+        manifest, strategies = checked_fixtures(options[:fixtures], options[:strategies]) # before LibTorch loads too
+        CLI.load_port # the long work starts here, once the options, --out and the fixtures are checked
+        replay(options, manifest, strategies, output)
       end
       warn "replay: wrote #{options[:out]}"
     end
 
-    def replay(options, output)
-      fixtures = options[:fixtures]
+    # [the manifest, the strategies to replay (chosen, or every one the fixtures have)], every bundle the
+    # replay reads checked against the manifest: JSON and sha256 alone, so bad fixtures cost no LibTorch.
+    def checked_fixtures(fixtures, chosen)
       manifest = FixturesFormat.read_manifest(fixtures)
       available = manifest["config"]["strategies"] || []
-      strategies = options[:strategies] || available
+      strategies = chosen || available
       missing = strategies - available
       if missing.any?
         raise UserError, "#{fixtures} has no fixtures for #{missing.join(", ")} (it has #{available.join(", ")}); #{FixturesFormat.fix(fixtures)}"
       end
 
       FixturesFormat.check_fixtures(fixtures, manifest, strategies)
+      [manifest, strategies]
+    end
+
+    def replay(options, manifest, strategies, output)
+      fixtures = options[:fixtures]
       warn "weights: #{manifest["weights"]["provenance"]} weights (sha256 #{manifest["weights"]["sha256"].to_s[0, 12]}) " \
            "from #{File.join(fixtures, "weights.json")}"
       strategies.each { |strategy| resync_steps(options[:resync], strategy) } if options[:resync]

@@ -3,12 +3,13 @@
 require "openssl"
 require "json"
 require "numo/narray"
-require "torch"
 require_relative "atomic"
 require_relative "errors"
 
 module Hymenoptera
-  # Tensor bundles: a JSON index beside a raw little-endian blob (format: fixtures/README.md).
+  # Tensor bundles: a JSON index beside a raw little-endian blob (format: fixtures/README.md). An index
+  # reads without LibTorch (the replay checks the fixtures' indexes before LibTorch loads); the tensors are
+  # torch.rb's, loaded with the port.
   module TensorIO
     FORMAT = "hymenoptera-bundle/1"
     NUMO_CLASSES = {
