@@ -2,10 +2,11 @@
 with its own pipeline from the image files (decoding, resampling, shuffling, augmentation), same flags.
 
 Every strategy trains EPOCHS epochs with a StepLR decay inside the run, on a small set made by the
-stand-in generator (with its grayscale, CMYK and palette files). On one stack everything must be
-bit-identical: the data order, the first batch as it entered the model, every step's loss, every
-epoch's metrics and learning rates, the first gradients, the SGD momentum buffers after the first
-step and at the end, the best epoch and the best weights.
+stand-in generator (with its grayscale, CMYK and palette files); the default strategy loads in the
+trainers' default 4 worker processes, as users run it, the others in the trainer's own process. On one
+stack everything must be bit-identical: the data order, the first batch as it entered the model, every
+step's loss, every epoch's metrics and learning rates, the first gradients, the SGD momentum buffers
+after the first step and at the end, the best epoch and the best weights.
 """
 
 import json
@@ -20,7 +21,7 @@ from parity.early import started, starts_early
 from parity.runs import FreeRun, free_pair
 from parity.settings import ALL_STRATEGIES, PYTHON_FREE_RUNS, ROOT, RUNS, STRATEGIES
 from parity.sides import python, ruby, start_together
-from reference_py import standin_data
+from reference_py import recipe, standin_data
 from reference_py.data import check_layout, image_files
 from reference_py.pretrained import ensure_net
 
@@ -33,6 +34,16 @@ SEED = 0
 # test_the_data_takes_every_path_the_real_data_takes).
 DATA_COUNTS = {"train": {"ants": 4, "bees": 3}, "val": {"ants": 2, "bees": 3}}
 FREE_RUNS = RUNS / "free"  # both trainers' out-dirs and their data
+# The default strategy (what `rake train` and `train.py` run) is trained with the trainers' default --workers (4, the
+# tutorial's num_workers), as users run it; the others with --workers 0. What a worker loads is the same whatever the
+# strategy, and at 4 workers each run costs twice the CPU (4 forks per split per epoch, each paying its page faults
+# while the trainer writes its memory); test_data_loader.py proves both loaders at 0, 2 and 4 workers batch for batch.
+IN_WORKERS = recipe.default("strategy")
+
+
+def worker_flags(strategy):
+    """No --workers for the default strategy (the trainers' default), --workers 0 for the others."""
+    return [] if strategy == IN_WORKERS else ["--workers", 0]
 
 
 def free_run_commands(out, data_dir, strategies=STRATEGIES, sides=("python", "ruby")):
@@ -40,8 +51,10 @@ def free_run_commands(out, data_dir, strategies=STRATEGIES, sides=("python", "ru
     weights = ensure_net(ROOT / "net.pth")
     common = ["--epochs", EPOCHS, "--step-size", STEP_SIZE, "--seed", SEED, "--data-dir", data_dir,
               "--weights", weights, "--no-progress", "--record"]
-    trainers = {"python": lambda strategy: python("train.py", "--strategy", strategy, *common, "--out-dir", out / "python"),
-                "ruby": lambda strategy: ruby("train", "--strategy", strategy, *common, "--out-dir", out / "ruby")}
+    trainers = {"python": lambda strategy: python("train.py", "--strategy", strategy, *common, *worker_flags(strategy),
+                                                  "--out-dir", out / "python"),
+                "ruby": lambda strategy: ruby("train", "--strategy", strategy, *common, *worker_flags(strategy),
+                                              "--out-dir", out / "ruby")}
     return [trainers[side](strategy) for strategy in strategies for side in sides]
 
 
@@ -77,6 +90,15 @@ def test_every_epoch_and_a_decay(strategy, free_runs):
             f"{side} [strategy={strategy}]: {len(epochs)} epochs run, {len(orders)} with a recorded order, expected {EPOCHS}")
     epochs = free_runs[strategy].python.curves["epochs"]
     assert epochs[-1]["lr"][0] < epochs[0]["lr"][0], "the run must include a StepLR decay"
+
+
+def test_the_default_strategy_loads_in_the_trainers_default_workers(strategy, free_runs):
+    """The user's default path: the default strategy trained at the trainers' default worker count (4), the others
+    at 0, as each trainer's config.json says."""
+    expected = recipe.default("workers") if strategy == IN_WORKERS else 0
+    for side, run in (("ruby", free_runs[strategy].ruby), ("python", free_runs[strategy].python)):
+        workers = json.loads((run.folder / "config.json").read_text())["workers"]
+        assert workers == expected, f"{side} [strategy={strategy}]: trained with {workers} workers, expected {expected}"
 
 
 @pytest.mark.parametrize("quantity", quantities.of("free"), ids=quantities.ident)
