@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # The Ruby side of parity/test_data_loader.py: SPEC's loaders through Torch::Utils::Data::DataLoader
-# with pytorch_parity, every batch into one tensor bundle (the Python side makes the same in the test).
+# with pytorch_parity, every batch into one tensor bundle (parity/data_loader_side.py makes the Python side's).
 #
 #   ruby parity/data_loader_side.rb RUBY_PORT SPEC.json OUT_STEM
 #

@@ -1,6 +1,6 @@
-"""The DataLoader of both sides, batch for batch: PyTorch's torch.utils.data.DataLoader here, and
-Torch::Utils::Data::DataLoader with pytorch_parity in Ruby (parity/data_loader_side.rb, started in the
-background at collection).
+"""The DataLoader of both sides, batch for batch: PyTorch's torch.utils.data.DataLoader
+(parity/data_loader_side.py) and Torch::Utils::Data::DataLoader with pytorch_parity in Ruby
+(parity/data_loader_side.rb), both started in the background at collection.
 
 - A map-style dataset whose samples draw from the global generator (torch.rand(3)) and carry their
   index, so that every random number shows: the base seed and the sampler's draws in the loader's
@@ -15,20 +15,18 @@ Every batch is expected bit-identical.
 
 import json
 import shutil
+import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
-from torch.utils.data import DataLoader, Dataset
 
 from parity.compare import check, measure_dict
 from parity.early import RunsInFolder, started, starts_early
 from parity.settings import ROOT, RUBY_PORT
 from parity.sides import Command, start_together
 from parity.tolerances import BIT_IDENTICAL, for_quantity
-from reference_py.data import SPLITS, image_datasets
+from reference_py.data import SPLITS
 from reference_py.standin_data import generate
 from reference_py.tensor_io import read_bundle
 
@@ -51,81 +49,32 @@ IMAGE_COUNTS = {"train": {"ants": 4, "bees": 3}, "val": {"ants": 3, "bees": 2}} 
 IMAGE_LOADERS = [{"name": f"{split}, num_workers {n}", "split": split, "num_workers": n, "seed": 500 + n}
                  for n in (0, 2, 4) for split in SPLITS]
 IMAGE_BATCH_SIZE = 4
-# PyTorch warns when there are more workers than cores (as the Ruby side does, on its stderr)
-pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
 DRAWS = "DataLoader batches (a dataset drawing from the global generator)"
 IMAGES = "DataLoader batches (ImageFolder, the tutorial's transforms)"
 
 
-class Draws(Dataset):
-    """ruby_port/test/draws.rb's Draws: a sample draws from the global generator and carries its index."""
-
-    def __init__(self, size):
-        self.size = size
-
-    def __len__(self):
-        return self.size
-
-    def __getitem__(self, index):
-        return torch.rand(3), index
-
-
-def reseed(worker_id):
-    """data_loader_side.rb's worker_init_fn: the worker's generator seeded again from its seed and id."""
-    torch.manual_seed(torch.utils.data.get_worker_info().seed % 1000 * 7 + worker_id)
-
-
-def python_batches(spec):
-    tensors = {}
-    for scenario in spec["scenarios"]:
-        name = scenario["name"]
-        torch.manual_seed(scenario["seed"])
-        generator = None if scenario["generator_seed"] is None else torch.Generator().manual_seed(scenario["generator_seed"])
-        loader = DataLoader(Draws(scenario["size"]), batch_size=scenario["batch_size"], shuffle=scenario["shuffle"],
-                            generator=generator, drop_last=scenario["drop_last"], num_workers=scenario["num_workers"],
-                            worker_init_fn=reseed if scenario["worker_init"] else None)
-        for pass_index in range(scenario["passes"]):
-            for batch, (samples, indices) in enumerate(loader):
-                tensors[f"{name}/pass{pass_index}/batch{batch}/samples"] = samples
-                tensors[f"{name}/pass{pass_index}/batch{batch}/indices"] = indices
-        tensors[f"{name}/global generator after"] = torch.rand(2)
-    images = spec["images"]
-    image_sets = image_datasets(images["data_dir"])
-    for loader_spec in images["loaders"]:
-        torch.manual_seed(loader_spec["seed"])
-        loader = DataLoader(image_sets[loader_spec["split"]], batch_size=images["batch_size"], shuffle=True,
-                            num_workers=loader_spec["num_workers"])
-        for batch, (inputs, labels) in enumerate(loader):
-            tensors[f"{loader_spec['name']}/batch{batch}/inputs"] = inputs
-            tensors[f"{loader_spec['name']}/batch{batch}/labels"] = labels
-    return tensors
-
-
-@dataclass
-class Loaders(RunsInFolder):
-    spec: dict
-
-
-@starts_early("ruby_loaders")
-def start_ruby_loaders(session, background):
+@starts_early("batches")  # the fixture's name: its runs start at collection (as "ruby_loaders" they never did)
+def start_loaders(session, background):
+    """Both sides' loaders, each in a process of its own."""
     folder = Path(tempfile.mkdtemp(prefix="parity-data-loader-"))  # this session's own
     data_dir = generate(folder / "images", seed=0, counts=IMAGE_COUNTS)
     spec = {"scenarios": SCENARIOS,
             "images": {"data_dir": str(data_dir), "batch_size": IMAGE_BATCH_SIZE, "loaders": IMAGE_LOADERS}}
     (folder / "spec.json").write_text(json.dumps(spec))
-    command = Command("Ruby", ["ruby", str(ROOT / "parity" / "data_loader_side.rb"), str(RUBY_PORT),
-                               str(folder / "spec.json"), str(folder / "ruby")])
-    return Loaders(folder, start_together(command, background=background), spec)
+    ruby = Command("Ruby", ["ruby", str(ROOT / "parity" / "data_loader_side.rb"), str(RUBY_PORT),
+                            str(folder / "spec.json"), str(folder / "ruby")])
+    python = Command("Python", [sys.executable, "-m", "parity.data_loader_side", str(folder / "spec.json"),
+                                str(folder / "python")])
+    return RunsInFolder(folder, start_together(python, ruby, background=background))
 
 
 @pytest.fixture(scope="module")
 def batches(request):
     """{"python": ..., "ruby": ...}: every batch, by name."""
-    runs = started("ruby_loaders", request.session)
+    runs = started("batches", request.session)
     try:
-        python = python_batches(runs.spec)
         runs.running.wait()
-        yield {"python": python, "ruby": read_bundle(runs.folder / "ruby")}
+        yield {side: read_bundle(runs.folder / side) for side in ("python", "ruby")}
     finally:
         shutil.rmtree(runs.folder, ignore_errors=True)
 

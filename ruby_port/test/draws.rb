@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# parity/test_data_loader.py's Draws, for its Ruby side (parity/data_loader_side.rb) and the DataLoader's
+# parity/data_loader_side.py's Draws, for its Ruby side (parity/data_loader_side.rb) and the DataLoader's
 # tests here: a map-style dataset whose sample draws from the global generator and carries its index,
 # [Torch.rand(3), index].
 class Draws
