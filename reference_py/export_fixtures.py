@@ -16,18 +16,15 @@ from pathlib import Path
 if not __package__:  # run as a script: make `reference_py` importable from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import torch
-from torch.utils.data import Subset
-
-from reference_py import ROOT, fixtures_format, output_claim, runtime_info, threads
-from reference_py.data import fingerprint, image_datasets, make_dataloader, resolve_data_dir
+# Only what checking the options and claiming --out need: LibTorch, torchvision, the images and the weights load
+# once they pass (main's threads.configure), imported by the functions below that use them.
+from reference_py import ROOT, fixtures_format, output_claim, threads
 from reference_py.arguments import ArgumentParser
+from reference_py.checksums import file_sha256
 from reference_py.errors import UserError, check_count, check_seed, run_cli
 from reference_py.model import HEAD_FEATURES, resnet18_with_head, seeded_head
-from reference_py.pretrained import load_or_make
 from reference_py.strategies import RESNET18_STRATEGIES, STRATEGIES, architecture, head, uses_pretrained
 from reference_py.tensor_io import read_index, write_bundle
-from reference_py.weights import file_sha256
 
 # Images per class (ants, bees), unequal and ending on a batch of 1, as hymenoptera_data's val (70/83;
 # its train is 124/120): 13 eval images in batches of 4, 4, 4, 1 and 9 replay images in 4, 4, 1 (first,
@@ -80,6 +77,8 @@ def display_path(path):
 
 def initial_state(strategy, seed):
     """The head a strategy starts from; for scratch, the whole freshly initialised model."""
+    import torch
+
     if uses_pretrained(strategy):
         layer = seeded_head(seed, in_features=HEAD_FEATURES[architecture(strategy)], num_classes=NUM_CLASSES)
         return {f"{head(strategy)}.weight": layer.weight.detach(), f"{head(strategy)}.bias": layer.bias.detach()}
@@ -88,6 +87,8 @@ def initial_state(strategy, seed):
 
 
 def export_eval(out, val_set, indices, class_names):
+    import torch
+
     images = torch.stack([val_set[i][0] for i in indices])
     labels = torch.tensor([val_set.targets[i] for i in indices], dtype=torch.int64)
     write_bundle(out / "eval", {"images": images, "labels": labels},
@@ -97,6 +98,11 @@ def export_eval(out, val_set, indices, class_names):
 
 def export_strategy(folder, strategy, train_set, indices, seeds):
     """initial and epoch_K: the loader's order and the images exactly as the train transforms made them."""
+    import torch
+    from torch.utils.data import Subset
+
+    from reference_py.data import make_dataloader
+
     folder.mkdir(parents=True)
     write_bundle(folder / "initial", initial_state(strategy, seeds["init"]), meta={"strategy": strategy})
     loader = make_dataloader(Subset(train_set, indices), fixtures_format.PROTOCOL["batch_size"], seeds["loader"])
@@ -112,6 +118,10 @@ def export_strategy(folder, strategy, train_set, indices, seeds):
 
 
 def build_manifest(out, config, weights, data_dir, standin, data_sha256, class_names, replay_paths, eval_paths):
+    import torch
+
+    from reference_py import runtime_info
+
     names = fixtures_format.bundle_names(config["strategies"], fixtures_format.PROTOCOL["epochs"])
     bundles = {name: [{k: t[k] for k in ("name", "dtype", "shape")} for t in read_index(out / name)["tensors"]]
                for name in names}
@@ -171,6 +181,8 @@ def export(out, data_dir, weights, standin, config):
 
 
 def export_into(output, data_dir, weights, standin, config):
+    from reference_py.data import fingerprint, image_datasets
+
     image_sets = image_datasets(data_dir)
     train_set, val_set = image_sets["train"], image_sets["val"]
     if len(train_set.classes) != NUM_CLASSES:
@@ -222,6 +234,9 @@ def stale_reason(out, manifest, config, weights, data_sha256):
 
 def ensure_fixtures(out=ROOT / "fixtures", data_dir=None, weights_path=ROOT / "net.pth", **settings):
     """Regenerate the fixtures only when missing or stale; returns the manifest."""
+    from reference_py.data import fingerprint, resolve_data_dir
+    from reference_py.pretrained import load_or_make
+
     config = make_config(**settings)
     data_dir, standin = resolve_data_dir(data_dir)
     weights = load_or_make(None, default=weights_path)
@@ -258,12 +273,15 @@ def main(argv=None):
     for option in ("eval_per_class", "replay_per_class"):
         for count in getattr(args, option):
             check_count(count, "--" + option.replace("_", "-"))
-    threads.configure()
     arches = {architecture(strategy) for strategy in args.strategies}
     if len(arches) > 1:
         raise UserError(f"--strategy {' '.join(args.strategies)}: one fixtures folder holds one architecture's "
                         f"strategies (here {', '.join(sorted(arches))}); export vgg16_feature_extractor on its own")
-    with fixtures_output(args.out) as output:
+    with fixtures_output(args.out) as output:  # claimed before LibTorch loads: a refused --out costs nothing
+        threads.configure()  # LibTorch loads here, once the options and --out are checked
+        from reference_py.data import resolve_data_dir
+        from reference_py.pretrained import load_or_make
+
         weights = load_or_make(args.weights, arch=arches.pop())
         data_dir, standin = resolve_data_dir(args.data_dir)
         config = make_config(args.seed, args.strategies, args.eval_per_class, args.replay_per_class)
