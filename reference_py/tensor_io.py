@@ -32,26 +32,29 @@ def bundle_paths(stem):
 
 
 def write_bundle(stem, tensors, meta=None):
-    """Write an ordered mapping name -> tensor as STEM.bin and STEM.json (the index last)."""
+    """Write an ordered mapping name -> tensor as STEM.bin and STEM.json (the index last).
+
+    Each tensor's bytes go to the file from the tensor's own memory, as Ruby's twin streams them: a copy of a
+    VGG's 0.5 GB state in fresh memory cost a page fault per page."""
     index_path, blob_path = bundle_paths(stem)
-    entries, chunks, offset = [], [], 0
-    for name, tensor in tensors.items():
-        tensor = tensor.detach().cpu().contiguous()
-        dtype = str(tensor.dtype).removeprefix("torch.")
-        if dtype not in DTYPES:
-            raise BundleError(f"{name}: dtype {tensor.dtype} cannot be stored in a bundle")
-        data = tensor.numpy().astype(DTYPES[dtype], copy=False).tobytes()
-        entries.append({
-            "name": name,
-            "dtype": dtype,
-            "shape": list(tensor.shape),
-            "offset": offset,
-            "nbytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        })
-        chunks.append(data)
-        offset += len(data)
-    atomic.write_bytes(blob_path, b"".join(chunks))
+    entries, offset = [], 0
+    with atomic.atomic_path(blob_path) as tmp, open(tmp, "wb") as blob:
+        for name, tensor in tensors.items():
+            tensor = tensor.detach().cpu().contiguous()
+            dtype = str(tensor.dtype).removeprefix("torch.")
+            if dtype not in DTYPES:
+                raise BundleError(f"{name}: dtype {tensor.dtype} cannot be stored in a bundle")
+            data = tensor.numpy().astype(DTYPES[dtype], copy=False).reshape(-1).view(np.uint8)
+            blob.write(data)
+            entries.append({
+                "name": name,
+                "dtype": dtype,
+                "shape": list(tensor.shape),
+                "offset": offset,
+                "nbytes": data.nbytes,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            })
+            offset += data.nbytes
     index = {"format": FORMAT, "tensors": entries, "meta": meta or {}}
     atomic.write_text(index_path, json.dumps(index, indent=1) + "\n")
 
@@ -75,17 +78,19 @@ def read_bundle(stem, with_meta=False):
 
     index = read_index(stem)
     _, blob_path = bundle_paths(stem)
+    tensors = {}
     try:
-        blob = blob_path.read_bytes()
+        blob = open(blob_path, "rb")
     except FileNotFoundError:
         raise BundleError(f"{blob_path}: bundle data not found") from None
-    tensors = {}
-    for entry in index["tensors"]:
-        data = blob[entry["offset"]:entry["offset"] + entry["nbytes"]]
-        if len(data) != entry["nbytes"]:
-            raise BundleError(f"{blob_path}: {entry['name']} is truncated")
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise BundleError(f"{blob_path}: {entry['name']} does not match its sha256")
-        array = np.frombuffer(data, dtype=DTYPES[entry["dtype"]]).reshape(entry["shape"])
-        tensors[entry["name"]] = torch.from_numpy(array.copy()).to(getattr(torch, entry["dtype"]))
+    with blob:
+        for entry in index["tensors"]:  # each tensor's bytes read into its own memory: no copy of the whole blob
+            data = np.empty(entry["nbytes"], dtype=np.uint8)
+            blob.seek(entry["offset"])
+            if blob.readinto(data) != entry["nbytes"]:
+                raise BundleError(f"{blob_path}: {entry['name']} is truncated")
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise BundleError(f"{blob_path}: {entry['name']} does not match its sha256")
+            array = data.view(DTYPES[entry["dtype"]]).reshape(entry["shape"])
+            tensors[entry["name"]] = torch.from_numpy(array).to(getattr(torch, entry["dtype"]))
     return (tensors, index["meta"]) if with_meta else tensors
