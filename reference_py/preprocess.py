@@ -122,9 +122,10 @@ def get_args_parser():
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     out_stem = output_claim.check_path_option(args.out_stem, "OUT_STEM")
-    threads.configure()
-    with bundle_output(out_stem, "preprocess", "OUT_STEM"):
-        write_outputs(read_spec(args.spec), out_stem)
+    with bundle_output(out_stem, "preprocess", "OUT_STEM"):  # claimed, and the spec read, before LibTorch loads
+        images = read_spec(args.spec)
+        threads.configure()
+        write_outputs(images, out_stem)
 
 
 def write_outputs(images, out_stem):

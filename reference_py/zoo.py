@@ -209,8 +209,8 @@ def main(argv=None):
                         help=f"architectures, in order (default: all {len(ARCHITECTURES)})")
     args = parser.parse_args(argv)
     output_claim.check_path_option(args.out, "--out")
-    threads.configure()
-    with ZooFolder(args.out, "zoo", "--out") as output:
+    with ZooFolder(args.out, "zoo", "--out") as output:  # claimed before LibTorch loads: a refused --out costs nothing
+        threads.configure()
         out = output.in_place()
         for index, arch in enumerate(args.arch):
             write_arch(out, arch, args.arch[index - LOOKAHEAD] if index >= LOOKAHEAD else None)

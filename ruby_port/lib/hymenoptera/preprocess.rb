@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "tensor_io" # its bundle paths and format, for the claim of OUT_STEM before LibTorch loads
+
 module Hymenoptera
   # Each image through each transform, for the parity suite to compare with Python's
   # (mirrors reference_py/preprocess.py).
@@ -84,8 +86,11 @@ module Hymenoptera
       args = get_args_parser.parse_args(argv)
       spec_path, out_stem = args.values_at(:spec, :out_stem)
       OutputClaim.check_path_option(out_stem, "OUT_STEM")
-      CLI.load_port # the long work starts here, once the options are checked
-      bundle_output(out_stem, "preprocess", "OUT_STEM").hold { write_outputs(read_spec(spec_path), out_stem) }
+      bundle_output(out_stem, "preprocess", "OUT_STEM").hold do # claimed, and the spec read, before LibTorch loads
+        images = read_spec(spec_path)
+        CLI.load_port # the long work starts here, once the options, OUT_STEM and the spec are checked
+        write_outputs(images, out_stem)
+      end
     end
 
     # Whether STEM.json is a tensor bundle's index (so STEM.json and STEM.bin are this tool's to replace).

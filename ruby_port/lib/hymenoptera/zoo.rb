@@ -175,8 +175,8 @@ module Hymenoptera
                                     help: "architectures, in order (default: all #{ARCHITECTURES.size})")
       options = parser.parse_args(argv)
 
-      CLI.load_port # the long work starts here, once the options are checked
-      zoo_dir(options[:out])
+      zoo_dir(options[:out]) # before LibTorch loads: a refused --out costs nothing
+      CLI.load_port # the long work starts here, once the options and --out are checked
       options[:arch].each do |arch|
         run_arch(options[:out], arch)
         GC.start # torch.rb frees LibTorch memory only when Ruby's GC runs: the big models must not pile up
