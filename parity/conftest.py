@@ -23,7 +23,9 @@ import pytest
 from parity import cpu_log, early, report
 from parity.settings import FIXTURES, PYTHON_FLOOR_RUNS, REPORT, RUNS, STRATEGIES
 from parity.sides import python, ruby, run_together
-from parity.runs import Replays, Run
+
+# parity.runs (and with it torch) is imported by the fixtures that read runs: a session that --python-run or
+# --ruby-run refuses at the start (parity/options.py's pytest_configure, after this file loads) never loads LibTorch.
 
 SIDES = {}  # each side's stack, as its own run recorded it
 COMPARISONS = []
@@ -77,6 +79,8 @@ def floor_threads(python_info, ruby_info):
 @pytest.fixture(scope="session")
 def replay_runs(fixtures_dir, request):
     """Both replays (run here side by side, or given), and across stacks the reference's floor run."""
+    from parity.runs import Replays, Run
+
     given = {"python": request.config.getoption("python_run"), "ruby": request.config.getoption("ruby_run")}
     replay_args = ["--fixtures", fixtures_dir, "--strategy", *STRATEGIES]
     commands = []
@@ -129,6 +133,8 @@ def run_across_stacks(replays, replay_args):
     """The floor run; and where the reference recorded its steps, both resynchronised replays: the
     port's (at the Ruby run's thread count) and the reference's own on the floor run's stack. The reference's
     runs come from PARITY_PYTHON_FLOOR_RUNS when set (the fault-injection children share their parent's)."""
+    from parity.runs import Replays, Run
+
     floor = floor_threads(replays.python.info, replays.ruby.info)
     if PYTHON_FLOOR_RUNS:
         floor_out, commands = given_floor_runs(replays.python, floor, replay_args), []
