@@ -1,5 +1,9 @@
 # frozen_string_literal: true
 
+# Strategies.architecture, for the --input-size check before LibTorch loads (neither loads LibTorch).
+require_relative "model"
+require_relative "strategies"
+
 module Hymenoptera
   # A torchinfo-style summary of the model a strategy builds: every module (name and type), its output
   # shape, its parameter count, whether it trains; then the totals (mirrors reference_py/summary.py, row
@@ -118,8 +122,8 @@ module Hymenoptera
 
     def main(argv)
       options = get_args_parser.parse_args(argv)
-      CLI.load_port # Strategies (the --input-size check) needs the model code
-      check_input_size(options[:input_size], options[:strategy])
+      check_input_size(options[:input_size], options[:strategy]) # before LibTorch loads: a refused size costs nothing
+      CLI.load_port # the long work starts here, once the options are checked
       puts format_summary(Strategies.build_model(options[:strategy], nil), options[:input_size])
     end
   end
