@@ -42,23 +42,44 @@ class TensorMemoryTest < Minitest::Test
     end
   end
 
-  # While autograd records, what piles up is mostly the tensors it saved for backward, alive: past 32 MiB
-  # counted since the last major GC the count starts a minor GC there (a major one would free nothing),
-  # a major one with grad off.
-  def test_the_count_starts_a_major_gc_past_32_mib_only_with_grad_off
+  # Tensors that minor GCs free never make the count start a major GC (a full mark that would free
+  # nothing more), in grad mode or not.
+  def test_a_loop_whose_dropped_tensors_minor_gcs_free_starts_no_major_gc
     raise_ruby_oldmalloc_limit_past(48 << 20)
-    majors_made = lambda do
+    [false, true].each do |grad|
       GC.start
       majors = GC.stat(:major_gc_count)
-      kept = Torch.empty(40 << 20, dtype: :uint8) # its GC runs at the next safe point
-      (GC.stat(:major_gc_count) - majors).tap { kept }
+      Torch.set_grad_enabled(grad) do
+        tensor = Torch.zeros(1 << 18)
+        300.times { tensor = tensor.add(1) }
+      end
+      assert_equal majors, GC.stat(:major_gc_count), "grad #{grad}"
     end
-    assert_equal 0, majors_made.call
-    assert_equal 1, Torch.no_grad { majors_made.call }
   end
 
-  # A worker's release (its data pipeline runs in grad mode, where the count starts no major GC below
-  # 256 MiB): a major GC past 32 MiB counted since the last major one, a minor one below.
+  # Tensors an old object held at a minor GC stay until a major GC: once 16 MiB of them wait, the count
+  # starts one.
+  def test_tensors_an_old_object_held_are_freed_by_a_major_gc_once_they_pile_up
+    raise_ruby_oldmalloc_limit_past(48 << 20)
+    holder = []
+    GC.start
+    GC.start
+    GC.start
+    accounting = PytorchParity::TensorMemoryAccounting
+    before = accounting.counted_bytes
+    majors = GC.stat(:major_gc_count)
+    most = 0
+    100.times do
+      holder << Torch.empty(1 << 20, dtype: :uint8)
+      GC.start(full_mark: false) # the tensor is marked from its old holder: it stays until a major GC
+      holder.clear
+      most = [most, accounting.counted_bytes - before].max
+    end
+    assert_operator GC.stat(:major_gc_count), :>, majors
+    assert_operator most, :<, 48 << 20, "the tensors old objects held piled up"
+  end
+
+  # A worker's release: a major GC past 32 MiB counted since the last major one, a minor one below.
   def test_release_is_a_major_gc_past_32_mib_counted_since_the_last
     raise_ruby_oldmalloc_limit_past(48 << 20)
     GC.start

@@ -11,22 +11,29 @@
 // counts), and a loop of tensor operations may not call it for a long while; nor may a GC run inside
 // this allocator, in the middle of a LibTorch operation that may hold locks the tensors it frees need.
 // So a postponed job (run at the Ruby thread's next safe point) starts the GC, swept at once: a minor
-// one when the bytes counted since the last GC pass GC_BYTES, a major one when those counted since the
-// last major GC pass OLD_GC_BYTES (tensors whose Ruby objects lived through a few minor GCs are old,
-// and only a major GC frees them). While autograd records (grad mode: a training forward pass), what
-// piles up is mostly the tensors it saves for backward, alive until backward runs, and a major GC there
-// frees nothing and costs a full mark of Ruby's heap (its 70,000 objects, the loaded code: 10-25 ms);
-// so in grad mode the count starts a major one only past RECORDING_OLD_GC_BYTES, and Ruby's own
-// oldmalloc limit (16 MiB growing to 128 MiB, checked at each minor GC) makes one before that.
-// Ruby's own limits alone (16 MiB growing to 32 MiB, 16 MiB growing to 128 MiB) and its lazy sweep left
-// 1.2x Python's peak memory in training: bench/README.md has the figures of each design tried.
+// one when the bytes counted since the last GC pass GC_BYTES.
+//
+// A major one only when minor GCs have stopped freeing what is dropped. torch.rb's tensor objects have
+// no write barrier, so Ruby never promotes them by age, but one that an old object holds at a minor GC
+// (a batch's Array, promoted by the DataLoader's own old structures) stays until a major GC, which marks
+// Ruby's whole heap, its 70,000 objects, nearly all loaded code, for 10-25 ms. The bytes alive after a
+// GC (its survivors) say how much such garbage waits: their lowest over WINDOW_GCS GCs, so that what a
+// forward pass holds for backward does not count, is compared with their lowest since the last major
+// GC, and once it has grown by PINNED_GC_BYTES the next GC is a major one. Counting bytes allocated
+// instead (Ruby's oldmalloc rule: 32 MiB since the last major GC, 256 MiB while autograd records) started
+// a major GC at nearly every evaluation step, which freed nothing. Ruby's own limits alone (16 MiB
+// growing to 32 MiB) and its lazy sweep left 1.2x Python's peak memory in training: bench/README.md has
+// the figures of each design tried.
+//
+// Memory LibTorch does not allocate here (a DataLoader batch mapped from a worker's file) is counted
+// through adjust(), by whoever made it.
 #include <malloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
 #include <c10/core/CPUAllocator.h>
-#include <c10/core/GradMode.h>
 
 #include <ruby.h>
 #include <ruby/debug.h>
@@ -45,20 +52,28 @@ std::atomic<int64_t> live{0};
 c10::Allocator* inner = nullptr;
 c10::DeleterFnPtr inner_deleter = nullptr;
 constexpr size_t GC_BYTES = 16 << 20;
-constexpr size_t OLD_GC_BYTES = 32 << 20;
-constexpr size_t RECORDING_OLD_GC_BYTES = 256 << 20;
+constexpr int64_t PINNED_GC_BYTES = 16 << 20;
+constexpr int WINDOW_GCS = 16;
 bool vm_alive = true;  // LibTorch may free tensors after Ruby's VM is gone (its own statics, at exit)
 bool collection_pending = false;
 bool full_collection = false;
-VALUE malloc_increase_bytes, oldmalloc_increase_bytes, minor_gc_options, major_gc_options;
+VALUE malloc_increase_bytes, major_gc_count, minor_gc_options, major_gc_options;
 ID start;
+
+// The survivors of GCs, Ruby's own included: seen at the first count after each one.
+size_t gcs_seen = 0, majors_seen = 0;
+int64_t lowest_since_major = -1;
+int64_t lowest_in_window = INT64_MAX;
+int gcs_in_window = 0;
 
 void collect(void*) {
   collection_pending = false;
   // GC.start runs even under GC.disable, which this must respect: rb_gc_disable says whether it was.
   if (rb_gc_disable() == Qtrue) return;
   rb_gc_enable();
-  rb_funcallv_kw(rb_mGC, start, 1, full_collection ? &major_gc_options : &minor_gc_options, RB_PASS_KEYWORDS);
+  VALUE options = full_collection ? major_gc_options : minor_gc_options;
+  full_collection = false;
+  rb_funcallv_kw(rb_mGC, start, 1, &options, RB_PASS_KEYWORDS);
 }
 
 VALUE gc_options(bool full_mark) {
@@ -70,6 +85,29 @@ VALUE gc_options(bool full_mark) {
   return options;
 }
 
+// Called holding the GVL, outside GC: notes the survivors of the GCs since the last call and decides
+// whether the next one is major.
+void observe_gcs() {
+  size_t gcs = rb_gc_count();
+  if (gcs == gcs_seen || rb_during_gc()) return;
+  gcs_seen = gcs;
+  int64_t survivors = live.load(std::memory_order_relaxed);
+  size_t majors = rb_gc_stat(major_gc_count);
+  if (majors != majors_seen || lowest_since_major < 0) {
+    majors_seen = majors;
+    lowest_since_major = survivors;
+    lowest_in_window = INT64_MAX;
+    gcs_in_window = 0;
+    return;
+  }
+  lowest_in_window = std::min(lowest_in_window, survivors);
+  if (++gcs_in_window < WINDOW_GCS) return;
+  lowest_since_major = std::min(lowest_since_major, lowest_in_window);
+  if (lowest_in_window - lowest_since_major > PINNED_GC_BYTES) full_collection = true;
+  lowest_in_window = INT64_MAX;
+  gcs_in_window = 0;
+}
+
 void count(int64_t bytes) {
   live.fetch_add(bytes, std::memory_order_relaxed);
   if (!vm_alive || !ruby_thread_has_gvl_p()) {
@@ -79,9 +117,8 @@ void count(int64_t bytes) {
   bytes += unsettled.exchange(0, std::memory_order_relaxed);
   if (bytes == 0) return;
   rb_gc_adjust_memory_usage(bytes);
+  observe_gcs();
   if (bytes < 0 || collection_pending) return;
-  size_t old_limit = c10::GradMode::is_enabled() ? RECORDING_OLD_GC_BYTES : OLD_GC_BYTES;
-  full_collection = rb_gc_stat(oldmalloc_increase_bytes) > old_limit;
   if (full_collection || rb_gc_stat(malloc_increase_bytes) > GC_BYTES) {
     collection_pending = true;
     rb_postponed_job_register_one(0, collect, nullptr);
@@ -133,6 +170,12 @@ VALUE install(VALUE) {
   return Qtrue;
 }
 
+// bytes (negative when freed) of memory LibTorch did not allocate through this allocator.
+VALUE adjust(VALUE, VALUE bytes) {
+  count(NUM2LL(bytes));
+  return Qnil;
+}
+
 VALUE counted_bytes(VALUE) {
   return LL2NUM(live.load(std::memory_order_relaxed));
 }
@@ -141,7 +184,7 @@ VALUE counted_bytes(VALUE) {
 
 extern "C" void Init_tensor_memory_accounting() {
   malloc_increase_bytes = ID2SYM(rb_intern("malloc_increase_bytes"));
-  oldmalloc_increase_bytes = ID2SYM(rb_intern("oldmalloc_increase_bytes"));
+  major_gc_count = ID2SYM(rb_intern("major_gc_count"));
   start = rb_intern("start");
   minor_gc_options = gc_options(false);
   major_gc_options = gc_options(true);
@@ -149,5 +192,6 @@ extern "C" void Init_tensor_memory_accounting() {
   VALUE accounting = rb_define_module_under(parity, "TensorMemoryAccounting");
   rb_define_const(accounting, "SOURCE_SHA256", rb_str_freeze(rb_str_new_cstr(SOURCE_SHA256)));
   rb_define_module_function(accounting, "install", RUBY_METHOD_FUNC(install), 0);
+  rb_define_module_function(accounting, "adjust", RUBY_METHOD_FUNC(adjust), 1);
   rb_define_module_function(accounting, "counted_bytes", RUBY_METHOD_FUNC(counted_bytes), 0);
 }

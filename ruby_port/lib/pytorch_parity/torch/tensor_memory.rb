@@ -43,13 +43,27 @@ module PytorchParity
     module_function
 
     # A GC now (the DataLoader's workers call it after sending a few MiB of batches): a minor one, or a
-    # major one past 32 MiB counted since the last (the allocator's count starts none while autograd
-    # records, as it does in a worker's data pipeline).
+    # major one past OLD_GC_BYTES counted since the last.
     def release
       GC.start(full_mark: GC.stat(:oldmalloc_increase_bytes) > OLD_GC_BYTES, immediate_sweep: true)
     end
-    OLD_GC_BYTES = 32 << 20 # tensor_memory_accounting.cpp's
+    OLD_GC_BYTES = 32 << 20
     private_constant :OLD_GC_BYTES
+
+    # Counts tensor's memory, which LibTorch did not allocate through its CPU allocator (a DataLoader's
+    # batch mapped from a worker's file), for as long as tensor's Ruby object lives: the allocator's count
+    # then sees a batch that an old object keeps (see tensor_memory_accounting.cpp).
+    def count_mapped(tensor)
+      bytes = tensor.numel * tensor.element_size
+      TensorMemoryAccounting.adjust(bytes)
+      ObjectSpace.define_finalizer(tensor, uncount(bytes))
+      tensor
+    end
+
+    # count_mapped's finalizer, made apart so that it does not hold the tensor.
+    def uncount(bytes)
+      ->(_object_id) { TensorMemoryAccounting.adjust(-bytes) }
+    end
 
     # Gives the memory of tensors that nobody else holds (a method's intermediates) back now rather
     # than at the next GC: `tensor.data = torch.empty(0)` in Python; each Ruby object stays, empty.

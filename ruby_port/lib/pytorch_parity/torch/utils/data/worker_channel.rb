@@ -7,6 +7,7 @@ require "ffi"
 require "socket"
 require "tmpdir"
 require "torch"
+require_relative "../../tensor_memory"
 
 module PytorchParity
   # What passes between the DataLoader and one worker process: PyTorch's index_queue (indices to the
@@ -157,7 +158,7 @@ module PytorchParity
     def map_tensor(file, slot)
       numel = slot.shape.inject(1, :*)
       tensor = begin
-        Torch.from_file("/proc/self/fd/#{file.fileno}", true, numel, dtype: slot.dtype).reshape(slot.shape) if numel.positive?
+        TensorMemory.count_mapped(Torch.from_file("/proc/self/fd/#{file.fileno}", true, numel, dtype: slot.dtype).reshape(slot.shape)) if numel.positive?
       rescue ArgumentError # a dtype it does not take (float16)
         nil
       end
