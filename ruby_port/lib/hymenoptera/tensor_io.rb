@@ -28,23 +28,28 @@ module Hymenoptera
       ["#{stem}.json", "#{stem}.bin"]
     end
 
-    # Writes a Hash name => tensor (in insertion order) as STEM.bin and STEM.json (the index last).
+    # Writes a Hash name => tensor (in insertion order) as STEM.bin and STEM.json (the index last), one
+    # tensor's bytes in memory at a time (a VGG's bundles are hundreds of MB).
     def write_bundle(stem, tensors, meta: {})
       index_path, blob_path = bundle_paths(stem)
-      entries = []
-      chunks = []
-      offset = 0
-      tensors.each do |name, tensor|
-        dtype = DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
-        data = tensor.detach.contiguous.reshape([-1])._data_str # the raw bytes, as torch.rb's Tensor#numo reads them
-        entries << {
-          name: name, dtype: dtype, shape: tensor.shape, offset: offset,
-          nbytes: data.bytesize, sha256: OpenSSL::Digest::SHA256.hexdigest(data)
-        }
-        chunks << data
-        offset += data.bytesize
+      dtypes = tensors.to_h do |name, tensor|
+        [name, DTYPE_NAMES[tensor.dtype] || raise(BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle")]
       end
-      Atomic.atomic_path(blob_path) { |tmp| File.open(tmp, "wb") { |file| chunks.each { |chunk| file.write(chunk) } } }
+      entries = []
+      Atomic.atomic_path(blob_path) do |tmp|
+        File.open(tmp, "wb") do |file|
+          offset = 0
+          tensors.each do |name, tensor|
+            data = tensor.detach.contiguous.reshape([-1])._data_str # the raw bytes, as torch.rb's Tensor#numo reads them
+            entries << {
+              name: name, dtype: dtypes.fetch(name), shape: tensor.shape, offset: offset,
+              nbytes: data.bytesize, sha256: OpenSSL::Digest::SHA256.hexdigest(data)
+            }
+            file.write(data)
+            offset += data.bytesize
+          end
+        end
+      end
       index = {format: FORMAT, tensors: entries, meta: meta}
       Atomic.write_text(index_path, JSON.pretty_generate(index) + "\n")
     end
@@ -61,25 +66,35 @@ module Hymenoptera
       raise BundleError, "#{index_path}: not valid JSON (#{e.message.lines.first.strip})"
     end
 
-    # Reads a bundle into a Hash name => tensor (in stored order), checking sizes and sha256.
-    # With meta: true returns [tensors, meta].
+    # Reads a bundle into a Hash name => tensor (in stored order), checking sizes and sha256, one tensor's
+    # bytes at a time. With meta: true returns [tensors, meta].
     def read_bundle(stem, meta: false)
       index = read_index(stem)
       _, blob_path = bundle_paths(stem)
-      blob = begin
-        File.binread(blob_path)
+      tensors = {}
+      begin
+        File.open(blob_path, "rb") do |file|
+          index["tensors"].each do |entry|
+            data = read_at(file, entry["offset"], entry["nbytes"])
+            raise BundleError, "#{blob_path}: #{entry["name"]} is truncated" if data.bytesize != entry["nbytes"]
+            raise BundleError, "#{blob_path}: #{entry["name"]} does not match its sha256" if OpenSSL::Digest::SHA256.hexdigest(data) != entry["sha256"]
+
+            tensors[entry["name"]] = to_tensor(data, entry["dtype"], entry["shape"])
+          end
+        end
       rescue Errno::ENOENT
         raise BundleError, "#{blob_path}: bundle data not found"
       end
-      tensors = {}
-      index["tensors"].each do |entry|
-        data = blob.byteslice(entry["offset"], entry["nbytes"])
-        raise BundleError, "#{blob_path}: #{entry["name"]} is truncated" if data.nil? || data.bytesize != entry["nbytes"]
-        raise BundleError, "#{blob_path}: #{entry["name"]} does not match its sha256" if OpenSSL::Digest::SHA256.hexdigest(data) != entry["sha256"]
-
-        tensors[entry["name"]] = to_tensor(data, entry["dtype"], entry["shape"])
-      end
       meta ? [tensors, index["meta"]] : tensors
+    end
+
+    # nbytes from offset, fewer at the end of the file.
+    def read_at(file, offset, nbytes)
+      return +"" if nbytes.zero?
+
+      file.pread(nbytes, offset)
+    rescue EOFError
+      +""
     end
 
     def to_tensor(data, dtype, shape)
