@@ -1,7 +1,6 @@
 # frozen_string_literal: true
 
 require "openssl"
-require "ffi"
 require "json"
 require "numo/narray"
 require_relative "atomic"
@@ -51,21 +50,19 @@ module Hymenoptera
       Atomic.write_text(index_path, JSON.pretty_generate(index) + "\n")
     end
 
-    # Writes tensor's raw bytes (little-endian, row-major) to file from its own memory, CHUNK bytes in a
-    # Ruby String at a time (a whole VGG weight as one String was 411 MB more); [bytes, sha256].
+    # Writes tensor's raw bytes (little-endian, row-major) to file from its own memory, a chunk in a Ruby
+    # String at a time (a whole VGG weight as one String was 411 MB more); [bytes, sha256]. Tensors exist
+    # only once the port, and pytorch_parity with it, is loaded.
     def write_tensor(file, tensor)
       flat = tensor.detach.contiguous
       nbytes = flat.numel * flat.element_size
       digest = OpenSSL::Digest.new("SHA256")
-      (0...nbytes).step(CHUNK) do |start|
-        chunk = FFI::Pointer.new(:uint8, flat._data_ptr + start).get_bytes(0, [CHUNK, nbytes - start].min)
+      PytorchParity::TensorMemory.each_chunk(flat._data_ptr, nbytes) do |chunk|
         digest.update(chunk)
         file.write(chunk)
       end
       [nbytes, digest.hexdigest]
     end
-    CHUNK = 1 << 20
-    private_constant :CHUNK
 
     def read_index(stem)
       index_path, = bundle_paths(stem)

@@ -13,6 +13,7 @@
 # Upstream gives: false
 
 require "digest"
+require "ffi"
 require "torch"
 
 module PytorchParity
@@ -59,6 +60,18 @@ module PytorchParity
       ObjectSpace.define_finalizer(tensor, uncount(bytes))
       tensor
     end
+
+    # Yields the size bytes of memory at address (a tensor's storage on its way to a file) as Ruby Strings
+    # of at most CHUNK bytes, each emptied once the block has it: one chunk in Ruby's heap at a time.
+    def each_chunk(address, size)
+      (0...size).step(CHUNK) do |start|
+        chunk = FFI::Pointer.new(:uint8, address + start).get_bytes(0, [CHUNK, size - start].min)
+        yield chunk
+        chunk.clear
+      end
+    end
+    CHUNK = 1 << 20
+    private_constant :CHUNK
 
     # count_mapped's finalizer, made apart so that it does not hold the tensor.
     def uncount(bytes)

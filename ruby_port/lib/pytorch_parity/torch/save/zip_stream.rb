@@ -3,6 +3,7 @@
 # Part of: torch/save.rb
 
 require "zlib"
+require_relative "../tensor_memory"
 
 module PytorchParity
   module Save
@@ -14,7 +15,6 @@ module PytorchParity
     # attributes are 0, as PyTorch leaves them.
     class ZipStream
       ALIGNMENT = 64
-      CHUNK = 1 << 20 # the bytes of memory copied into a Ruby String at a time
       UTF8 = 0x0800 # a flag: names in UTF-8
       DESCRIPTOR = 0x0008 # a flag: the CRC and sizes follow the data
 
@@ -41,13 +41,12 @@ module PytorchParity
       # The size bytes at address, in chunks: one chunk of them in a Ruby String at a time.
       def write_memory(name, address, size)
         record(name, size) do
-          (0...size).step(CHUNK).reduce(0) do |crc, start|
-            chunk = FFI::Pointer.new(:uint8, address + start).get_bytes(0, [CHUNK, size - start].min)
+          crc = 0
+          TensorMemory.each_chunk(address, size) do |chunk|
             write(chunk)
             crc = Zlib.crc32(chunk, crc)
-            chunk.clear
-            crc
           end
+          crc
         end
       end
 
