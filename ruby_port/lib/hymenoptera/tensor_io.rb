@@ -32,16 +32,14 @@ module Hymenoptera
     # tensor's bytes in memory at a time (a VGG's bundles are hundreds of MB).
     def write_bundle(stem, tensors, meta: {})
       index_path, blob_path = bundle_paths(stem)
-      dtypes = tensors.to_h do |name, tensor|
-        [name, DTYPE_NAMES[tensor.dtype] || raise(BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle")]
-      end
       entries = []
-      Atomic.atomic_path(blob_path) do |tmp|
+      Atomic.atomic_path(blob_path) do |tmp| # a dtype refused midway leaves no file (the temporary one goes)
         File.open(tmp, "wb") do |file|
           offset = 0
           tensors.each do |name, tensor|
+            dtype = DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
             nbytes, sha256 = write_tensor(file, tensor)
-            entries << {name: name, dtype: dtypes.fetch(name), shape: tensor.shape, offset: offset, nbytes: nbytes, sha256: sha256}
+            entries << {name: name, dtype: dtype, shape: tensor.shape, offset: offset, nbytes: nbytes, sha256: sha256}
             offset += nbytes
           end
         end
