@@ -2,7 +2,8 @@
 
 # The Ruby side of parity/test_image_rule.py: SPEC's data dir through the port's image_datasets (its
 # pre-check, then pytorch_parity's ImageFolder), SPEC's listing folder through ImageFolder alone, and
-# SPEC's images through the port's loader; written as JSON (the Python side makes the same in the test).
+# SPEC's images through the port's loader, with the image extensions of the port's pre-check and of
+# torchvision-ruby; written as JSON (the Python side makes the same in the test).
 #
 #   ruby parity/image_rule_side.rb RUBY_PORT SPEC.json OUT.json
 #
@@ -41,4 +42,6 @@ end
 listing = TorchVision::Datasets::ImageFolder.new(spec["listing_root"])
 File.write(out, JSON.generate({"datasets" => datasets,
                                "listing" => relative(listing.instance_variable_get(:@samples), spec["listing_root"]),
-                               "images" => spec["images"].map { |path| decoded(path) }}))
+                               "images" => spec["images"].map { |path| decoded(path) },
+                               "extensions" => {"port" => Hymenoptera::DataLayout::IMG_EXTENSIONS,
+                                                "torchvision" => TorchVision::Datasets::ImageFolder::IMG_EXTENSIONS}}))

@@ -37,6 +37,7 @@ from torchvision import datasets
 from parity.settings import ROOT, RUBY_PORT
 from parity.sides import Command
 from reference_py.data import SPLITS, image_datasets, rgb_loader
+from reference_py.data_layout import IMG_EXTENSIONS
 from reference_py.errors import UserError
 from reference_py.standin_data import generate
 
@@ -198,6 +199,15 @@ def test_the_tricky_files_are_images_as_torchvision_says(sides):
 def test_image_folder_lists_what_torchvision_lists(sides):
     python, ruby = sides["python"]["listing"], sides["ruby"]["listing"]
     assert ruby == python, differences(python, ruby)
+
+
+def test_the_pre_checks_take_the_extensions_both_image_folders_take(sides):
+    """The pre-checks run before torchvision loads, so each side writes out ImageFolder's extensions (data_layout.py,
+    data_layout.rb): both lists must be torchvision's, and torchvision-ruby's."""
+    ruby = sides["ruby"]["extensions"]
+    lists = {"reference_py/data_layout.py": list(IMG_EXTENSIONS), "torchvision": list(datasets.folder.IMG_EXTENSIONS),
+             "ruby_port/lib/hymenoptera/data_layout.rb": ruby["port"], "torchvision-ruby": ruby["torchvision"]}
+    assert len({tuple(extensions) for extensions in lists.values()}) == 1, lists
 
 
 def test_damaged_jpegs_are_decoded_or_refused_as_pil_does(sides):

@@ -197,6 +197,23 @@ def check_out_dir_outside_data(out_dir, data_dir):
                         f"this run's plots; choose a folder outside the data dir")
 
 
+def check_inputs(args):
+    """The weights file and the data dir, as far as they can be checked before LibTorch loads (train.rb's twin): the
+    weights file is there and not empty, the data dir has hymenoptera_data's layout and only files ImageFolder can
+    read. Their contents (the tensors, the images) are checked once it has loaded; the default weights when
+    missing, and the stand-in, are made then."""
+    from reference_py.data_layout import check_layout
+    from reference_py.strategies import architecture, uses_pretrained
+    from reference_py.weights import check_file
+
+    if uses_pretrained(args.strategy):
+        path = args.weights or recipe.WEIGHTS[architecture(args.strategy)]
+        if args.weights is not None or Path(path).exists():
+            check_file(path)
+    if args.data_dir is not None:
+        check_layout(args.data_dir)
+
+
 def json_safe(value):
     """`value` for JSON: a number that is not finite (a diverged loss) becomes null, as JSON has no NaN."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -225,7 +242,8 @@ def main(argv=None):
         print(json.dumps(resolved_config(args, threads.configure()), indent=1))
         return
     with output_dir(args) as output:  # claimed before LibTorch loads: an out-dir we may not use costs nothing
-        thread_count = threads.configure()  # LibTorch loads here, once the options and the out-dir are checked
+        check_inputs(args)
+        thread_count = threads.configure()  # LibTorch loads here, once the options, out-dir and inputs are checked
         train_and_write(args, resolved_config(args, thread_count), thread_count, output)
     print(f"train: wrote {output.target}", file=sys.stderr)
 

@@ -2,7 +2,9 @@
 
 net.pth is a plain dict of tensors (ResNet-18 with its 1000-class ImageNet fc), so that torch.rb's
 Torch.load reads it too. Beside it, net.pth.json says whether it holds torchvision's ImageNet
-weights or the seeded stand-in (reference_py/pretrained.py writes both).
+weights or the seeded stand-in (reference_py/pretrained.py writes both). torch and torchvision are imported
+by the functions that need them: the trainers check that the weights file is there (check_file) before
+LibTorch loads.
 """
 
 import functools
@@ -12,9 +14,6 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-import torchvision
 
 from reference_py import atomic
 from reference_py.checksums import file_sha256
@@ -64,8 +63,10 @@ class Loaded:
 
 ARCHITECTURES = {"resnet18": "ResNet-18 state dict with a 1000-class fc",
                  "vgg16": "VGG-16 state dict with a 1000-class classifier"}  # the backbones the strategies load
-IMAGENET_URLS = {"resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url,
-                 "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1.url}
+# torchvision 0.14's ResNet18_Weights.IMAGENET1K_V1.url and VGG16_Weights.IMAGENET1K_V1.url (torchvision-ruby's
+# MODEL_URLS name the same files), written out as importing torchvision loads LibTorch; test_weights.py keeps them so.
+IMAGENET_URLS = {"resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+                 "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth"}
 
 
 def hub_file(arch="resnet18"):
@@ -81,6 +82,8 @@ def hub_sha256_prefix(arch="resnet18"):
 @functools.lru_cache(maxsize=len(ARCHITECTURES))
 def expected_entries(arch="resnet18"):
     """Name -> (shape, dtype) of every entry of torchvision's `arch` (1000 classes), in state_dict() order."""
+    import torchvision
+
     model = getattr(torchvision.models, arch)(weights=None)
     return {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in model.state_dict().items()}
 
@@ -101,6 +104,8 @@ def save_state_dict(path, state_dict):
     Serialised in memory first: torch.save names the archive after the file, and a temporary file's
     random name would make the bytes differ from run to run.
     """
+    import torch
+
     buffer = io.BytesIO()
     torch.save({name: tensor for name, tensor in state_dict.items()}, buffer)
     atomic.write_bytes(path, buffer.getvalue())
@@ -111,14 +116,24 @@ def provenance_path(path):
     return path.with_name(path.name + ".json")
 
 
-def read_state_dict(path, fix=None):
-    """torch.load a checkpoint of tensors only (weights_only); any failure is the user's to fix."""
+def check_file(path, fix=None):
+    """A regular file that is not empty, what read_state_dict checks before torch.load (the trainers check it
+    before LibTorch loads)."""
     path = Path(path)
     fix = fix or fix_for(path)
     if not path.is_file():
         raise UserError(f"{path}: weights file not found (nothing there, or not a regular file); {fix}")
     if path.stat().st_size == 0:  # torch.load's own message for it is empty
         raise UserError(f"{path} is empty (0 bytes), not a PyTorch checkpoint (an interrupted copy or download?); {fix}")
+
+
+def read_state_dict(path, fix=None):
+    """torch.load a checkpoint of tensors only (weights_only); any failure is the user's to fix."""
+    import torch
+
+    path = Path(path)
+    fix = fix or fix_for(path)
+    check_file(path, fix)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch.load of arbitrary bytes fails in many ways, all "unreadable"
@@ -152,6 +167,8 @@ def validate(state_dict, path, fix=None, arch="resnet18"):
 def check_values(state_dict, path, fix=None, arch="resnet18", stream=None):
     """Weights that are NaN or infinite refused (they train to NaN); entries of another dtype than the model's,
     which loading converts, said in one line on `stream`."""
+    import torch
+
     not_finite = [k for k, tensor in state_dict.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if not_finite:
         raise UserError(f"{path}: {len(not_finite)} of its {len(state_dict)} entries hold NaN or infinite values "

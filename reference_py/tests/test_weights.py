@@ -9,7 +9,8 @@ import torchvision
 from reference_py.errors import UserError
 from reference_py.pretrained import HUB_FILE, HUB_SHA256_PREFIX, make_net, provenance_of, standin_state_dict
 from reference_py.tests.helpers import run_cli
-from reference_py.weights import file_sha256, load_weights, provenance_path, save_state_dict, validate
+from reference_py.weights import (IMAGENET_URLS, file_sha256, load_weights, provenance_path, save_state_dict,
+                                  validate)
 
 
 def checkpoint_like_torchvisions(path, seed):
@@ -25,6 +26,11 @@ def checkpoint_like_torchvisions(path, seed):
 def test_hub_file_name_is_torchvisions():
     assert HUB_FILE == "resnet18-f37072fd.pth"
     assert torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url.endswith("/" + HUB_FILE)
+
+
+def test_the_written_out_urls_are_torchvisions():
+    assert IMAGENET_URLS == {"resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url,
+                             "vgg16": torchvision.models.VGG16_Weights.IMAGENET1K_V1.url}
 
 
 def test_standin_is_deterministic_with_non_trivial_batch_norm_statistics(net_pth):

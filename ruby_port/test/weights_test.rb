@@ -36,6 +36,11 @@ class WeightsTest < Minitest::Test
     refute Torch.load(paths[0]).values.any?(&:requires_grad)
   end
 
+  def test_the_written_out_urls_are_torchvision_rubys
+    assert_equal({"resnet18" => TorchVision::Models::ResNet::MODEL_URLS.fetch("resnet18"),
+                  "vgg16" => TorchVision::Models::VGG::MODEL_URLS.fetch("vgg16")}, Weights::IMAGENET_URLS)
+  end
+
   def test_a_dtype_conversion_is_said_in_one_line
     %i[float16 float64].each do |dtype|
       floats = state.select { |_, tensor| tensor.floating_point? }.keys

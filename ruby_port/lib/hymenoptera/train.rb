@@ -1,6 +1,10 @@
 # frozen_string_literal: true
 
 require "io/console"
+require_relative "data_layout"
+require_relative "model"
+require_relative "strategies"
+require_relative "weights"
 
 module Hymenoptera
   # Train ResNet-18 on ants vs bees, as PyTorch's "Transfer Learning for Computer Vision" tutorial
@@ -219,6 +223,19 @@ module Hymenoptera
                        "this run's plots; choose a folder outside the data dir"
     end
 
+    # The weights file and the data dir, as far as they can be checked before LibTorch loads (train.py's twin): the
+    # weights file is there and not empty, the data dir has hymenoptera_data's layout and only files ImageFolder can
+    # read. Their contents (the tensors, the images) are checked once it has loaded; the default weights when
+    # missing, and the stand-in, are made then.
+    def check_inputs(options)
+      strategy = options[:strategy]
+      if Strategies.uses_pretrained?(strategy)
+        path = options[:weights] || Weights::DEFAULT_PATHS.fetch(Strategies.architecture(strategy))
+        Weights.check_file(path) if options[:weights] || File.exist?(path)
+      end
+      DataLayout.check_layout(options[:data_dir]) if options[:data_dir]
+    end
+
     # A value for JSON: a number that is not finite (a diverged loss) becomes null, as JSON has no NaN.
     def json_safe(value)
       case value
@@ -249,7 +266,8 @@ module Hymenoptera
 
       output = output_dir(options)
       output.hold do # claimed before LibTorch loads: an out-dir we may not use costs nothing
-        CLI.load_port # the long work starts here, once the options and the out-dir are checked
+        check_inputs(options)
+        CLI.load_port # the long work starts here, once the options, the out-dir and the inputs are checked
         thread_count = RuntimeInfo.threads
         train_and_write(options, resolved_config(options, thread_count), thread_count, output)
       end

@@ -1,10 +1,14 @@
 # frozen_string_literal: true
 
+require_relative "errors"
+require_relative "recipe"
+
 module Hymenoptera
   # net.pth: loading and checking the backbone's weights, and reading where they came from
   # (mirrors reference_py/weights.py). net.pth is a plain dict of tensors (ResNet-18 with its
   # 1000-class ImageNet fc); beside it, net.pth.json says whether it holds torchvision's ImageNet
-  # weights or the seeded stand-in.
+  # weights or the seeded stand-in. Loads without LibTorch (its methods use it once it has loaded):
+  # the trainers check that the weights file is there (check_file) before LibTorch loads.
   module Weights
     PROVENANCES = %w[imagenet stand-in user-supplied].freeze
     OPTIONAL_SUFFIX = "num_batches_tracked" # absent from torchvision's published checkpoint
@@ -15,8 +19,11 @@ module Hymenoptera
       "resnet18" => "ResNet-18 state dict with a 1000-class fc",
       "vgg16" => "VGG-16 state dict with a 1000-class classifier"
     }.freeze
-    IMAGENET_URLS = {"resnet18" => TorchVision::Models::ResNet::MODEL_URLS.fetch("resnet18"),
-                     "vgg16" => TorchVision::Models::VGG::MODEL_URLS.fetch("vgg16")}.freeze
+    # torchvision-ruby 0.3's ResNet::MODEL_URLS["resnet18"] and VGG::MODEL_URLS["vgg16"] (torchvision's
+    # IMAGENET1K_V1 urls name the same files), written out as requiring torchvision loads LibTorch;
+    # weights_test.rb keeps them so.
+    IMAGENET_URLS = {"resnet18" => "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+                     "vgg16" => "https://download.pytorch.org/models/vgg16-397923af.pth"}.freeze
 
     # The weights a run starts from, as load_weights returns them (reference_py/weights.py's Loaded).
     Loaded = Struct.new(:state_dict, :provenance, :sha256, :path) do
@@ -122,15 +129,20 @@ module Hymenoptera
       "#{path}.json"
     end
 
-    # Torch.load of a checkpoint of tensors; any failure is the user's to fix.
-    def read_state_dict(path)
+    # A regular file that is not empty, what read_state_dict checks before Torch.load (the trainers check
+    # it before LibTorch loads).
+    def check_file(path)
       unless File.file?(path)
         raise UserError, "#{path}: weights file not found (nothing there, or not a regular file); #{fix_for(path)}"
       end
-      if File.zero?(path) # Python's torch.load says nothing about it: the same words on both sides
-        raise UserError, "#{path} is empty (0 bytes), not a PyTorch checkpoint (an interrupted copy or download?); #{fix_for(path)}"
-      end
+      return unless File.zero?(path) # Python's torch.load says nothing about it: the same words on both sides
 
+      raise UserError, "#{path} is empty (0 bytes), not a PyTorch checkpoint (an interrupted copy or download?); #{fix_for(path)}"
+    end
+
+    # Torch.load of a checkpoint of tensors; any failure is the user's to fix.
+    def read_state_dict(path)
+      check_file(path)
       loaded = begin
         Torch.load(path)
       rescue StandardError => e
