@@ -3,11 +3,14 @@ table (every module's name and type, output shape, parameter count, trainable or
 model of every strategy, row for row. The VGG-16 extractor is summarised at the (1, 3, 244, 244) input its
 recipe inspects it with, the ResNet-18 strategies at the summary's default."""
 
+import json
+import subprocess
 import sys
 
 import pytest
 
 from parity.compare import Comparison, check
+from parity.settings import ROOT, RUBY_PORT
 from parity.sides import Command, ruby, run_together
 from parity.tolerances import BIT_IDENTICAL
 from reference_py.strategies import STRATEGIES
@@ -57,3 +60,22 @@ def test_summary_rows(strategy_name, summaries, recorder):
 def pytest_generate_tests(metafunc):
     if "strategy_name" in metafunc.fixturenames:
         metafunc.parametrize("strategy_name", STRATEGIES)
+
+
+def test_the_smallest_sides_are_torchvisions():
+    """Both summaries check --input-size before torchvision loads, against SMALLEST_SIDES written out (summary.py,
+    summary.rb): each must be torchvision's min_size, in the meta of the backbone's ImageNet weights."""
+    import torchvision
+
+    from reference_py.recipe import STRATEGY_TABLE
+    from reference_py.summary import SMALLEST_SIDES
+
+    code = ('require "hymenoptera/cli"; require "hymenoptera/summary"; '
+            'puts JSON.generate(Hymenoptera::Summary::SMALLEST_SIDES)')
+    command = Command("Ruby", ["ruby", "-I", str(RUBY_PORT / "lib"), "-e", code])
+    completed = subprocess.run(command.argv, cwd=ROOT, env=command.env(), capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    meta = {arch: max(torchvision.models.get_model_weights(arch).IMAGENET1K_V1.meta["min_size"])
+            for arch in sorted({row.architecture for row in STRATEGY_TABLE.values()})}
+    assert SMALLEST_SIDES == meta
+    assert json.loads(completed.stdout) == meta

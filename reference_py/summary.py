@@ -84,11 +84,14 @@ def format_summary(model, input_size=DEFAULT_INPUT_SIZE):
     return "\n".join(lines)
 
 
-def smallest_side(arch):
-    """The smallest height and width the backbone takes (torchvision's min_size: ResNet-18 1, VGG-16 32)."""
-    import torchvision
+# The smallest height and width each backbone takes: torchvision's min_size (its weights' meta), written out as
+# importing torchvision loads LibTorch (summary.rb's twin: torchvision-ruby has no meta); parity/test_summary.py
+# keeps both equal to the meta.
+SMALLEST_SIDES = {"resnet18": 1, "vgg16": 32}
 
-    return max(torchvision.models.get_model_weights(arch).IMAGENET1K_V1.meta["min_size"])
+
+def smallest_side(arch):
+    return SMALLEST_SIDES[arch]
 
 
 def check_input_size(input_size, strategy):
