@@ -16,10 +16,8 @@ from pathlib import Path
 if not __package__:  # run as a script: make `reference_py` importable from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import torch
-import torchvision
-from torch import nn
-
+# Only what checking the options and claiming --out need: torch and torchvision are imported by the functions that
+# use them, once main has claimed --out and configured LibTorch's threads, so a bad option or --out is refused at once.
 from reference_py import atomic, output_claim, recipe, threads
 from reference_py.checksums import file_sha256
 from reference_py.arguments import ArgumentParser
@@ -39,11 +37,16 @@ CALIBRATION_SHAPE = (8, 3, 112, 112)
 
 def hub_checkpoint(arch="resnet18"):
     """Where torchvision keeps the downloaded checkpoint (honours TORCH_HOME)."""
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints" / hub_file(arch)
 
 
 def calibrate_batch_norm(model, generator):
     """Give the BatchNorm layers running statistics of real activations (of seeded noise images)."""
+    import torch
+    from torch import nn
+
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     if not norms:  # VGG-16: nothing to calibrate
         return
@@ -59,6 +62,9 @@ def calibrate_batch_norm(model, generator):
 
 def standin_state_dict(seed, arch="resnet18"):
     """A deterministic `arch` state dict: torchvision's initialisation, calibrated BatchNorm statistics."""
+    import torch
+    import torchvision
+
     torch.manual_seed(seed)
     model = getattr(torchvision.models, arch)(weights=None)
     calibrate_batch_norm(model, torch.Generator().manual_seed(seed))
@@ -67,6 +73,8 @@ def standin_state_dict(seed, arch="resnet18"):
 
 def plain_state_dict(state_dict, arch="resnet18"):
     """The full `arch` state dict, num_batches_tracked filled in where a checkpoint lacks it."""
+    import torchvision
+
     model = getattr(torchvision.models, arch)(weights=None)
     model.load_state_dict(state_dict)
     return model.state_dict()
@@ -103,6 +111,8 @@ def choose_source(weights_file, seed, arch="resnet18"):
 
 def write_net(out, state_dict, provenance, source, source_sha256=None, arch="resnet18"):
     """net.pth and net.pth.json."""
+    import torch
+
     save_state_dict(out, plain_state_dict(state_dict, arch))
     record = {
         "provenance": provenance,
@@ -122,8 +132,13 @@ def output_file(out):
 
 def make_net(out, weights_file=None, seed=0, arch="resnet18"):
     with output_file(out):
-        state_dict, provenance, source, source_sha256 = choose_source(weights_file, seed, arch)
-        record = write_net(out, state_dict, provenance, source, source_sha256, arch)
+        return write_from_source(out, weights_file, seed, arch)
+
+
+def write_from_source(out, weights_file=None, seed=0, arch="resnet18"):
+    """make_net's work once --out is claimed: the first source that exists, written as net.pth and net.pth.json."""
+    state_dict, provenance, source, source_sha256 = choose_source(weights_file, seed, arch)
+    record = write_net(out, state_dict, provenance, source, source_sha256, arch)
     print(f"pretrained: wrote {out}: {provenance} weights from {source} (sha256 {record['sha256'][:12]})",
           file=sys.stderr)
     return record
@@ -161,8 +176,9 @@ def main(argv=None):
     args = get_args_parser().parse_args(argv)
     out = output_claim.check_path_option(args.out, "--out")
     check_seed(args.seed)
-    threads.configure()
-    make_net(out, args.weights, args.seed, args.arch)
+    with output_file(out):  # claimed before LibTorch loads: an --out we may not replace costs nothing
+        threads.configure()
+        write_from_source(out, args.weights, args.seed, args.arch)
 
 
 if __name__ == "__main__":

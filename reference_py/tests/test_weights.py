@@ -8,7 +8,7 @@ import torchvision
 
 from reference_py.errors import UserError
 from reference_py.pretrained import HUB_FILE, HUB_SHA256_PREFIX, make_net, provenance_of, standin_state_dict
-from reference_py.tests.helpers import run_cli
+from reference_py.tests.helpers import run_cli, torch_imported_by
 from reference_py.weights import (IMAGENET_URLS, file_sha256, load_weights, provenance_path, save_state_dict,
                                   validate)
 
@@ -26,6 +26,11 @@ def checkpoint_like_torchvisions(path, seed):
 def test_hub_file_name_is_torchvisions():
     assert HUB_FILE == "resnet18-f37072fd.pth"
     assert torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url.endswith("/" + HUB_FILE)
+
+
+def test_pretrained_loads_without_torch():
+    """pretrained.py checks its options and claims --out before LibTorch loads."""
+    assert torch_imported_by("reference_py.pretrained") == []
 
 
 def test_the_written_out_urls_are_torchvisions():
