@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "data_layout"
+
 module Hymenoptera
   # The tutorial's data: ImageFolder over train/ and val/, its transforms, DataLoaders of 4
   # (mirrors reference_py/data.py). A data dir is hymenoptera_data's layout: train/{ants,bees}/*.jpg
