@@ -487,6 +487,9 @@ CASES = {
     "--data-dir a symbolic link loop": Case(  # Python read its STANDIN.json first: the bare ELOOP message
         "train", [*TRAIN, "--data-dir", "{case}/loop", *OUT], ["data dir {case}/loop not found", "--data-dir a folder"],
         lambda folder, inputs: os.symlink("loop", folder / "loop")),
+    "--data-dir missing, no ./net.pth": Case(  # both made ./net.pth (and its .json) first, then looked at the data dir
+        "train", ["--strategy", "finetune", "--no-progress", "--data-dir", "{case}/absent", *OUT],
+        ["data dir {case}/absent not found", "pass --data-dir a folder"]),
     # writers: one claim rule (issue 19)
     "standin_data --out a user's folder": Case(
         "standin_data", ["--out", "{case}/mine", "--train", "1", "--val", "1"],
