@@ -1,7 +1,9 @@
 """Opt-in accounting of the CPU the suite spends (PARITY_CPU_LOG=FILE): one JSON line per child process
 reaped (its command, user+sys CPU from wait4, which includes what it reaped itself, and wall time), and
 one per test (this process's own CPU and its children's, setup and teardown included). A child pytest
-(the fault-injection suites) inherits the variable and logs with depth + 1."""
+(the fault-injection suites) inherits the variable and logs with depth + 1. A command run by a fork server
+(parity/fork_server.py) is logged when it ends, as if this process had reaped it ("forked": true); the
+server's own line, when it is reaped, includes the CPU of every command it ran."""
 
 import json
 import os
@@ -28,6 +30,17 @@ def _reaped(pid, status, usage):
         _write({"kind": "process", "argv": argv, "cpu": usage.ru_utime + usage.ru_stime, "user": usage.ru_utime,
                 "wall": time.monotonic() - start, "test": test, "reaped_in": _CURRENT[0]})
     return pid, status
+
+
+def current_test():
+    return _CURRENT[0]
+
+
+def forked(argv, end, test):
+    """A fork server's command that ended (its end message: CPU, user CPU, wall), started during `test`."""
+    if LOG:
+        _write({"kind": "process", "argv": [str(a) for a in argv], "cpu": end["cpu"], "user": end["user"],
+                "wall": end["wall"], "test": test, "reaped_in": _CURRENT[0], "forked": True})
 
 
 def _waitpid(pid, options):
