@@ -21,7 +21,7 @@ import json
 import pytest
 
 from parity import cpu_log, early, report
-from parity.settings import FIXTURES, PYTHON_FLOOR_RUNS, REPORT, RUNS, STRATEGIES
+from parity.settings import FIXTURES, FIXTURES_CHECKED, PYTHON_FLOOR_RUNS, REPORT, RUNS, STRATEGIES
 from parity.sides import python, ruby, run_together
 
 # parity.runs (and with it torch) is imported by the fixtures that read runs: a session that --python-run or
@@ -51,11 +51,21 @@ def report_notes():
 
 @functools.cache
 def fixtures_ready():
-    """fixtures/, built or rebuilt first when missing or stale (checked once per session)."""
+    """fixtures/, built or rebuilt first when missing or stale (checked once per session; in a child session not
+    again while their manifest is the one its parent checked, FIXTURES_CHECKED: each check hashes every file and
+    loads the weights, 0.7 CPU-s)."""
+    if FIXTURES_CHECKED is not None and FIXTURES_CHECKED == manifest_sha256():
+        return FIXTURES
     from reference_py.export_fixtures import ensure_fixtures
 
     ensure_fixtures(FIXTURES)
     return FIXTURES
+
+
+def manifest_sha256():
+    """The sha256 of fixtures/manifest.json, or None when there is none."""
+    manifest = FIXTURES / "manifest.json"
+    return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +109,7 @@ def replay_runs(fixtures_dir, request):
         f"{fixtures_used['ruby']}): nothing they computed is comparable; rerun both on the same fixtures/")
     replays = Replays(python_run, ruby_run)
     if not replays.same_stack:
-        local = hashlib.sha256((fixtures_dir / "manifest.json").read_bytes()).hexdigest()
+        local = manifest_sha256()
         assert local == fixtures_used["python"], (
             f"the runs' stacks differ, and the floor run needs the fixtures they used (manifest sha256 "
             f"{fixtures_used['python']}), but {fixtures_dir} holds others ({local}): copy the runs' fixtures/ here")

@@ -11,6 +11,8 @@ Environment (the fault-injection tests run this suite against a broken copy of t
                      runs for this --python-run (the fault-injection children share their parent's)
   PARITY_PYTHON_FREE_RUNS  a folder where test_free_running.free_run_commands trained the Python side (its
                      python/ and data/), taken instead of training it again (the data paths' children)
+  PARITY_FIXTURES_CHECKED  the sha256 of fixtures/manifest.json when a parent session found the fixtures up to date
+                     (the fault-injection children): while the manifest hashes to it, they are not checked again
   PARITY_CPU_LOG     a file: each process the suite starts and each test, with its CPU time, as JSON lines
                      (parity/cpu_log.py)
 Tolerances are in parity/tolerances.py.
@@ -27,6 +29,7 @@ FIXTURES = ROOT / "fixtures"
 RUNS = Path(os.environ.get("PARITY_RUNS") or ROOT / "runs" / "parity")
 PYTHON_FLOOR_RUNS = Path(os.environ["PARITY_PYTHON_FLOOR_RUNS"]) if os.environ.get("PARITY_PYTHON_FLOOR_RUNS") else None
 PYTHON_FREE_RUNS = Path(os.environ["PARITY_PYTHON_FREE_RUNS"]) if os.environ.get("PARITY_PYTHON_FREE_RUNS") else None
+FIXTURES_CHECKED = os.environ.get("PARITY_FIXTURES_CHECKED")
 REPORT = (None if os.environ.get("PARITY_REPORT") == "none"
           else Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report"))
 

@@ -1,6 +1,7 @@
 """The suite catches a broken port: each test breaks a copy of ruby_port/ on purpose, runs the parity
-suite against the copy (as a subprocess, the way a maintainer would), and asserts that it fails and
-names the quantity that the fault changes.
+suite against the copy (`python -m pytest` in a child process, the way a maintainer would; forked from a
+server that imported LibTorch once, parity/fork_server.py), and asserts that it fails and names the
+quantity that the fault changes.
 
 Across stacks too: against a reference replayed at another thread count (SIDE_THREADS + 1), the
 port as it is passes, and the faults are still caught, located by epoch, step and module.
@@ -9,16 +10,15 @@ And on the paths only data shaped like the real hymenoptera_data takes (a partia
 val accuracy, a best epoch before the last): loops that mishandle them, named by the replay and by the
 free-running trainers (extended; `pytest parity -m data_paths`)."""
 
+import functools
 import re
 import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 
 import pytest
 
-from parity.conftest import floor_commands, floor_threads
+from parity.conftest import fixtures_ready, floor_commands, floor_threads, manifest_sha256
+from parity.fork_server import ForkServer, run_each
 from parity.runs import Run
 from parity.test_free_running import free_data, free_run_commands
 from parity.sides import ROOT, SIDE_THREADS, python, run_together
@@ -39,6 +39,7 @@ class Fault:
 
 OTHER_STACK_THREADS = SIDE_THREADS + 1
 PARALLEL_CHILDREN = 4  # each child runs up to three replays at once: more would crowd memory
+PRELOADED = ("torch", "torchvision", "pytest")  # the children's imports that read no PARITY_* variable
 ACROSS_STACKS_STRATEGY = "feature_extractor"
 FAULTS = [
     Fault("another momentum", "lib/hymenoptera/strategies.rb", r"momentum: momentum\b",
@@ -115,35 +116,29 @@ def break_copy(fault, destination):
     return port
 
 
-def start_suite_against(fault, folder, python_run, shared=None):
-    """The parity suite (fault.tests) as a child process against a copy of the port with the fault in it,
-    comparing with `python_run` (a Run, or None to replay Python in the child); `shared`: more of the Python
-    side's runs, made once for every child (PARITY_* variables, parity/settings.py)."""
+def start_suite_against(server, fault, folder, python_run, shared=None):
+    """The parity suite (fault.tests) as a child process of the fork server against a copy of the port with the
+    fault in it, comparing with `python_run` (a Run, or None to replay Python in the child); `shared`: more of the
+    Python side's runs, made once for every child (PARITY_* variables, parity/settings.py). Its output: folder/output."""
     port = break_copy(fault, folder)
-    env = threads.subprocess_env()
-    env.update(PARITY_RUBY_PORT=str(port), PARITY_RUNS=str(folder / "runs"), PARITY_STRATEGIES=fault.strategy,
-               PARITY_REPORT="none", **(shared or {}))
+    env = dict(server.env, PARITY_RUBY_PORT=str(port), PARITY_RUNS=str(folder / "runs"), PARITY_STRATEGIES=fault.strategy,
+               PARITY_REPORT="none", PARITY_FIXTURES_CHECKED=manifest_sha256(), **(shared or {}))
     if python_run is not None:
         env["PARITY_PYTHON_RUN"] = str(python_run.path)
-    output = tempfile.TemporaryFile("w+")
-    command = [sys.executable, "-m", "pytest", *fault.tests.split(), "-q", "-x", "-p", "no:cacheprovider"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True), output
+    command = ["-m", "pytest", *fault.tests.split(), "-q", "-x", "-p", "no:cacheprovider"]
+    return server.start(command, env, folder / "output")
 
 
 def run_children(faults, reference, tmp_path_factory, shared=None):
-    """Each fault's child suite against `reference`, PARALLEL_CHILDREN at a time: name -> (exit code, output)."""
-    waiting, running, results = list(faults), {}, {}
-    while waiting or running:
-        while waiting and len(running) < PARALLEL_CHILDREN:
-            fault = waiting.pop(0)
-            running[fault.name] = start_suite_against(fault, tmp_path_factory.mktemp("fault"), reference, shared)
-        name, (process, output) = next(iter(running.items()))
-        process.wait(timeout=1800)
-        output.seek(0)
-        results[name] = (process.returncode, output.read())
-        output.close()
-        del running[name]
-    return results
+    """Each fault's child suite against `reference`, PARALLEL_CHILDREN at a time: name -> (exit code, output). The
+    children are forked by one server that imported LibTorch, torchvision and pytest (parity/fork_server.py), and
+    import this project's modules, which read their PARITY_* variables, themselves."""
+    fixtures_ready()  # checked here, once for every child
+    folders = {fault.name: tmp_path_factory.mktemp("fault") for fault in faults}
+    with ForkServer.python(PRELOADED, threads.subprocess_env(), ROOT) as server:
+        jobs = run_each([functools.partial(start_suite_against, server, fault, folders[fault.name], reference, shared)
+                         for fault in faults], PARALLEL_CHILDREN, timeout=1800)
+    return {fault.name: (job.returncode, (folders[fault.name] / "output").read_text()) for fault, job in zip(faults, jobs)}
 
 
 @pytest.fixture(scope="module")
