@@ -117,14 +117,20 @@ def replay_runs(fixtures_dir, request):
     return replays
 
 
-def floor_commands(python_run, floor, replay_args, out):
+def floor_commands(python_run, floor, replay_args, out, floor_run=None):
     """The reference's own runs on the floor run's stack (floor threads), into out: the floor run, and where the
-    reference recorded its steps, its replay resynchronised on them."""
-    commands = [python("replay.py", *replay_args, "--out", out / "python_floor", thread_count=floor)]
+    reference recorded its steps, its replay resynchronised on them. `floor_run`: a replay already made on that
+    stack, of these fixtures and at least these strategies, linked into a new `out` as the floor run."""
+    out.mkdir(parents=True, exist_ok=True)
+    commands = []
+    if floor_run is None:
+        commands.append(python("replay.py", *replay_args, "--out", out / "python_floor", thread_count=floor))
+    else:
+        assert floor_run.info["threads"] == floor, f"{floor_run.path} ran at {floor_run.info['threads']} threads, not {floor}"
+        (out / "python_floor").symlink_to(floor_run.path.absolute(), target_is_directory=True)
     if python_run.has_steps():
         commands.append(python("replay.py", *replay_args, "--resync", python_run.path, "--record-steps",
                                "--out", out / "python_floor_resync", thread_count=floor))
-    (out / FLOOR_OF).parent.mkdir(parents=True, exist_ok=True)
     (out / FLOOR_OF).write_text(json.dumps({"python_run": str(python_run.path), "threads": floor,
                                             "replay_args": [str(a) for a in replay_args]}))
     return commands

@@ -21,6 +21,7 @@ from parity.conftest import fixtures_ready, floor_commands, floor_threads, manif
 from parity.fork_server import ForkServer, run_each
 from parity.runs import Run
 from parity.test_free_running import free_data, free_run_commands
+from parity.settings import STRATEGIES
 from parity.sides import ROOT, SIDE_THREADS, python, run_together
 from reference_py import threads
 
@@ -147,33 +148,48 @@ def one_stack_outcomes(python_run, tmp_path_factory):
     return run_children([f for f in FAULTS if not f.across_stacks], python_run, tmp_path_factory)
 
 
+def session_python_run(request, strategy):
+    """This session's Python replay (conftest's python_run) when the session makes it anyway (a selected test uses it:
+    the one-stack faults, test_replay.py), here (no --python-run), with `strategy`; else None: for the extended tests
+    alone, a replay of every strategy would cost more than the run of one it replaces."""
+    if (request.config.getoption("python_run") or strategy not in STRATEGIES
+            or not any("replay_runs" in item.fixturenames for item in request.session.items)):
+        return None
+    return request.getfixturevalue("python_run")
+
+
 @pytest.fixture(scope="module")
-def across_stacks_outcomes(fixtures_dir, tmp_path_factory):
+def across_stacks_outcomes(fixtures_dir, tmp_path_factory, request):
     """The across-stacks cases' child suites, against a reference replayed at another thread count with its
     steps recorded."""
     other_stack = tmp_path_factory.mktemp("other_stack") / "python"
     replay_args = ["--fixtures", fixtures_dir, "--strategy", ACROSS_STACKS_STRATEGY]
     run_together(python("replay.py", *replay_args, "--record-steps", "--out", other_stack, thread_count=OTHER_STACK_THREADS))
     reference = Run(other_stack)
-    # the reference's floor runs, which every child would make alike: made once, here, by the children's own code
-    floor_runs = other_stack.parent / "floor"
-    run_together(*floor_commands(reference, floor_threads(reference.info, {"threads": SIDE_THREADS}), replay_args,
-                                 floor_runs))
+    # the reference's floor runs, which every child would make alike: made once, here, by the children's own code;
+    # the floor run (the reference replayed on the port's stack) is this session's Python replay when it has one
+    floor, floor_runs = floor_threads(reference.info, {"threads": SIDE_THREADS}), other_stack.parent / "floor"
+    run_together(*floor_commands(reference, floor, replay_args, floor_runs, session_python_run(request, ACROSS_STACKS_STRATEGY)))
     return run_children([f for f in FAULTS if f.across_stacks], reference, tmp_path_factory,
                         {"PARITY_PYTHON_FLOOR_RUNS": str(floor_runs)})
 
 
 @pytest.fixture(scope="module")
-def data_path_outcomes(fixtures_dir, tmp_path_factory):
-    """The data paths' faults' child suites, the replay's against one Python replay of DATA_PATH_STRATEGY made
-    here (this session's replays, all strategies, would cost more: the extended run does not make them); the
-    free-running ones against one Python training made here, each training its broken Ruby side."""
-    reference = tmp_path_factory.mktemp("data_paths_reference") / "python"
+def data_path_outcomes(fixtures_dir, tmp_path_factory, request):
+    """The data paths' faults' child suites, the replay's against this session's Python replay, or one of
+    DATA_PATH_STRATEGY made here when the session makes none (session_python_run); the free-running ones against
+    one Python training made here, each training its broken Ruby side."""
+    folder = tmp_path_factory.mktemp("data_paths_reference")
+    reference = session_python_run(request, DATA_PATH_STRATEGY)
     # the Python trainer, which each free-running child would train alike: trained once, here, with their own code
-    free_runs = reference.parent / "free"
-    run_together(python("replay.py", "--fixtures", fixtures_dir, "--strategy", DATA_PATH_STRATEGY, "--out", reference),
-                 *free_run_commands(free_runs, free_data(free_runs), [DATA_PATH_STRATEGY], sides=("python",)))
-    return run_children(DATA_PATH_FAULTS, Run(reference), tmp_path_factory, {"PARITY_PYTHON_FREE_RUNS": str(free_runs)})
+    free_runs = folder / "free"
+    commands = free_run_commands(free_runs, free_data(free_runs), [DATA_PATH_STRATEGY], sides=("python",))
+    if reference is None:
+        commands.append(python("replay.py", "--fixtures", fixtures_dir, "--strategy", DATA_PATH_STRATEGY,
+                               "--out", folder / "python"))
+    run_together(*commands)
+    return run_children(DATA_PATH_FAULTS, reference or Run(folder / "python"), tmp_path_factory,
+                        {"PARITY_PYTHON_FREE_RUNS": str(free_runs)})
 
 
 def assert_verdict(fault, outcome):
