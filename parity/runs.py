@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 from parity.quantities import Pair
-from reference_py.tensor_io import read_bundle
+from reference_py.tensor_io import read_bundle, read_index
 
 
 class Run:
@@ -23,13 +23,15 @@ class Run:
         return json.loads((self.path / strategy / "summary.json").read_text())
 
     def bundle(self, strategy, name):
+        """A bundle's tensors, mapped from its file (read_bundle): the suite reads each once, to compare it."""
         key = (strategy, name)
         if key not in self._bundles:
-            self._bundles[key] = read_bundle(self.path / strategy / name)
+            self._bundles[key] = read_bundle(self.path / strategy / name, mapped=True)
         return self._bundles[key]
 
     def bundle_meta(self, strategy, name):
-        return read_bundle(self.path / strategy / name, with_meta=True)[1]
+        """A bundle's meta, from its index (its tensors, when compared, are checked against the index's sha256)."""
+        return read_index(self.path / strategy / name)["meta"]
 
     def has_steps(self):
         """Whether the run recorded the state after every step (replay --record-steps)."""
@@ -71,7 +73,7 @@ class FreeRun:
         self.curves = json.loads((self.folder / "curves.json").read_text())
 
     def bundle(self, name):
-        return read_bundle(self.folder / "record" / name)
+        return read_bundle(self.folder / "record" / name, mapped=True)
 
     def summary(self):
         return self.curves
