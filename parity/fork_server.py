@@ -33,7 +33,8 @@ import sys
 import threading
 import time
 
-JOB_VARIABLES = re.compile(r"(PARITY_|PYTORCH_PARITY_)\w*\Z")  # read by this project's modules as they load
+# read by this project's modules as they load; and pytest's note of the test running, which changes from test to test
+JOB_VARIABLES = re.compile(r"((PARITY_|PYTORCH_PARITY_)\w*|PYTEST_CURRENT_TEST)\Z")
 POLL = 0.05  # seconds between looks for ended children while no command comes
 
 
@@ -207,7 +208,7 @@ def run_each(starts, parallel, timeout):
 
 
 class Job:
-    """A command a ForkServer runs: wait() for its end, then returncode (and, in PARITY_CPU_LOG, its CPU)."""
+    """A command a ForkServer runs: wait() for its end, then returncode (and, in PARITY_CPU_LOG, its CPU); stop()."""
 
     def __init__(self, server, pid, argv):
         from parity import cpu_log
@@ -230,6 +231,15 @@ class Job:
                 except TimeoutError:
                     raise subprocess.TimeoutExpired(self.argv, timeout) from None
         return self.returncode
+
+    def stop(self):
+        """Ends the command if it still runs (SIGTERM), and waits for it."""
+        try:
+            while self.returncode is None and self.pid not in self.server.ended:
+                self.server._receive(time.monotonic())  # the ends the server told already
+        except TimeoutError:
+            os.kill(self.pid, signal.SIGTERM)
+        self.wait(timeout=60)
 
 
 if __name__ == "__main__":

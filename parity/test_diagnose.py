@@ -25,7 +25,7 @@ from parity.early import started, starts_early
 from parity.fork_server import ForkServer, run_each
 from parity.run_format import RunError, read_run
 from parity.settings import ROOT, RUNS
-from parity.sides import Command, SideFailed, start_together
+from parity.sides import BACKGROUND_NICENESS, Command, SideFailed, start_together
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
 
@@ -55,6 +55,48 @@ def record_ruby(script, out, *args, requires=("pytorch_parity",)):
                    {"PYTORCH_PARITY_RECORD": str(out), "RUBYLIB": str(LIB)})
 
 
+SERVER = {}  # the module's Ruby fork server, once a run needs it (closed as the module ends: close_ruby_server)
+
+
+def ruby_server():
+    """The fork server that runs record_ruby's commands (parity/fork_server.rb): it set up the bundle and loaded
+    LibTorch once, so that no recorded Ruby run pays that start (nor Ruby's teardown). Not torchvision: a run records
+    whether it was loaded when the recording started (the small CNN never loads it)."""
+    if "ruby" not in SERVER:
+        environment = Command("Ruby", [], {"RUBYLIB": str(LIB)}).env()
+        SERVER["ruby"] = ForkServer.ruby(["torch"], environment, ROOT)
+    return SERVER["ruby"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def close_ruby_server():
+    yield
+    if "ruby" in SERVER:
+        SERVER.pop("ruby").close()
+
+
+def start_ruby(command, output, niceness=0):
+    """A record_ruby command, run by ruby_server(), its stdout and stderr in the file `output`: a fork_server.Job."""
+    assert command.argv[:3] == ["bundle", "exec", "ruby"], command.argv
+    return ruby_server().start(command.argv[3:], command.env(), output, niceness=niceness)
+
+
+class ServerRun:
+    """A record_ruby command run by ruby_server(), waited for and stopped as sides.start_together's are."""
+
+    def __init__(self, command, output, background):
+        self.command, self.output = command, output
+        self.job = start_ruby(command, output, BACKGROUND_NICENESS if background else 0)
+
+    def wait(self):
+        if self.job.wait() != 0:
+            raise SideFailed(f"the Ruby side failed (exit {self.job.returncode}): {' '.join(self.command.argv)}\n"
+                             f"--- its output ---\n{self.output.read_text()[-8000:]}")
+
+    def stop(self):
+        self.job.stop()
+
+
 class RecordedRuns:
     """Recorded runs started together (each on its own: one that fails does not hide the others)."""
 
@@ -62,7 +104,9 @@ class RecordedRuns:
         for command, out in commands.values():
             shutil.rmtree(out, ignore_errors=True)
         self.outs = {name: out for name, (_, out) in commands.items()}
-        self.running = {name: start_together(command, background=background) for name, (command, _) in commands.items()}
+        self.running = {name: ServerRun(command, out.with_name(f"{out.name}.output"), background)
+                        if command.side == "Ruby" else start_together(command, background=background)
+                        for name, (command, out) in commands.items()}
 
     def run(self, name):
         """The run, read, once its process ended (a port that stops with an error is a run too)."""
@@ -221,16 +265,12 @@ def library_without(excluded):
 
 
 def run_all(commands):
-    """Run (command, out) pairs of record_ruby, PARALLEL_RUNS at a time; each run's folder is recorded whatever the
-    exit. The runs are forked by one server that set up the bundle and loaded LibTorch and torchvision
-    (parity/fork_server.rb): each run pays no start of its own (a leave-one-out run 6.2 -> 4.9 CPU-s)."""
-    def start(server, command, out):
-        assert command.argv[:3] == ["bundle", "exec", "ruby"], command.argv
+    """Run (command, out) pairs of record_ruby, PARALLEL_RUNS at a time (ruby_server()); each run's folder is recorded
+    whatever the exit."""
+    def start(command, out):
         shutil.rmtree(out, ignore_errors=True)
-        return server.start(command.argv[3:], command.env(), os.devnull)
-    environment = {name: value for name, value in commands[0][0].env().items() if name != "PYTORCH_PARITY_RECORD"}
-    with ForkServer.ruby(["torch", "torchvision"], environment, ROOT) as server:
-        run_each([functools.partial(start, server, command, out) for command, out in commands], PARALLEL_RUNS, timeout=1800)
+        return start_ruby(command, os.devnull)
+    run_each([functools.partial(start, command, out) for command, out in commands], PARALLEL_RUNS, timeout=1800)
     return [read_run(out) for _, out in commands]
 
 
