@@ -1,19 +1,23 @@
 """A fork server: one process that loads LibTorch once (and what else it is told to), then forks a child for
 each command it is given, which runs as the interpreter would have run it from the start. A child session
-of the suite (`python -m pytest ...`, the fault-injection tests) or a recorded Ruby port (`ruby -rLIB
-PORT.rb`, the diagnosis' leave-one-out) then pays no LibTorch start, which a test that starts ten or twenty
-of them paid again and again: a session of test_diagnose_walk.py 2.45 -> 0.95 CPU-s, a Ruby port's start
-and end (the bundle, LibTorch, torchvision) 1.5 -> 0.14.
+of the suite (`python -m pytest ...`, the fault-injection tests), a port's entry point in such a session
+(`ruby ruby_port/bin/replay ...`) or a recorded Ruby port (`ruby -rLIB PORT.rb`, the diagnosis'
+leave-one-out) then pays no LibTorch start, which a test that starts ten or twenty of them paid again and
+again: a session of test_diagnose_walk.py 2.45 -> 0.95 CPU-s, a Ruby port's start and end (the bundle,
+LibTorch, torchvision) 1.5 -> 0.14.
 
-    python -m parity.fork_server MODULE...            imports the MODULEs (torch, pytest...), then serves
-    bundle exec ruby parity/fork_server.rb LIB...     requires the LIBs (torch), then serves (its twin)
+    python -m parity.fork_server MODULE...                    imports the MODULEs (torch, pytest...), then serves
+    bundle exec ruby parity/fork_server.rb [--socket PATH] LIB...   requires the LIBs (torch), then serves
 
 Each serves `python -m MODULE ARGS` (Python) or `ruby [-rLIB...] SCRIPT ARGS` (Ruby), one a line on stdin
-as JSON: {"argv": [what follows the interpreter], "env": {NAME: VALUE}, "cwd": ..., "output": FILE,
-"niceness": N}. The child sets those variables, takes that folder, sends its stdout and stderr to FILE,
-lowers its priority by N, and runs the command; the server answers {"started": PID} at once and, when the child has ended,
-{"pid": PID, "status": EXIT CODE, "cpu": S, "user": S, "wall": S} (its CPU and its reaped children's).
-At the end of stdin the children still running are stopped and the server exits.
+(the Ruby one also from each process connected to its socket PATH, answering it there) as JSON:
+{"argv": [what follows the interpreter], "env": {NAME: VALUE, or null to unset it}, "cwd": ...,
+"output": FILE, "errors": FILE (optional), "niceness": N}. The child sets those variables, takes that
+folder, sends its stdout to FILE (its stderr too, or to "errors"), lowers its priority by N, and runs the
+command; the server answers {"started": PID} at once and, when the child has ended, {"pid": PID,
+"status": EXIT CODE (-N: killed by signal N), "cpu": S, "user": S, "wall": S} (its CPU and its reaped
+children's). At the end of stdin the children still running are stopped and the server exits; a
+client that closes its connection takes its children still running with it.
 
 What the server loaded read its environment once, at the start: a command whose environment differs
 from the server's in anything but JOB_VARIABLES is refused (ForkServer.start), since it would run on
@@ -25,9 +29,11 @@ import atexit
 import gc
 import json
 import os
+import pathlib
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -92,17 +98,19 @@ def run_child(request):
     the interpreter runs it (runpy, sys.argv), and its end."""
     import runpy
 
-    output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    os.dup2(output, 1)
-    os.dup2(output, 2)
-    os.close(output)
+    _redirect(os.devnull, 0)
+    _redirect(request["output"], 1)
+    _redirect(request.get("errors"), 2)
     argv = request["argv"]
     if len(argv) < 2 or argv[0] != "-m":
         print(f"parity.fork_server: serves `python -m MODULE ARGS`, not {argv}", file=sys.stderr)
         os._exit(2)
     os.chdir(request["cwd"])
-    os.environ.update(request["env"])
+    for name, value in request["env"].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     os.nice(request.get("niceness", 0))
     sys.argv = ["-m", *argv[2:]]
     sys.path[0] = request["cwd"]  # as `python -m` puts the working folder first
@@ -112,6 +120,16 @@ def run_child(request):
     except SystemExit as end:
         code = end.code
     exit_as_the_interpreter(code)
+
+
+def _redirect(path, descriptor):
+    """The descriptor opened on `path` (read: stdin; written anew: the others); None: stderr goes with stdout."""
+    if path is None:
+        os.dup2(1, descriptor)
+        return
+    opened = os.open(path, os.O_RDONLY if descriptor == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    os.dup2(opened, descriptor)
+    os.close(opened)
 
 
 def exit_as_the_interpreter(code):
@@ -132,34 +150,69 @@ def exit_as_the_interpreter(code):
 # --- the parent's side (for either server) ---
 
 class ForkServer:
-    """A fork server started with `command` (the interpreter, the server and what it loads) in `env`; start()
-    runs a command through it, and a Job stands for that command's process. Used as a context manager: at its
-    end the server's children still running are stopped and the server is waited for."""
+    """A fork server started with `command` (the interpreter, the server and what it loads) in `env`, or one already
+    running, reached through its socket (connect); start() runs a command through it, and a Job stands for that
+    command's process. Used as a context manager: at its end the server's children still running are stopped and
+    the server is waited for (a connection: its commands still running are stopped)."""
 
-    def __init__(self, interpreter, command, env, cwd):
+    def __init__(self, interpreter, env, cwd, command=None, socket_path=None):
         self.interpreter, self.env, self.cwd = interpreter, dict(env), str(cwd)
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env, cwd=cwd)
         self.ended = {}  # pid -> its end message, for a Job not waited for yet
+        self.process = self.connection = None
+        self.unread = b""
+        if command is not None:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env, cwd=cwd)
+            self.reader, self.writer = self.process.stdout, self.process.stdin
+        else:
+            self.connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.connection.connect(str(socket_path))
+            self.reader, self.writer = self.connection.makefile("rb", buffering=0), self.connection.makefile("wb")
 
     @classmethod
     def python(cls, preload, env, cwd):
-        return cls(sys.executable, [sys.executable, "-m", "parity.fork_server", *preload], env, cwd)
+        return cls(sys.executable, env, cwd, [sys.executable, "-m", "parity.fork_server", *preload])
 
     @classmethod
-    def ruby(cls, preload, env, cwd):
-        return cls("ruby", ["bundle", "exec", "ruby", os.path.join(os.path.dirname(__file__), "fork_server.rb"), *preload],
-                   env, cwd)
+    def ruby(cls, preload, env, cwd, socket_path=None):
+        """The Ruby server; with `socket_path`, other processes connect() to it there too (its environment beside it,
+        in SOCKET_PATH.json), as long as this one runs."""
+        listen = []
+        if socket_path is not None:
+            listen = ["--socket", str(socket_path)]
+            pathlib.Path(f"{socket_path}.json").write_text(json.dumps({"env": dict(env), "cwd": str(cwd)}))
+        server = cls("ruby", env, cwd, ["bundle", "exec", "ruby", os.path.join(os.path.dirname(__file__), "fork_server.rb"),
+                                        *listen, *preload])
+        while socket_path is not None and not os.path.exists(socket_path) and server.process.poll() is None:
+            time.sleep(POLL)  # the server listens once it has loaded what it preloads
+        return server
 
-    def start(self, argv, env, output, niceness=0):
+    @classmethod
+    def connect(cls, socket_path):
+        """A connection to the Ruby server listening at `socket_path` (ruby(socket_path=...))."""
+        started = json.loads(pathlib.Path(f"{socket_path}.json").read_text())
+        return cls("ruby", started["env"], started["cwd"], socket_path=socket_path)
+
+    def accepts(self, env):
+        """Whether a command with environment `env` can run here: it differs from the server's in JOB_VARIABLES only."""
+        return not self._others(env)
+
+    def _others(self, env):
+        return sorted(name for name in set(env) | set(self.env)
+                      if env.get(name) != self.env.get(name) and not JOB_VARIABLES.match(name))
+
+    def start(self, argv, env, output, niceness=0, errors=None):
         """The Job running `argv` (what follows the interpreter on its command line) with environment `env`, its
-        stdout and stderr in the file `output`."""
-        differ = {name: env.get(name) for name in set(env) | set(self.env) if env.get(name) != self.env.get(name)}
-        others = sorted(name for name in differ if not JOB_VARIABLES.match(name) or differ[name] is None)
+        stdout (and stderr, unless `errors` is another file) in the file `output`."""
+        others = self._others(env)
         if others:
             raise ValueError(f"a fork server runs its commands in its own environment, and {argv} needs other values "
                              f"of {', '.join(others)}: start a server with them")
-        self._send({"argv": [str(a) for a in argv], "env": differ, "cwd": self.cwd, "output": str(output),
-                    "niceness": niceness})
+        differ = {name: env.get(name) for name in set(env) | set(self.env) if env.get(name) != self.env.get(name)}
+        request = {"argv": [str(a) for a in argv], "env": differ, "cwd": self.cwd, "output": str(output),
+                   "niceness": niceness}
+        if errors is not None:
+            request["errors"] = str(errors)
+        self._send(request)
         while True:
             message = self._receive(None)
             if "started" in message:
@@ -172,22 +225,29 @@ class ForkServer:
         self.close()
 
     def close(self):
-        if self.process.poll() is None:
-            self.process.stdin.close()
+        self.writer.close()
+        if self.process is not None:
             self.process.wait(timeout=60)
-        self.process.stdout.close()
+        self.reader.close()
+        if self.connection is not None:
+            self.connection.close()
 
     def _send(self, request):
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
-        self.process.stdin.flush()
+        self.writer.write((json.dumps(request) + "\n").encode())
+        self.writer.flush()
 
     def _receive(self, deadline):
-        """The next message (an end is kept in self.ended); TimeoutError past `deadline` (time.monotonic)."""
-        if deadline is not None and not select.select([self.process.stdout], [], [], max(0, deadline - time.monotonic()))[0]:
-            raise TimeoutError
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the fork server {self.process.args} ended (exit {self.process.wait()})")
+        """The next message (an end is kept in self.ended); TimeoutError past `deadline` (time.monotonic). Read from
+        the descriptor, not a buffered file: a line already buffered would not wake select."""
+        while b"\n" not in self.unread:
+            wait = None if deadline is None else max(0, deadline - time.monotonic())
+            if not select.select([self.reader], [], [], wait)[0]:
+                raise TimeoutError
+            chunk = os.read(self.reader.fileno(), 65536)
+            if not chunk:
+                raise RuntimeError(f"the fork server ({self.interpreter}) ended")
+            self.unread += chunk
+        line, self.unread = self.unread.split(b"\n", 1)
         message = json.loads(line)
         if "pid" in message:
             self.ended[message["pid"]] = message
@@ -232,13 +292,28 @@ class Job:
                     raise subprocess.TimeoutExpired(self.argv, timeout) from None
         return self.returncode
 
-    def stop(self):
-        """Ends the command if it still runs (SIGTERM), and waits for it."""
+    def poll(self):
+        """The exit code once the command has ended, else None (what subprocess.Popen.poll says)."""
         try:
             while self.returncode is None and self.pid not in self.server.ended:
                 self.server._receive(time.monotonic())  # the ends the server told already
         except TimeoutError:
-            os.kill(self.pid, signal.SIGTERM)
+            return None
+        return self.wait()
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def send_signal(self, number):
+        if self.poll() is None:
+            os.kill(self.pid, number)
+
+    def stop(self):
+        """Ends the command if it still runs (SIGTERM), and waits for it."""
+        self.terminate()
         self.wait(timeout=60)
 
 

@@ -2,16 +2,19 @@
 
 # The fork server's Ruby twin (parity/fork_server.py says what it is for and the protocol):
 #
-#   bundle exec ruby parity/fork_server.rb LIB...
+#   bundle exec ruby parity/fork_server.rb [--socket PATH] LIB...
 #
 # requires the LIBs (torch: LibTorch), then forks a child for each `ruby [-rLIB...] SCRIPT ARGS` it reads
-# on stdin, which takes the command's variables, folder, output and priority, requires each -r LIB in
-# order and loads SCRIPT with $PROGRAM_NAME and ARGV as `ruby` sets them; an exception it raises ends the
-# child as it ends `ruby` (at_exit sees it in $!, the message goes to stderr, exit 1). What differs: the
-# backtrace names the script's top level `<top (required)>`, not `<main>`, and ends in this file's frames;
-# and the child ends without Ruby's teardown (exit_as_ruby).
+# on stdin, or from a client connected to the UNIX socket PATH (the fault-injection children's sessions,
+# each running its Ruby side through its parent's server), which takes the command's variables, folder,
+# output and priority, requires each -r LIB in order and loads SCRIPT with $PROGRAM_NAME and ARGV as
+# `ruby` sets them; an exception it raises ends the child as it ends `ruby` (at_exit sees it in $!, the
+# message goes to stderr, exit 1). What differs: the backtrace names the script's top level
+# `<top (required)>`, not `<main>`, and ends in this file's frames; and the child ends without Ruby's
+# teardown (exit_as_ruby). A client that goes away takes its commands still running with it.
 
 require "json"
+require "socket"
 
 module ForkServer
   POLL = 0.05 # seconds between looks for ended children while no command comes
@@ -19,25 +22,46 @@ module ForkServer
   module_function
 
   # Forks a child per command until stdin ends; returns in a child, with its command.
-  def serve(preload)
+  def serve(preload, socket_path)
     preload.each { |name| require name }
-    running = {}
-    buffer = +""
+    listener = socket_path && UNIXServer.new(socket_path)
+    clients = {$stdin => $stdout} # where commands come from => where their answers go
+    buffers = Hash.new { |hash, io| hash[io] = +"" }
+    running = {} # pid => [when it started, where its answers go]
     loop do
-      if IO.select([$stdin], nil, nil, POLL)
-        chunk = $stdin.read_nonblock(65_536, exception: false)
-        if chunk.nil?
-          stop(running)
-          return nil
+      ready, = IO.select([*clients.keys, listener].compact, nil, nil, POLL)
+      (ready || []).each do |io|
+        if io.equal?(listener)
+          client = listener.accept
+          clients[client] = client
+          next
         end
-        buffer << chunk if chunk.is_a?(String)
-        while (newline = buffer.index("\n"))
-          request = JSON.parse(buffer.slice!(0..newline))
-          pid = fork
-          return request if pid.nil?
+        chunk = io.read_nonblock(65_536, exception: false)
+        next if chunk == :wait_readable
 
-          running[pid] = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-          answer(started: pid)
+        if chunk.nil? # what this client sends has ended
+          to = clients.delete(io)
+          if io.equal?($stdin) # the parent: the server ends
+            stop(running, nil)
+            File.unlink(socket_path) if socket_path
+            return nil
+          end
+          stop(running, to)
+          io.close
+          next
+        end
+        buffers[io] << chunk
+        while (newline = buffers[io].index("\n"))
+          request = JSON.parse(buffers[io].slice!(0..newline))
+          pid = fork
+          if pid.nil?
+            listener&.close
+            clients.each_key { |from| from.close unless from.equal?($stdin) }
+            return request
+          end
+
+          running[pid] = [Process.clock_gettime(Process::CLOCK_MONOTONIC), clients[io]]
+          answer(clients[io], started: pid)
         end
       end
       reap(running, Process::WNOHANG)
@@ -45,36 +69,42 @@ module ForkServer
   end
 
   # A child's CPU is what the children's total grew by when it was reaped (this process reaps one at a time).
-  def reap(running, flags)
+  def reap(running, flags, pid = -1)
     until running.empty?
       before = Process.times
-      pid, status = Process.wait2(-1, flags)
-      return if pid.nil?
+      ended, status = Process.wait2(pid, flags)
+      return if ended.nil?
 
       after = Process.times
-      started = running.delete(pid)
+      started, to = running.delete(ended)
       next unless started
 
       user = after.cutime - before.cutime
-      answer(pid: pid, status: status.exitstatus || 128 + status.termsig.to_i, cpu: user + after.cstime - before.cstime,
-             user: user, wall: Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
+      answer(to, pid: ended, status: status.exitstatus || -status.termsig.to_i, cpu: user + after.cstime - before.cstime,
+                 user: user, wall: Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
+      return if pid != -1
     end
   end
 
-  def stop(running)
-    running.each_key { |pid| Process.kill("TERM", pid) }
-    reap(running, 0)
+  # Stops the children still running whose answers go to `to` (nil: all of them).
+  def stop(running, to)
+    running.select { |_, (_, answers)| to.nil? || answers.equal?(to) }.each_key do |pid|
+      Process.kill("TERM", pid)
+      reap(running, 0, pid)
+    end
   end
 
-  def answer(message)
-    $stdout.syswrite("#{JSON.generate(message)}\n")
+  def answer(to, message)
+    to.syswrite("#{JSON.generate(message)}\n") unless to.closed?
+  rescue SystemCallError # a client that went away: its commands are stopped
+    nil
   end
 
   # In the forked child: the command's variables, folder, output and priority, then `ruby [-rLIB...] SCRIPT ARGS`.
   def run_child(request)
     $stdin.reopen(File::NULL)
     $stdout.reopen(request.fetch("output"), "w")
-    $stderr.reopen($stdout)
+    request["errors"] ? $stderr.reopen(request["errors"], "w") : $stderr.reopen($stdout)
     argv = request.fetch("argv").dup
     libraries = []
     libraries << argv.shift.delete_prefix("-r") while argv.first&.match?(/\A-r./)
@@ -109,5 +139,6 @@ module ForkServer
   end
 end
 
-request = ForkServer.serve(ARGV)
+socket_path = (ARGV.shift(2).last if ARGV.first == "--socket")
+request = ForkServer.serve(ARGV, socket_path)
 ForkServer.run_child(request) if request

@@ -13,6 +13,8 @@ Environment (the fault-injection tests run this suite against a broken copy of t
                      python/ and data/), taken instead of training it again (the data paths' children)
   PARITY_FIXTURES_CHECKED  the sha256 of fixtures/manifest.json when a parent session found the fixtures up to date
                      (the fault-injection children): while the manifest hashes to it, they are not checked again
+  PARITY_RUBY_SERVER the socket of a Ruby fork server (parity/fork_server.rb) that runs the port's entry points
+                     (parity/sides.py's ruby commands) for this session: a fault-injection child's parent's
   PARITY_CPU_LOG     a file: each process the suite starts and each test, with its CPU time, as JSON lines
                      (parity/cpu_log.py)
 Tolerances are in parity/tolerances.py.
@@ -30,6 +32,7 @@ RUNS = Path(os.environ.get("PARITY_RUNS") or ROOT / "runs" / "parity")
 PYTHON_FLOOR_RUNS = Path(os.environ["PARITY_PYTHON_FLOOR_RUNS"]) if os.environ.get("PARITY_PYTHON_FLOOR_RUNS") else None
 PYTHON_FREE_RUNS = Path(os.environ["PARITY_PYTHON_FREE_RUNS"]) if os.environ.get("PARITY_PYTHON_FREE_RUNS") else None
 FIXTURES_CHECKED = os.environ.get("PARITY_FIXTURES_CHECKED")
+RUBY_SERVER = os.environ.get("PARITY_RUBY_SERVER")
 REPORT = (None if os.environ.get("PARITY_REPORT") == "none"
           else Path(os.environ.get("PARITY_REPORT") or ROOT / "parity" / "report"))
 

@@ -6,13 +6,14 @@ stack, and the two together use the cores they were given. A side that fails rai
 command, exit code and stderr, so the failure text says why.
 """
 
+import functools
 import os
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 
-from parity.settings import ROOT, RUBY_PORT
+from parity.settings import ROOT, RUBY_PORT, RUBY_SERVER
 from reference_py import threads
 
 SIDE_THREADS = max(1, threads.thread_count() // 2)
@@ -46,13 +47,30 @@ class Command:
     def start(self, background=False):
         """The running process; its output goes to files, so that a chatty side never waits on a full pipe.
         A background process runs at a lower priority (nice BACKGROUND_NICENESS): it takes the cores the
-        tests leave idle."""
-        stdout, stderr = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-        niceness = (lambda: os.nice(BACKGROUND_NICENESS)) if background else None
-        process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env(), stdout=stdout, stderr=stderr, text=True,
-                                   preexec_fn=niceness)
+        tests leave idle. With PARITY_RUBY_SERVER, a port's entry point is forked by that server (its Job
+        waits, polls and ends as a process does), when it runs in the server's environment."""
+        server = ruby_server() if self.side == "Ruby" and self.argv[0] == "ruby" else None
+        if server is not None and server.accepts(self.env()):
+            stdout, stderr = tempfile.NamedTemporaryFile("w+"), tempfile.NamedTemporaryFile("w+")
+            process = server.start(self.argv[1:], self.env(), stdout.name, errors=stderr.name,
+                                   niceness=BACKGROUND_NICENESS if background else 0)
+        else:
+            stdout, stderr = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+            niceness = (lambda: os.nice(BACKGROUND_NICENESS)) if background else None
+            process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env(), stdout=stdout, stderr=stderr, text=True,
+                                       preexec_fn=niceness)
         process.output_files = (stdout, stderr)
         return process
+
+
+@functools.cache
+def ruby_server():
+    """A connection to the Ruby fork server at PARITY_RUBY_SERVER (a fault-injection child's parent's), or None."""
+    if not RUBY_SERVER:
+        return None
+    from parity.fork_server import ForkServer
+
+    return ForkServer.connect(RUBY_SERVER)
 
 
 def thread_env(thread_count):

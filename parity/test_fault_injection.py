@@ -1,7 +1,8 @@
 """The suite catches a broken port: each test breaks a copy of ruby_port/ on purpose, runs the parity
 suite against the copy (`python -m pytest` in a child process, the way a maintainer would; forked from a
-server that imported LibTorch once, parity/fork_server.py), and asserts that it fails and names the
-quantity that the fault changes.
+server that imported LibTorch once, parity/fork_server.py, and running the copy's entry points through a
+Ruby one, which loaded the bundle and LibTorch once), and asserts that it fails and names the quantity
+that the fault changes.
 
 Across stacks too: against a reference replayed at another thread count (SIDE_THREADS + 1), the
 port as it is passes, and the faults are still caught, located by epoch, step and module.
@@ -22,7 +23,7 @@ from parity.fork_server import ForkServer, run_each
 from parity.runs import Run
 from parity.test_free_running import free_data, free_run_commands
 from parity.settings import STRATEGIES
-from parity.sides import ROOT, SIDE_THREADS, python, run_together
+from parity.sides import ROOT, SIDE_THREADS, Command, python, run_together
 from reference_py import threads
 
 
@@ -143,9 +144,19 @@ def run_children(faults, reference, tmp_path_factory, shared=None):
 
 
 @pytest.fixture(scope="module")
-def one_stack_outcomes(python_run, tmp_path_factory):
+def ruby_side(tmp_path_factory):
+    """A Ruby fork server (parity/fork_server.rb) that the child sessions run the port's entry points through
+    (PARITY_RUBY_SERVER, parity/sides.py): each loads the broken copy's code in a process forked after the bundle and
+    LibTorch loaded, once for all (a replay of feature_extractor 7.3 -> 5.3 CPU-s)."""
+    socket_path = tmp_path_factory.mktemp("ruby_side") / "server"
+    with ForkServer.ruby(["torch"], Command("Ruby", []).env(), ROOT, socket_path):
+        yield {"PARITY_RUBY_SERVER": str(socket_path)}
+
+
+@pytest.fixture(scope="module")
+def one_stack_outcomes(python_run, tmp_path_factory, ruby_side):
     """The one-stack faults' child suites, reusing this session's Python replay."""
-    return run_children([f for f in FAULTS if not f.across_stacks], python_run, tmp_path_factory)
+    return run_children([f for f in FAULTS if not f.across_stacks], python_run, tmp_path_factory, ruby_side)
 
 
 def session_python_run(request, strategy):
@@ -159,7 +170,7 @@ def session_python_run(request, strategy):
 
 
 @pytest.fixture(scope="module")
-def across_stacks_outcomes(fixtures_dir, tmp_path_factory, request):
+def across_stacks_outcomes(fixtures_dir, tmp_path_factory, request, ruby_side):
     """The across-stacks cases' child suites, against a reference replayed at another thread count with its
     steps recorded."""
     other_stack = tmp_path_factory.mktemp("other_stack") / "python"
@@ -171,11 +182,11 @@ def across_stacks_outcomes(fixtures_dir, tmp_path_factory, request):
     floor, floor_runs = floor_threads(reference.info, {"threads": SIDE_THREADS}), other_stack.parent / "floor"
     run_together(*floor_commands(reference, floor, replay_args, floor_runs, session_python_run(request, ACROSS_STACKS_STRATEGY)))
     return run_children([f for f in FAULTS if f.across_stacks], reference, tmp_path_factory,
-                        {"PARITY_PYTHON_FLOOR_RUNS": str(floor_runs)})
+                        {"PARITY_PYTHON_FLOOR_RUNS": str(floor_runs), **ruby_side})
 
 
 @pytest.fixture(scope="module")
-def data_path_outcomes(fixtures_dir, tmp_path_factory, request):
+def data_path_outcomes(fixtures_dir, tmp_path_factory, request, ruby_side):
     """The data paths' faults' child suites, the replay's against this session's Python replay, or one of
     DATA_PATH_STRATEGY made here when the session makes none (session_python_run); the free-running ones against
     one Python training made here, each training its broken Ruby side."""
@@ -189,7 +200,7 @@ def data_path_outcomes(fixtures_dir, tmp_path_factory, request):
                                "--out", folder / "python"))
     run_together(*commands)
     return run_children(DATA_PATH_FAULTS, reference or Run(folder / "python"), tmp_path_factory,
-                        {"PARITY_PYTHON_FREE_RUNS": str(free_runs)})
+                        {"PARITY_PYTHON_FREE_RUNS": str(free_runs), **ruby_side})
 
 
 def assert_verdict(fault, outcome):
