@@ -58,7 +58,7 @@ def serve(preload):
         if readable:
             chunk = os.read(0, 65536)
             if not chunk:
-                _stop(running)
+                stop(running)
                 return None
             buffer += chunk
             while b"\n" in buffer:
@@ -68,28 +68,28 @@ def serve(preload):
                 if pid == 0:
                     return request
                 running[pid] = time.monotonic()
-                _answer({"started": pid})
-        _reap(running, os.WNOHANG)
+                answer({"started": pid})
+        reap(running, os.WNOHANG)
 
 
-def _reap(running, options):
+def reap(running, options):
     while running:
         pid, status, usage = os.wait4(-1, options)
         if pid == 0:
             return
         started = running.pop(pid, None)
         if started is not None:
-            _answer({"pid": pid, "status": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime,
+            answer({"pid": pid, "status": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime,
                      "user": usage.ru_utime, "wall": time.monotonic() - started})
 
 
-def _stop(running):
+def stop(running):
     for pid in running:
         os.kill(pid, signal.SIGTERM)
-    _reap(running, 0)
+    reap(running, 0)
 
 
-def _answer(message):
+def answer(message):
     os.write(1, (json.dumps(message) + "\n").encode())
 
 
@@ -119,7 +119,7 @@ def run_child(request):
         code = 0
     except SystemExit as end:
         code = end.code
-    exit_as_the_interpreter(code)
+    exit_as_python(code)
 
 
 def _redirect(path, descriptor):
@@ -132,7 +132,7 @@ def _redirect(path, descriptor):
     os.close(opened)
 
 
-def exit_as_the_interpreter(code):
+def exit_as_python(code):
     """What the interpreter does at its exit with SystemExit(code), but without freeing its objects: that would write to
     (and so copy) every page of what the server loaded, 1.3 CPU-s a child session."""
     if code is not None and not isinstance(code, int):
