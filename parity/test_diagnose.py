@@ -86,6 +86,7 @@ class ServerRun:
 
     def __init__(self, command, output, background):
         self.command, self.output = command, output
+        output.parent.mkdir(parents=True, exist_ok=True)  # the server's child opens it; on a fresh clone no run made it
         self.job = start_ruby(command, output, BACKGROUND_NICENESS if background else 0)
 
     def wait(self):
