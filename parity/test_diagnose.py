@@ -240,8 +240,9 @@ def test_plain_tutorial_port_is_named_where_it_stops(workers, tutorial_runs):
     write_notes(f"plain-workers{workers}", shown)
 
 
-def fix_closure(file):
-    """The fix file and every file of the room that requires it, directly or not."""
+@functools.cache
+def room_requires():
+    """Each file of the fixes' room -> the files of the room it requires (require_relative)."""
     room = deviations.FIXES_ROOM
     requires = {}
     for path in room.rglob("*.rb"):
@@ -249,6 +250,12 @@ def fix_closure(file):
         requires[name] = {str((path.parent / m.group(1)).resolve().relative_to(room.resolve())) + ".rb"
                           for m in re.finditer(r'require_relative "([^"]+)"', path.read_text())
                           if (path.parent / (m.group(1) + ".rb")).resolve().is_relative_to(room.resolve())}
+    return requires
+
+
+def fix_closure(file):
+    """The fix file and every file of the room that requires it, directly or not."""
+    requires = room_requires()
     closure, grown = {file}, True
     while grown:
         grown = False
