@@ -25,11 +25,10 @@ import traceback
 import weakref
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-from torch.utils.data import RandomSampler, dataloader
-
 from parity.run_format import DTYPES, Bytes, RecordError, RunWriter
+
+# NumPy and torch are imported where they are used: the command claims its folder first, and a folder it refuses
+# costs no LibTorch start (2 CPU-s).
 
 SEED_MAX = 2**64 - 1
 
@@ -37,12 +36,16 @@ SEED_MAX = 2**64 - 1
 # --- values ---
 
 def tensor_bytes(tensor):
+    import torch
+
     tensor = tensor.detach().cpu().contiguous()
     data = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
     return Bytes(str(tensor.dtype).removeprefix("torch."), list(tensor.shape), data, "tensor")
 
 
 def array_bytes(array, form):
+    import numpy as np
+
     array = np.ascontiguousarray(array)
     if array.dtype.name not in DTYPES:
         array = array.astype(np.float64)
@@ -52,6 +55,9 @@ def array_bytes(array, form):
 def bytes_of(value):
     """The value's Bytes (a PIL image as uint8 [height, width, bands], as pytorch_parity/record stores a
     libvips image), or None when it is not an array of numbers."""
+    import numpy as np
+    import torch
+
     if isinstance(value, torch.Tensor):
         return tensor_bytes(value)
     if isinstance(value, np.ndarray):
@@ -92,6 +98,8 @@ def plain(value):
 # --- what the run's process runs on ---
 
 def describe_stack():
+    import torch
+
     from reference_py.runtime_info import libtorch_version, loaded_libtorch
 
     torchvision = sys.modules.get("torchvision")
@@ -204,7 +212,9 @@ class Recorder:
         if self.broken or self.sample is None or self.compose is not None:
             return call(img)
         current, self.sample = self.sample, None
-        info = torch.utils.data.get_worker_info()
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
         if info is not None and info.id != 0:  # worker 0 makes the first batch
             return call(img)
 
@@ -434,6 +444,8 @@ class _RecordedTransform:
 
 
 def loader_settings(loader):
+    from torch.utils.data import RandomSampler
+
     try:
         size = len(loader.dataset)
     except TypeError:
@@ -461,6 +473,9 @@ def script_frame(error, script):
 
 def install(recorder):
     """Wraps what the recorder watches; each wrapper calls what it wraps and hands what it saw to `recorder`."""
+    import torch
+    from torch.utils.data import dataloader
+
     module_call = torch.nn.Module.__call__
 
     def call(module, *args, **kwargs):
@@ -545,9 +560,9 @@ def _wrap_scheduler_init(base, recorder):
 # --- the command ---
 
 class _Writer(RunWriter):
-    def __init__(self, directory, info):
+    def __init__(self, directory, script, info):
         super().__init__(directory, info)
-        self.script = info["script"]
+        self.script = script
 
 
 def parse_seed(text):
@@ -575,14 +590,17 @@ def main(argv=None):
         seed = None if args.seed is None else parse_seed(args.seed)
         if not os.path.isfile(args.script):
             raise RecordError(f"{args.script}: no such script")
-        writer = _Writer(args.out, {"side": "python", "recorder": "parity/record.py", "script": args.script,
-                                    "argv": list(args.args), "seed": seed, "cwd": os.getcwd(),
-                                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                    "stack": describe_stack(), "pytorch_parity": []})
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        # run.json's fields once the folder is claimed: the stack is LibTorch's, which loads only then
+        writer = _Writer(args.out, args.script, lambda: {
+            "side": "python", "recorder": "parity/record.py", "script": args.script, "argv": list(args.args), "seed": seed,
+            "cwd": os.getcwd(), "started": started, "stack": describe_stack(), "pytorch_parity": []})
     except RecordError as error:
         print(f"parity.record: {error}", file=sys.stderr)
         return 2
     if seed is not None:
+        import torch
+
         torch.manual_seed(seed)
     recorder = Recorder(writer)
     install(recorder)

@@ -12,25 +12,29 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from reference_py.lock import Lock
+
+# NumPy and torch are imported by the reader alone: the recorder claims its folder before LibTorch loads.
 
 FORMAT = "pytorch-parity-run/1"
 OWN_FILE = re.compile(r"(run\.json|events\.jsonl|tensors-\d+\.bin)\Z")
 OWN_TEMPORARY = re.compile(r"\.run\.json\.\d+\.tmp\Z")  # run.json being written: what a kill can leave
 UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
-DTYPES = {
-    "float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-    "int64": torch.int64, "int32": torch.int32, "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8,
-    "bool": torch.bool,
-}
-ITEMSIZES = {dtype: torch.empty(0, dtype=dtype).element_size() for dtype in DTYPES.values()}
+DTYPES = ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")  # torch's names
 NUMPY_DTYPES = {"uint8": "uint8", "int8": "int8", "int16": "int16", "int32": "int32", "int64": "int64",
                 "float16": "float16", "float32": "float32", "float64": "float64", "bool": "bool"}
+
+
+@cache
+def torch_dtype(name):
+    """(torch's dtype, its size in bytes) of a dtype the run format knows."""
+    import torch
+
+    dtype = getattr(torch, name)
+    return dtype, torch.empty(0, dtype=dtype).element_size()
 
 
 class RecordError(Exception):
@@ -53,11 +57,12 @@ class Bytes:
 
 class RunWriter:
     """Claims DIR (new, empty, or a run recorded before, whose files are then removed, nothing else) and
-    writes run.json, then appends events. The claim rule of every writer (reference_py/output_claim.py), kept
-    here in its smallest form because the Ruby twin loads without the port: run.json is the marker that
-    names the recorder, its files are known by name (OWN_FILE), and what a killed run left half-written
-    is tidied by its name alone (OWN_TEMPORARY). The writers' lock beside DIR (.DIR.lock, lock.Lock) is
-    held from the claim to close()."""
+    writes run.json (`info`, or what the function `info` gives once DIR is claimed: the recorder loads
+    LibTorch only then), then appends events. The claim rule of every writer (reference_py/output_claim.py),
+    kept here in its smallest form because the Ruby twin loads without the port: run.json is the marker
+    that names the recorder, its files are known by name (OWN_FILE), and what a killed run left
+    half-written is tidied by its name alone (OWN_TEMPORARY). The writers' lock beside DIR (.DIR.lock,
+    lock.Lock) is held from the claim to close()."""
 
     def __init__(self, directory, info):
         self.dir = Path(directory).absolute()
@@ -66,7 +71,7 @@ class RunWriter:
         try:
             self._take_lock()
             self._claim()
-            self._write_run_json({"format": FORMAT, **info})
+            self._write_run_json({"format": FORMAT, **(info() if callable(info) else info)})
             self._events = os.open(self.dir / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         except RecordError:
             self._lock.release()
@@ -162,9 +167,11 @@ class Run:
         return {name: self.tensor(entry) for name, entry in event.get("tensors", {}).items()}
 
     def tensor(self, entry):
-        dtype = DTYPES.get(entry.get("dtype"))
-        if dtype is None:
+        import torch
+
+        if entry.get("dtype") not in DTYPES:
             raise RunError(f"{self.path}: an array of dtype {entry.get('dtype')!r}, which this reader does not know")
+        dtype, itemsize = torch_dtype(entry["dtype"])
         data = self._file(entry["file"])
         start, size = entry["offset"], entry["nbytes"]
         if start + size > len(data):
@@ -174,7 +181,7 @@ class Run:
         # the file's own pages, not a copy: each fresh page of a copy costs a fault (a tutorial run's 340 MB, 1.3 CPU-s).
         # An array need not start at a multiple of its element's size (an image of odd size before it): LibTorch's
         # kernels load it unaligned.
-        return torch.frombuffer(data, dtype=dtype, offset=start, count=size // ITEMSIZES[dtype]).reshape(entry["shape"])
+        return torch.frombuffer(data, dtype=dtype, offset=start, count=size // itemsize).reshape(entry["shape"])
 
     def stack(self):
         """What the run ran on, as recorded last (at the end, else at the model's first call, else at the start)."""
@@ -190,6 +197,8 @@ class Run:
         return self.info.get("pytorch_parity")
 
     def _file(self, name):
+        import numpy as np
+
         if name not in self._files:
             if not re.fullmatch(r"tensors-\d+\.bin", name):
                 raise RunError(f"{self.path}: an event points at {name!r}, not a file of the run format")
@@ -248,4 +257,6 @@ def read_run(path):
 
 def numpy_dtype_name(dtype):
     """The run's name for a NumPy dtype, or None when it has none."""
+    import numpy as np
+
     return NUMPY_DTYPES.get(np.dtype(dtype).name)

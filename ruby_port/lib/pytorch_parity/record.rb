@@ -12,10 +12,7 @@
 # run records torch.rb and torchvision-ruby as they are, and before or after it.
 
 require_relative "bundle"
-require "torch"
 require_relative "record/run_writer"
-require_relative "record/recorder"
-require_relative "record/hooks"
 
 module PytorchParity
   module Record
@@ -24,15 +21,18 @@ module PytorchParity
     class << self
       attr_reader :recorder
 
-      # Starts recording into DIR (claimed as parity/record.py claims it); nil when already recording.
+      # Starts recording into DIR (claimed as parity/record.py claims it); nil when already recording. The folder is
+      # claimed before LibTorch loads: a folder refused costs no LibTorch start.
       def start(dir, seed: nil)
         return nil if @recorder
 
-        Torch.manual_seed(seed) unless seed.nil?
-        writer = RunWriter.new(dir, {
-          side: "ruby", recorder: "pytorch_parity/record", script: $PROGRAM_NAME, argv: ARGV.dup, seed: seed,
-          cwd: Dir.pwd, started: Time.now.utc.iso8601(3), stack: Stack.describe, pytorch_parity: Stack.loaded_fixes
-        })
+        started = Time.now.utc.iso8601(3)
+        writer = RunWriter.new(dir, lambda do
+          load_recorder
+          Torch.manual_seed(seed) unless seed.nil?
+          {side: "ruby", recorder: "pytorch_parity/record", script: $PROGRAM_NAME, argv: ARGV.dup, seed: seed,
+           cwd: Dir.pwd, started: started, stack: Stack.describe, pytorch_parity: Stack.loaded_fixes}
+        end)
         Hooks.install
         @recorder = Recorder.new(writer)
         recorder = @recorder
@@ -41,6 +41,12 @@ module PytorchParity
           writer.close
         end
         @recorder
+      end
+
+      def load_recorder
+        require "torch"
+        require_relative "record/recorder"
+        require_relative "record/hooks"
       end
 
       def start_from_environment

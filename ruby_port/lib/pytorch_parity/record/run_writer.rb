@@ -19,7 +19,8 @@ module PytorchParity
     # A folder or an option the recorder cannot use: one line, the same words as parity/record.py.
     class Error < StandardError; end
 
-    # Claims DIR and writes run.json, then appends events. The claim rule of every writer of the project
+    # Claims DIR and writes run.json (info, or what the lambda info gives once DIR is claimed: the recorder loads
+    # LibTorch only then), then appends events. The claim rule of every writer of the project
     # (reference_py/output_claim.py, hymenoptera/output_claim.rb), in its smallest form, as this recorder
     # loads without the port: the writers' lock beside DIR (.DIR.lock, Lock) is held from the claim to close,
     # run.json is the marker that names the recorder, its files are known by name (OWN_FILE), and what a
@@ -34,7 +35,7 @@ module PytorchParity
         begin
           take_lock
           claim
-          write_run_json({format: FORMAT}.merge(info))
+          write_run_json({format: FORMAT}.merge(info.respond_to?(:call) ? info.call : info))
           @events = File.open(File.join(@dir, "events.jsonl"), File::WRONLY | File::CREAT | File::APPEND)
         rescue SystemCallError => e
           @lock.release
