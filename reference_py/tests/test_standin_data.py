@@ -1,11 +1,13 @@
 """The generated stand-in set: layout, determinism, sizes, image modes, its marker and regeneration."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
 
-from reference_py import output_claim, standin_data
+from reference_py import ROOT, output_claim, standin_data
 from reference_py.data import check_layout, image_files, resolve_data_dir
 from reference_py.tests.helpers import tree_bytes
 
@@ -68,6 +70,16 @@ def test_ensure_regenerates_only_when_out_of_date(tmp_path):
     (root / standin_data.MARKER).unlink()
     standin_data.ensure_standin(root, seed=2, counts=FEW)
     assert (root / standin_data.MARKER).exists()
+
+
+def test_checking_an_up_to_date_set_imports_neither_numpy_nor_pil(tmp_path):
+    # the Ruby trainer checks the stand-in through a Python process on every run on the defaults
+    root = standin_data.ensure_standin(tmp_path / "set", seed=2, counts=FEW)
+    check = ("import sys; from reference_py.standin_data import ensure_standin; "
+             f"ensure_standin({str(root)!r}, seed=2, counts={FEW!r}); "
+             "print(sorted(name for name in ('numpy', 'PIL') if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_counts_per_class_make_classes_of_unequal_size(tmp_path):
