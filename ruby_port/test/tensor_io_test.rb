@@ -49,6 +49,16 @@ class TensorIOTest < Minitest::Test
     assert_match(/t does not match its sha256/, error.message)
   end
 
+  def test_a_tensor_of_several_read_chunks_comes_back_whole_and_is_checked_to_its_last_byte
+    tensors = {"head" => Torch.tensor([7], dtype: :uint8), "big" => Torch.arange((5 << 20) / 8 + 3).to(:float64)}
+    TensorIO.write_bundle(stem, tensors)
+    assert Torch.equal(tensors["big"], TensorIO.read_bundle(stem)["big"])
+    blob = File.binread("#{stem}.bin")
+    blob.setbyte(blob.bytesize - 1, blob.getbyte(blob.bytesize - 1) ^ 1)
+    File.binwrite("#{stem}.bin", blob)
+    assert_match(/big does not match its sha256/, assert_raises(TensorIO::BundleError) { TensorIO.read_bundle(stem) }.message)
+  end
+
   def test_a_truncated_or_missing_blob_is_reported
     TensorIO.write_bundle(stem, {"t" => Torch.ones(4)})
     File.binwrite("#{stem}.bin", File.binread("#{stem}.bin")[0, 5])
