@@ -3,7 +3,10 @@ ResNet-18 strategies are, by the same test functions run for this strategy:
 
 - free-running (as parity/test_free_running.py): both trainers, same flags, each with its own pipeline,
   on the same small stand-in set: the data order, the first batch, every step's loss, every epoch's
-  curves, the first gradients and momentum buffers, the best weights;
+  curves, the first gradients and momentum buffers, the best weights; loading in the trainer's own process
+  (--workers 0), as test_free_running.py trains every strategy but the default: at the default 4 workers
+  each split of each epoch forked 4 workers from a trainer holding VGG-16 (1.5 GB), whose page faults
+  doubled the runs' CPU (51 and 53 CPU-s);
 - the replay (as parity/test_replay.py): both replays on fixtures of this strategy (exported here, with
   the VGG-16 weights): eval logits and predictions, every module's output in forward order, every step's
   loss, gradients, momentum buffers, the state after each epoch, learning rates, metrics, best epoch,
@@ -51,8 +54,9 @@ def vgg16(tmp_path_factory):
         run_together(python("export_fixtures.py", "--out", fixtures, "--weights", weights, "--strategy", STRATEGY,
                             "--eval-per-class", *EVAL_PER_CLASS, "--replay-per-class", *REPLAY_PER_CLASS))
         data_dir = standin_data.ensure_standin(out / "free" / "data", seed=free.SEED, counts=free.DATA_COUNTS)
-        common = ["--strategy", STRATEGY, "--epochs", free.EPOCHS, "--step-size", free.STEP_SIZE, "--seed", free.SEED,
-                  "--data-dir", data_dir, "--weights", weights, "--no-progress", "--record"]
+        common = ["--strategy", STRATEGY, *free.worker_flags(STRATEGY), "--epochs", free.EPOCHS, "--step-size",
+                  free.STEP_SIZE, "--seed", free.SEED, "--data-dir", data_dir, "--weights", weights, "--no-progress",
+                  "--record"]
         run_together(python("train.py", *common, "--out-dir", out / "free" / "python"),
                      ruby("train", *common, "--out-dir", out / "free" / "ruby"),
                      python("replay.py", "--fixtures", fixtures, "--out", out / "replay" / "python"),
