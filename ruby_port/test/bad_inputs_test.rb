@@ -153,6 +153,28 @@ class BadInputsTest < Minitest::Test
     saved.each { |key, value| ENV[key] = value }
   end
 
+  # Each entry point checks its options before it sets the bundle up (CLI.load_port does, then loads LibTorch):
+  # Bundler's setup was most of a refused command's 0.26 CPU-s. Until then it loads no gem of Gemfile.lock, whose
+  # version, once another is active, Bundler refuses to set up.
+  def test_bad_options_are_refused_before_the_bundle_is_set_up
+    locked = Bundler::LockfileParser.new(Bundler.read_file(Bundler.default_lockfile)).specs.map(&:name)
+    probe = File.join(tmpdir, "probe.rb")
+    File.write(probe, "at_exit { File.write(ENV.fetch('PROBE_OUT'), JSON.generate(" \
+                      "bundle: $LOADED_FEATURES.grep(%r{/bundler/setup[.]rb\\z}), gems: Gem.loaded_specs.keys)) }\n")
+    # replay and preprocess need the bundle for tensor_io: it loads Numo
+    {"train" => %w[--epochs 0], "summary" => %w[--strategy vgg], "zoo" => %w[--out zoo --arch resnet],
+     "logits" => %w[net.pth]}.each do |script, args|
+      report = File.join(tmpdir, "#{script}.json")
+      env = Bundler.original_env.merge("PROBE_OUT" => report, "HYMENOPTERA_THREADS" => "1")
+      _, stderr, status = Open3.capture3(env, RbConfig.ruby, "-r", probe, File.join(PORT, "bin", script), *args,
+                                         chdir: tmpdir, unsetenv_others: true)
+      assert_equal [2, 1], [status.exitstatus, stderr.lines.size], "#{script}: #{stderr}"
+      loaded = JSON.parse(File.read(report))
+      assert_empty loaded["bundle"], "#{script} set the bundle up before refusing: #{stderr}"
+      assert_empty loaded["gems"] & locked, "#{script} loaded gems of the bundle before setting it up"
+    end
+  end
+
   def test_missing_fixtures
     assert_user_error("replay", "--fixtures", File.join(tmpdir, "nofixtures"), "--out", out_dir,
                       message: %r{nofixtures/manifest.json not found: no fixtures there; regenerate them with `python reference_py/export_fixtures.py})
