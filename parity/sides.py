@@ -44,13 +44,15 @@ class Command:
         env.update(self.extra_env)
         return env
 
-    def start(self, background=False):
+    def start(self, background=False, server=None):
         """The running process; its output goes to files, so that a chatty side never waits on a full pipe.
         A background process runs at a lower priority (nice BACKGROUND_NICENESS): it takes the cores the
-        tests leave idle. With PARITY_RUBY_SERVER, a port's entry point is forked by that server (its Job
-        waits, polls and ends as a process does), when it runs in the server's environment."""
-        server = ruby_server() if self.side == "Ruby" and self.argv[0] == "ruby" else None
-        if server is not None and server.accepts(self.env()):
+        tests leave idle. With `server` (a parity.fork_server.ForkServer of this side's interpreter), or for
+        Ruby with PARITY_RUBY_SERVER, the entry point is forked by that server (its Job waits, polls and ends
+        as a process does), when it runs in the server's environment."""
+        if server is None and self.side == "Ruby":
+            server = ruby_server()
+        if server is not None and self.argv[0] == server.interpreter and server.accepts(self.env()):
             stdout, stderr = tempfile.NamedTemporaryFile("w+"), tempfile.NamedTemporaryFile("w+")
             process = server.start(self.argv[1:], self.env(), stdout.name, errors=stderr.name,
                                    niceness=BACKGROUND_NICENESS if background else 0)
@@ -123,9 +125,9 @@ class Running:
     """Commands started together; wait() gives their outputs once all have ended, and raises for the first
     that failed."""
 
-    def __init__(self, commands, background=False):
+    def __init__(self, commands, background=False, servers=None):
         self.commands = commands
-        self.processes = [command.start(background) for command in commands]
+        self.processes = [command.start(background, (servers or {}).get(command.side)) for command in commands]
         self.outputs = None
 
     def wait(self):
@@ -165,9 +167,47 @@ class Running:
                 file.close()
 
 
-def start_together(*commands, background=False):
-    """Start every command at once (at a lower priority in the background); Running.wait() for their outputs."""
-    return Running(commands, background)
+def start_together(*commands, background=False, servers=None):
+    """Start every command at once (at a lower priority in the background; `servers`: side ("Python", "Ruby") -> the
+    ForkServer that forks that side's commands); Running.wait() for their outputs."""
+    return Running(commands, background, servers)
+
+
+class Served(Running):
+    """Commands started together, each forked by a server of its language that preloaded `preload[side]` ("Python",
+    "Ruby": module or library names; parity/fork_server.py), so that none pays LibTorch's start; the Ruby side's by
+    PARITY_RUBY_SERVER's when there is one, a side not in `preload` as processes of their own. The servers end with
+    the commands (wait(), stop())."""
+
+    def __init__(self, commands, preload, background=False):
+        from parity.fork_server import ForkServer
+
+        self.servers = {}
+        for side in dict.fromkeys(command.side for command in commands):
+            if side not in preload or (side == "Ruby" and ruby_server() is not None):
+                continue
+            start = ForkServer.python if side == "Python" else ForkServer.ruby
+            self.servers[side] = start(preload[side], Command(side, []).env(), ROOT)
+        super().__init__(commands, background, self.servers)
+
+    def wait(self):
+        try:
+            return super().wait()
+        finally:
+            self.close()
+
+    def stop(self):
+        super().stop()
+        self.close()
+
+    def close(self):
+        while self.servers:
+            self.servers.popitem()[1].close()
+
+
+def start_served(*commands, preload, background=False):
+    """start_together, each command forked by a server of its language (Served)."""
+    return Served(commands, preload, background)
 
 
 def run_together(*commands):

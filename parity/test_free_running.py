@@ -20,7 +20,7 @@ from parity.compare import check
 from parity.early import started, starts_early
 from parity.runs import FreeRun, free_pair
 from parity.settings import ALL_STRATEGIES, PYTHON_FREE_RUNS, ROOT, RUNS, STRATEGIES
-from parity.sides import python, ruby, start_together
+from parity.sides import python, ruby, start_served
 from reference_py import recipe, standin_data
 from reference_py.data import check_layout, image_files
 from reference_py.pretrained import ensure_net
@@ -39,6 +39,10 @@ FREE_RUNS = RUNS / "free"  # both trainers' out-dirs and their data
 # strategy, and at 4 workers each run costs twice the CPU (4 forks per split per epoch, each paying its page faults
 # while the trainer writes its memory); test_data_loader.py proves both loaders at 0, 2 and 4 workers batch for batch.
 IN_WORKERS = recipe.default("strategy")
+# The trainers are forked by a server of their language that loaded LibTorch and torchvision once (and Python's
+# matplotlib, which train.py draws its figures with; parity/fork_server.py): each child runs `python
+# reference_py/train.py ...` or `ruby ruby_port/bin/train ...` as the interpreter would, without paying that start.
+PRELOAD = {"Python": ("torch", "torchvision", "matplotlib.pyplot"), "Ruby": ("torch", "torchvision")}
 
 
 def worker_flags(strategy):
@@ -68,9 +72,9 @@ def start_free_runs(_session, background):
     """Both trainers, every strategy, all at once; the Ruby side alone when PARITY_PYTHON_FREE_RUNS holds the
     Python side's (free_run_commands' python/ and data/), on that same set."""
     if PYTHON_FREE_RUNS:
-        return start_together(*free_run_commands(FREE_RUNS, PYTHON_FREE_RUNS / "data", sides=("ruby",)),
-                              background=background)
-    return start_together(*free_run_commands(FREE_RUNS, free_data(FREE_RUNS)), background=background)
+        return start_served(*free_run_commands(FREE_RUNS, PYTHON_FREE_RUNS / "data", sides=("ruby",)), preload=PRELOAD,
+                            background=background)
+    return start_served(*free_run_commands(FREE_RUNS, free_data(FREE_RUNS)), preload=PRELOAD, background=background)
 
 
 @pytest.fixture(scope="module")
