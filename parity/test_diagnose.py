@@ -55,7 +55,7 @@ def record_ruby(script, out, *args, requires=("pytorch_parity",)):
                    {"PYTORCH_PARITY_RECORD": str(out), "RUBYLIB": str(LIB)})
 
 
-SERVER = {}  # the module's Ruby fork server, once a run needs it (closed as the module ends: close_ruby_server)
+SERVER = {}  # the module's fork servers, once a run needs them (closed as the module ends: close_servers)
 
 
 def ruby_server():
@@ -68,11 +68,19 @@ def ruby_server():
     return SERVER["ruby"]
 
 
+def python_server():
+    """The fork server that runs record_python's commands (`python -m parity.record ...`, parity/fork_server.py): it
+    imported LibTorch and torchvision once (a Python run records them both, parity.record's describe_stack)."""
+    if "python" not in SERVER:
+        SERVER["python"] = ForkServer.python(["torch", "torchvision"], Command("Python", []).env(), ROOT)
+    return SERVER["python"]
+
+
 @pytest.fixture(scope="module", autouse=True)
-def close_ruby_server():
+def close_servers():
     yield
-    if "ruby" in SERVER:
-        SERVER.pop("ruby").close()
+    while SERVER:
+        SERVER.popitem()[1].close()
 
 
 def start_ruby(command, output, niceness=0):
@@ -106,7 +114,8 @@ class RecordedRuns:
             shutil.rmtree(out, ignore_errors=True)
         self.outs = {name: out for name, (_, out) in commands.items()}
         self.running = {name: ServerRun(command, out.with_name(f"{out.name}.output"), background)
-                        if command.side == "Ruby" else start_together(command, background=background)
+                        if command.side == "Ruby" else start_together(command, background=background,
+                                                                      servers={"Python": python_server()})
                         for name, (command, out) in commands.items()}
 
     def run(self, name):
