@@ -35,7 +35,7 @@ from torchvision import transforms
 from parity.compare import Comparison, check, measure
 from parity.early import RunsInFolder, started, starts_early
 from parity.settings import ROOT
-from parity.sides import python, ruby, start_together
+from parity.sides import python, ruby, start_served
 from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
 from reference_py.data import STD, image_files
 from reference_py.fixtures_format import read_manifest
@@ -66,6 +66,9 @@ EDGE_GEOMETRIES = tuple(zip(((1, 1), (2, 1), (1, 2), (3000, 41), (41, 3000), (40
     ((1, 1), "RGB JPEG 4:2:0"), ((3, 2), "RGB JPEG 4:2:2 progressive"), ((3000, 41), "RGB JPEG 4:4:4"),
     ((41, 3000), "L JPEG"))
 GEOMETRY_OUTPUTS = ["decoded", "resize", "center_crop", "resized_crop"]
+# preprocess.py's two runs are forked by a server that imported these once (sides.Served); bin/preprocess's two runs as
+# processes of their own: a Ruby server's start (the bundle, LibTorch) costs what it would save them
+PRELOAD = {"Python": ("torch", "torchvision")}
 
 
 @dataclass
@@ -81,7 +84,7 @@ class Bundles:
 
     def tensor(self, side, key):
         if side not in self._tensors:
-            self._tensors[side] = read_bundle(self.stems[side])
+            self._tensors[side] = read_bundle(self.stems[side], mapped=True)
         return self._tensors[side][key]
 
     def compare(self, key, output, quantity, where):
@@ -216,7 +219,7 @@ def start_preprocessing(session, background):
         spec.write_text(json.dumps({"images": images}))
         stems[name] = {side: folder / f"{name}_{side}" for side in ("python", "ruby")}
         commands += [python("preprocess.py", spec, stems[name]["python"]), ruby("preprocess", spec, stems[name]["ruby"])]
-    return Preprocessing(folder, start_together(*commands, background=background), specs, stems)
+    return Preprocessing(folder, start_served(*commands, preload=PRELOAD, background=background), specs, stems)
 
 
 @dataclass
