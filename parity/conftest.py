@@ -94,14 +94,23 @@ def replay_runs(fixtures_dir, request):
     given = {"python": request.config.getoption("python_run"), "ruby": request.config.getoption("ruby_run")}
     replay_args = ["--fixtures", fixtures_dir, "--strategy", *STRATEGIES]
     commands = []
-    if not given["ruby"]:
+    # the collected tests read only the resynchronised replays (resync_runs): the port's plain replay would serve only
+    # for its stack, which its resynchronised one records as well, so that one is made in its place
+    resync_alone = (not given["ruby"] and given["python"] and Run(given["python"]).has_steps()
+                    and not any("replay_runs" in item.fixturenames and "resync_runs" not in item.fixturenames
+                                for item in request.session.items))
+    if resync_alone:
+        commands.append(ruby("replay", *replay_args, "--resync", given["python"], "--record-steps",
+                             "--out", RUNS / "ruby_resync"))
+    elif not given["ruby"]:
         commands.append(ruby("replay", *replay_args, "--out", RUNS / "ruby"))
     if not given["python"]:
         # a Ruby run made elsewhere may be of another stack: then the steps locate divergences
         record_steps = ["--record-steps"] if given["ruby"] else []
         commands.append(python("replay.py", *replay_args, *record_steps, "--out", RUNS / "python"))
     run_together(*commands)
-    python_run, ruby_run = Run(given["python"] or RUNS / "python"), Run(given["ruby"] or RUNS / "ruby")
+    python_run = Run(given["python"] or RUNS / "python")
+    ruby_run = Run(given["ruby"] or RUNS / ("ruby_resync" if resync_alone else "ruby"))
     SIDES.update(python=side_info(python_run), ruby=side_info(ruby_run))
     fixtures_used = {side: run.info.get("fixtures_manifest_sha256") for side, run in (("python", python_run), ("ruby", ruby_run))}
     assert fixtures_used["python"] == fixtures_used["ruby"], (
@@ -113,8 +122,15 @@ def replay_runs(fixtures_dir, request):
         assert local == fixtures_used["python"], (
             f"the runs' stacks differ, and the floor run needs the fixtures they used (manifest sha256 "
             f"{fixtures_used['python']}), but {fixtures_dir} holds others ({local}): copy the runs' fixtures/ here")
-        run_across_stacks(replays, replay_args)
+        run_across_stacks(replays, replay_args, ruby_resync=ruby_run if resync_alone else None)
     return replays
+
+
+@pytest.fixture(scope="session")
+def resync_runs(replay_runs):
+    """The replays, of which the tests that take this fixture read the resynchronised ones alone (replay_runs.resync);
+    when no collected test reads the others, the port's plain replay is not made."""
+    return replay_runs
 
 
 def floor_commands(python_run, floor, replay_args, out, floor_run=None):
@@ -145,10 +161,11 @@ def given_floor_runs(python_run, floor, replay_args):
     return PYTHON_FLOOR_RUNS
 
 
-def run_across_stacks(replays, replay_args):
+def run_across_stacks(replays, replay_args, ruby_resync=None):
     """The floor run; and where the reference recorded its steps, both resynchronised replays: the
-    port's (at the Ruby run's thread count) and the reference's own on the floor run's stack. The reference's
-    runs come from PARITY_PYTHON_FLOOR_RUNS when set (the fault-injection children share their parent's)."""
+    port's (at the Ruby run's thread count; `ruby_resync` when made already) and the reference's own on the floor
+    run's stack. The reference's runs come from PARITY_PYTHON_FLOOR_RUNS when set (the fault-injection children share
+    their parent's)."""
     from parity.runs import Replays, Run
 
     floor = floor_threads(replays.python.info, replays.ruby.info)
@@ -157,14 +174,14 @@ def run_across_stacks(replays, replay_args):
     else:
         floor_out, commands = RUNS, floor_commands(replays.python, floor, replay_args, RUNS)
     resync = replays.python.has_steps()
-    if resync:
+    if resync and ruby_resync is None:
         resync_args = [*replay_args, "--resync", replays.python.path, "--record-steps"]
         commands.append(ruby("replay", *resync_args, "--out", RUNS / "ruby_resync", thread_count=replays.ruby.info["threads"]))
     run_together(*commands)
     replays.floor = Run(floor_out / "python_floor")
     SIDES["python (floor run)"] = side_info(replays.floor)
     if resync:
-        replays.resync = Replays(replays.python, Run(RUNS / "ruby_resync"), Run(floor_out / "python_floor_resync"))
+        replays.resync = Replays(replays.python, ruby_resync or Run(RUNS / "ruby_resync"), Run(floor_out / "python_floor_resync"))
         SIDES["ruby (resynchronised)"] = side_info(replays.resync.ruby)
 
 

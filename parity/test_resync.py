@@ -29,12 +29,12 @@ def first_divergence(comparisons):
             f"{where['key']} of module {module_of(where['key'])}")
 
 
-def test_every_step_from_the_references_state(strategy, replay_runs, recorder):
-    if replay_runs.same_stack:
+def test_every_step_from_the_references_state(strategy, resync_runs, recorder):
+    if resync_runs.same_stack:
         pytest.skip("both runs share one stack: test_replay.py compares every step bit for bit")
-    resync = replay_runs.resync
+    resync = resync_runs.resync
     if resync is None:
-        pytest.skip(f"the reference run {replay_runs.python.path} recorded no steps: make it with "
+        pytest.skip(f"the reference run {resync_runs.python.path} recorded no steps: make it with "
                     f"`python reference_py/replay.py --record-steps` to compare across stacks step by step")
     comparisons = []
     for name in resync.python.steps(strategy):
