@@ -6,6 +6,7 @@ same JSON it writes as config.json beside its curves) with --print-config. A por
 momentum, StepLR step or gamma drifted from the tutorial's trains differently from the first step.
 """
 
+import functools
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from parity.fork_server import ForkServer, run_each
 from parity.settings import ROOT, STRATEGIES
 from parity.sides import python, rake, ruby, run_together
 
@@ -91,16 +93,20 @@ RUN_CASES = {  # name: (the suite's options, made in a temporary folder; the fra
 
 @pytest.fixture(scope="module")
 def refused_runs(tmp_path_factory):
-    """pytest on this module, collecting only, with each case's options (the check comes before collection)."""
-    def run(name):
-        tmp = tmp_path_factory.mktemp(name.replace(" ", "_"))
-        args = [str(arg) for arg in RUN_CASES[name][0](tmp)]
-        env = {k: v for k, v in os.environ.items() if k != "PARITY_PYTHON_RUN"}
-        completed = subprocess.run([sys.executable, "-m", "pytest", __file__, "--collect-only", "-q", "-p", "no:cacheprovider",
-                                    *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        return completed, tmp
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(zip(RUN_CASES, pool.map(run, RUN_CASES)))
+    """pytest on this module, collecting only, with each case's options (the check comes before collection): each
+    `python -m pytest ...` forked by a server that imported pytest once (parity/fork_server.py)."""
+    env = {k: v for k, v in os.environ.items() if k != "PARITY_PYTHON_RUN"}
+    folders = {name: tmp_path_factory.mktemp(name.replace(" ", "_")) for name in RUN_CASES}
+
+    def start(server, name):
+        args = [str(arg) for arg in RUN_CASES[name][0](folders[name])]
+        return server.start(["-m", "pytest", __file__, "--collect-only", "-q", "-p", "no:cacheprovider", *args], env,
+                            folders[name] / "stdout", errors=folders[name] / "stderr")
+    with ForkServer.python(["pytest"], env, ROOT) as server:
+        jobs = run_each([functools.partial(start, server, name) for name in RUN_CASES], 3, timeout=300)
+    return {name: (subprocess.CompletedProcess(job.argv, job.returncode, (folders[name] / "stdout").read_text(),
+                                               (folders[name] / "stderr").read_text()), folders[name])
+            for name, job in zip(RUN_CASES, jobs)}
 
 
 @pytest.mark.extended
