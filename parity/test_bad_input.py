@@ -627,23 +627,39 @@ HELD_LOCKS = {  # case: the lock another run holds while the case runs (relative
 RUNS = [(name, side) for name, case in CASES.items() for side in case.sides]
 
 
-def content_sha256(path):
+def content_sha256(path, known=None):
     """sha256 of a file's bytes, read in chunks: the fixtures' and weights' copies are tens of MB, and reading each
-    whole into fresh memory cost this process a page fault per page (0.5 s of CPU a case, before and after)."""
+    whole into fresh memory cost this process a page fault per page (0.5 s of CPU a case, before and after).
+    known: digests already read, by file (device, inode) and version (size, mtime), to take from and add to."""
+    version = None
+    if known is not None:
+        stat_ = os.stat(path)
+        version = (stat_.st_dev, stat_.st_ino, stat_.st_size, stat_.st_mtime_ns)
+        if version in known:
+            return known[version]
     with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
+        digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    if version is not None:
+        known[version] = digest
+    return digest
 
 
-def snapshot(folder):
+# Digests of the files as the cases find them before their runs: a case's fixtures are hard links to the inputs' (109
+# MB), the same file in every case, read once, not once a case. After a run every file is read afresh, so a run that
+# changes a file fails its row all the same.
+BEFORE_RUNS = {}
+
+
+def snapshot(folder, known=None):
     """Every file and link below folder: relative path -> the sha256 of its bytes (or the link's target, or a named
-    pipe's, socket's or device's type: reading a pipe would wait for a writer)."""
+    pipe's, socket's or device's type: reading a pipe would wait for a writer); known: see content_sha256."""
     found = {}
     for root, dirs, files in os.walk(folder):
         for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = os.path.join(root, name)
             mode = os.lstat(path).st_mode
             found[os.path.relpath(path, folder)] = (("link", os.readlink(path)) if stat.S_ISLNK(mode) else
-                                                    ("sha256", content_sha256(path)) if stat.S_ISREG(mode) else
+                                                    ("sha256", content_sha256(path, known)) if stat.S_ISREG(mode) else
                                                     ("special", stat.S_IFMT(mode)))
     return found
 
@@ -669,7 +685,7 @@ def run_prepared(name, side, case, folder, inputs):
         lock = os.open(folder / HELD_LOCKS[name], os.O_RDWR | os.O_CREAT)
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.write(lock, f"{os.getpid()}\n".encode())
-    before = snapshot(folder)
+    before = snapshot(folder, BEFORE_RUNS)
     env = {**command.env(), "TORCH_HOME": str(folder / "torch_home")}
     completed = subprocess.run(command.argv, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     if lock is not None:
