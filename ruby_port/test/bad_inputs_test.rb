@@ -161,8 +161,8 @@ class BadInputsTest < Minitest::Test
     probe = File.join(tmpdir, "probe.rb")
     File.write(probe, "at_exit { File.write(ENV.fetch('PROBE_OUT'), JSON.generate(" \
                       "bundle: $LOADED_FEATURES.grep(%r{/bundler/setup[.]rb\\z}), gems: Gem.loaded_specs.keys)) }\n")
-    # replay and preprocess need the bundle for tensor_io: it loads Numo
-    {"train" => %w[--epochs 0], "summary" => %w[--strategy vgg], "zoo" => %w[--out zoo --arch resnet],
+    {"train" => %w[--epochs 0], "replay" => ["--fixtures", File.join(tmpdir, "none"), "--out", out_dir],
+     "preprocess" => %w[spec.json], "summary" => %w[--strategy vgg], "zoo" => %w[--out zoo --arch resnet],
      "logits" => %w[net.pth]}.each do |script, args|
       report = File.join(tmpdir, "#{script}.json")
       env = Bundler.original_env.merge("PROBE_OUT" => report, "HYMENOPTERA_THREADS" => "1")

@@ -1,6 +1,5 @@
 # frozen_string_literal: true
 
-require "bundler/setup" # tensor_io loads Numo, a gem of the bundle (bin/preprocess sets it up in CLI.load_port otherwise)
 require_relative "tensor_io" # its bundle paths and format, for the claim of OUT_STEM before LibTorch loads
 
 module Hymenoptera

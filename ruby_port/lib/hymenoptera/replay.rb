@@ -4,7 +4,6 @@
 require_relative "checksums"
 require_relative "model"
 require_relative "strategies"
-require "bundler/setup" # tensor_io loads Numo, a gem of the bundle (bin/replay sets it up in CLI.load_port otherwise)
 require_relative "tensor_io"
 require_relative "fixtures_format"
 

@@ -2,7 +2,6 @@
 
 require "openssl"
 require "json"
-require "numo/narray"
 require_relative "atomic"
 require_relative "errors"
 
@@ -12,12 +11,9 @@ module Hymenoptera
   # torch.rb's, loaded with the port.
   module TensorIO
     FORMAT = "hymenoptera-bundle/1"
-    NUMO_CLASSES = {
-      "float32" => Numo::SFloat,
-      "float64" => Numo::DFloat,
-      "int64" => Numo::Int64,
-      "uint8" => Numo::UInt8
-    }.freeze
+    # Numo's class of each dtype, by name: Numo, a gem of the bundle, is required where tensors are read, so that an
+    # index reads before bin/replay and bin/preprocess set the bundle up (CLI.load_port).
+    NUMO_CLASSES = {"float32" => :SFloat, "float64" => :DFloat, "int64" => :Int64, "uint8" => :UInt8}.freeze
     DTYPE_NAMES = {float32: "float32", float64: "float64", int64: "int64", uint8: "uint8"}.freeze
 
     class BundleError < UserError; end
@@ -140,7 +136,8 @@ module Hymenoptera
     end
 
     def to_tensor(data, dtype, shape)
-      klass = NUMO_CLASSES.fetch(dtype) { raise BundleError, "unknown dtype #{dtype.inspect}" }
+      require "numo/narray"
+      klass = Numo.const_get(NUMO_CLASSES.fetch(dtype) { raise BundleError, "unknown dtype #{dtype.inspect}" })
       count = shape.reduce(1, :*)
       array = klass.from_binary(data, [count])
       Torch.from_numo(array).reshape(shape).clone
