@@ -24,7 +24,7 @@ import pytest
 from parity.compare import check, measure_dict
 from parity.early import RunsInFolder, started, starts_early
 from parity.settings import ROOT, RUBY_PORT
-from parity.sides import Command, start_served
+from parity.sides import Command, start_together
 from parity.tolerances import BIT_IDENTICAL, for_quantity
 from reference_py.data import SPLITS
 from reference_py.standin_data import generate
@@ -49,8 +49,6 @@ IMAGE_COUNTS = {"train": {"ants": 4, "bees": 3}, "val": {"ants": 3, "bees": 2}} 
 IMAGE_LOADERS = [{"name": f"{split}, num_workers {n}", "split": split, "num_workers": n, "seed": 500 + n}
                  for n in (0, 2, 4) for split in SPLITS]
 IMAGE_BATCH_SIZE = 4
-# both sides are forked by a server of their language that loaded these once (sides.Served)
-PRELOAD = {"Python": ("torch", "torchvision"), "Ruby": ("torch", "torchvision")}
 DRAWS = "DataLoader batches (a dataset drawing from the global generator)"
 IMAGES = "DataLoader batches (ImageFolder, the tutorial's transforms)"
 
@@ -67,7 +65,7 @@ def start_loaders(session, background):
                             str(folder / "spec.json"), str(folder / "ruby")])
     python = Command("Python", [sys.executable, "-m", "parity.data_loader_side", str(folder / "spec.json"),
                                 str(folder / "python")])
-    return RunsInFolder(folder, start_served(python, ruby, preload=PRELOAD, background=background))
+    return RunsInFolder(folder, start_together(python, ruby, background=background))
 
 
 @pytest.fixture(scope="module")
