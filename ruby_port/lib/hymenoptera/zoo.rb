@@ -88,10 +88,13 @@ module Hymenoptera
       recorder&.remove
     end
 
-    # Every result of RESULTS, as name => {key => tensor}.
+    # Yields every result of RESULTS, as name, {key => tensor}, in the order they are made. The gradients are the
+    # parameters' own, before the SGD step: the block writes them when they come (mirrors reference_py/zoo.py's run).
     def run(model, inputs, targets, seed:, lr:, momentum:)
       model.eval
       logits, eval_trace, = Torch.no_grad { traced(model, inputs) }
+      yield "eval_logits", {"logits" => logits}
+      yield "eval_trace", eval_trace
       model.train
       optimizer = Torch::Optim::SGD.new(model.parameters, lr: lr, momentum: momentum)
       optimizer.zero_grad
@@ -99,17 +102,21 @@ module Hymenoptera
       outputs, train_trace, masks = traced(model, inputs)
       loss = Torch::NN::CrossEntropyLoss.new.call(outputs, targets)
       loss.backward
-      grads = model.named_parameters.transform_values { |param| param.grad.clone }
+      yield "train_trace", train_trace
+      yield "dropout_masks", masks
+      yield "train_loss", {"loss" => loss.detach}
+      yield "grads", model.named_parameters.transform_values(&:grad)
       optimizer.step
-      {
-        "eval_logits" => {"logits" => logits}, "eval_trace" => eval_trace, "train_trace" => train_trace,
-        "dropout_masks" => masks, "train_loss" => {"loss" => loss.detach}, "grads" => grads,
-        "state_after" => model.state_dict
-      }
+      yield "state_after", model.state_dict
     end
 
+    # The sha256 of a tensor's bytes, read from its memory a chunk at a time (as TensorIO writes them): _data_str
+    # copied each of a VGG's 553 MB into a String, and its pages' faults cost 4 CPU-s.
     def sha256(tensor)
-      OpenSSL::Digest::SHA256.hexdigest(tensor.detach.contiguous.reshape([-1])._data_str)
+      flat = tensor.detach.contiguous
+      digest = OpenSSL::Digest.new("SHA256")
+      PytorchParity::TensorMemory.each_chunk(flat._data_ptr, flat.numel * flat.element_size) { |chunk| digest.update(chunk) }
+      digest.hexdigest
     end
 
     # This side's initialisation from seed against the stand-in's (torchvision's): the digest of every
@@ -157,12 +164,13 @@ module Hymenoptera
       model = build(arch)
       init_differing, init_digests = initial_weights(model, TensorIO.read_index(weights_stem))
       model.load_state_dict(TensorIO.read_bundle(weights_stem))
-      results = run(model, batch.fetch("inputs"), batch.fetch("targets"), seed: meta.fetch("seed"),
-                                                                          lr: meta.fetch("lr"), momentum: meta.fetch("momentum"))
       side = File.join(folder, "ruby")
       FileUtils.mkdir_p(side)
       TensorIO.write_bundle(File.join(side, "init"), init_differing, meta: {arch: arch, sha256: init_digests})
-      RESULTS.each { |name| TensorIO.write_bundle(File.join(side, name), results.fetch(name), meta: {arch: arch}) }
+      run(model, batch.fetch("inputs"), batch.fetch("targets"), seed: meta.fetch("seed"), lr: meta.fetch("lr"),
+                                                                momentum: meta.fetch("momentum")) do |name, tensors|
+        TensorIO.write_bundle(File.join(side, name), tensors, meta: {arch: arch})
+      end
       Atomic.write_text(File.join(side, "done.json"), JSON.generate(RuntimeInfo.describe) + "\n")
     end
 
