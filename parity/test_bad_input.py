@@ -718,6 +718,41 @@ def test_bad_input_is_refused_in_one_line(name, side, outcomes):
     assert sorted(after) == sorted(before), f"the refused run left files behind: {sorted(set(after) - set(before))}"
 
 
+# --- a refused recorder loads no LibTorch ------------------------------------------------------------------
+
+EXIT_PROBE = {  # side: code that, as the process exits, says on stderr whether LibTorch is mapped into it
+    "python": ("import atexit, runpy, sys\n"
+               "atexit.register(lambda: print('libtorch mapped:', 'libtorch_cpu' in open('/proc/self/maps').read(), "
+               "file=sys.stderr))\n"
+               "runpy.run_module('parity.record', run_name='__main__', alter_sys=True)\n"),
+    "ruby": "at_exit { warn \"libtorch mapped: #{File.read('/proc/self/maps').include?('libtorch_cpu') ? 'True' : 'False'}\" }\n",
+}
+
+
+def probed_recorder(side, folder, out):
+    """RECORDER's command for `side` recording into `out`, run in `folder` with EXIT_PROBE."""
+    command = RECORDER[side][0](str(out))
+    if side == "python":  # -c runs the probe, which runs the recorder as -m would
+        argv = [command.argv[0], "-c", EXIT_PROBE["python"], *command.argv[3:]]
+    else:  # -r loads the probe before the recorder, so its at_exit runs last
+        (folder / "exit_probe.rb").write_text(EXIT_PROBE["ruby"])
+        argv = [command.argv[0], "-r", str(folder / "exit_probe.rb"), *command.argv[1:]]
+    return subprocess.run(argv, cwd=folder, env=command.env(), capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.parametrize("side", ["python", "ruby"])
+def test_a_refused_recorder_loads_no_libtorch(side, tmp_path):
+    """The recorder claims its folder before LibTorch loads, so refusing it costs no LibTorch start (2.5 CPU-s
+    in Python, 1.3 in Ruby, before 2e0cab3); the same probe sees LibTorch in a recording that goes ahead."""
+    for_the_recorder(users_data_folder("mine"))(tmp_path, None)
+    refused = probed_recorder(side, tmp_path, tmp_path / "mine")
+    assert refused.returncode == 2 and "cannot record into" in refused.stderr, refused.stderr
+    assert "libtorch mapped: False" in refused.stderr.splitlines(), refused.stderr
+    recorded = probed_recorder(side, tmp_path, tmp_path / "new")
+    assert recorded.returncode == 0, recorded.stderr
+    assert "libtorch mapped: True" in recorded.stderr.splitlines(), recorded.stderr
+
+
 # --- two recorders on one folder ----------------------------------------------------------------------------
 
 WAITING_PROGRAMS = {  # a recorded program that runs until the test creates "go", having said it started
