@@ -61,6 +61,7 @@ LOOKAHEAD = 2
 RESULTS = ("eval_logits", "eval_trace", "train_trace", "dropout_masks", "train_loss", "grads", "state_after")
 POLL_SECONDS = 0.05
 TIMEOUT = 1800  # seconds either side waits for the other (the parity test too)
+NOTICE_SECONDS = 10  # a longer wait says what it waits for: run by hand, the zoo may wait for what never comes
 
 
 def input_size(arch):
@@ -162,11 +163,17 @@ def run(model, inputs, targets, seed=SEED):
     yield "state_after", model.state_dict()
 
 
-def wait_for(path, what, timeout=TIMEOUT):
+def wait_for(path, what, timeout=TIMEOUT, notice=NOTICE_SECONDS):
+    """Until path() is true; a wait longer than `notice` seconds says once on stderr what it waits for."""
     start = time.monotonic()
+    noticed = False
     while not path():
-        if time.monotonic() - start > timeout:
+        waited = time.monotonic() - start
+        if waited > timeout:
             raise TimeoutError(f"zoo: waited {timeout} s for {what}")
+        if waited > notice and not noticed:
+            print(f"zoo: waiting for {what}", file=sys.stderr)
+            noticed = True
         time.sleep(POLL_SECONDS)
 
 
@@ -178,7 +185,9 @@ def write_arch(out, arch, previous):
     from reference_py.tensor_io import write_bundle
 
     if previous is not None:
-        wait_for(lambda: not (out / previous).exists(), f"{out / previous} to be compared and removed")
+        wait_for(lambda: not (out / previous).exists(),
+                 f"{out / previous} to be compared and removed (parity/test_zoo.py does so as the zoo goes; by hand, "
+                 f"remove it once compared, or give at most {LOOKAHEAD} architectures)")
     folder = out / arch
     folder.mkdir(parents=True, exist_ok=True)
     model, inputs, targets = standin(arch)

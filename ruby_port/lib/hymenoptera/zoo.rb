@@ -31,6 +31,8 @@ module Hymenoptera
     }.freeze
     RESULTS = %w[eval_logits eval_trace train_trace dropout_masks train_loss grads state_after].freeze
     POLL_SECONDS = 0.05
+    TIMEOUT = 1800 # seconds this side waits for Python's (reference_py/zoo.py's TIMEOUT)
+    NOTICE_SECONDS = 10 # a longer wait says what it waits for: run by hand, the zoo may wait for what never comes
 
     module_function
 
@@ -128,11 +130,19 @@ module Hymenoptera
       [differing, digests]
     end
 
-    def wait_for(path, timeout: 1800)
+    # Until the block (or path's existence) is true; a wait longer than notice seconds says once on stderr what
+    # it waits for.
+    def wait_for(path, what = path, timeout: TIMEOUT, notice: NOTICE_SECONDS)
       start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      noticed = false
       until block_given? ? yield : File.exist?(path)
-        raise UserError, "waited #{timeout} s for #{path}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) - start > timeout
+        waited = Process.clock_gettime(Process::CLOCK_MONOTONIC) - start
+        raise UserError, "waited #{timeout} s for #{path}" if waited > timeout
 
+        if waited > notice && !noticed
+          warn "zoo: waiting for #{what}"
+          noticed = true
+        end
         sleep POLL_SECONDS
       end
     end
@@ -140,7 +150,7 @@ module Hymenoptera
     # dir once reference_py/zoo.py has claimed it (its marker names the zoo), waited for while it is missing
     # or empty; a folder of anything else is refused (the claim rule of reference_py/output_claim.py).
     def zoo_dir(dir)
-      wait_for(File.join(dir, OutputClaim::MARKER)) do
+      wait_for(File.join(dir, OutputClaim::MARKER), "#{dir} to be claimed by reference_py/zoo.py (run it with the same --out)") do
         marker = OutputClaim.read_marker(dir)
         if marker && marker["tool"] != "zoo"
           raise UserError, "#{dir} was written by #{marker["tool"]}, not by zoo (its #{OutputClaim::MARKER} says so); " \
@@ -157,7 +167,8 @@ module Hymenoptera
 
     def run_arch(dir, arch)
       folder = File.join(dir, arch)
-      wait_for(File.join(folder, "standin_batch.json"))
+      wait_for(File.join(folder, "standin_batch.json"),
+               "#{File.join(folder, "standin_batch.json")}, which reference_py/zoo.py writes (run it with the same --out)")
       batch, meta = TensorIO.read_bundle(File.join(folder, "standin_batch"), meta: true)
       weights_stem = File.join(folder, "standin_weights")
       Torch.manual_seed(meta.fetch("seed"))
