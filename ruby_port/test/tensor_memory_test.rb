@@ -79,6 +79,29 @@ class TensorMemoryTest < Minitest::Test
     assert_operator most, :<, 48 << 20, "the tensors old objects held piled up"
   end
 
+  # Without grad (evaluation) the count starts a GC past 48 MiB, in grad mode past 16: 40 MiB of dropped
+  # tensors start GCs in training and none in evaluation. In a child whose own malloc limits Ruby cannot
+  # reach, so that only the count starts a GC.
+  def test_without_grad_the_count_waits_for_48_mib_before_a_gc
+    limits = %w[RUBY_GC_MALLOC_LIMIT RUBY_GC_MALLOC_LIMIT_MAX RUBY_GC_OLDMALLOC_LIMIT RUBY_GC_OLDMALLOC_LIMIT_MAX]
+    code = <<~RUBY
+      counts = [true, false].map do |grad|
+        GC.start
+        before = GC.stat(:count)
+        Torch.set_grad_enabled(grad) { 40.times { Torch.empty(1 << 20, dtype: :uint8) } }
+        GC.stat(:count) - before
+      end
+      puts counts.join(" ")
+    RUBY
+    lib = File.expand_path("../lib", __dir__)
+    output = IO.popen(limits.to_h { |name| [name, (1 << 30).to_s] }, [RbConfig.ruby, "-I", lib, "-rpytorch_parity", "-e", code],
+                      &:read)
+    assert $?.success?, output
+    in_training, in_evaluation = output.split.map(&:to_i)
+    assert_operator in_training, :>=, 2, output
+    assert_equal 0, in_evaluation, output
+  end
+
   # A worker's release: a major GC past 32 MiB counted since the last major one, a minor one below.
   def test_release_is_a_major_gc_past_32_mib_counted_since_the_last
     raise_ruby_oldmalloc_limit_past(48 << 20)
