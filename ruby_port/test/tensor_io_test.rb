@@ -59,6 +59,13 @@ class TensorIOTest < Minitest::Test
     assert_match(/big does not match its sha256/, assert_raises(TensorIO::BundleError) { TensorIO.read_bundle(stem) }.message)
   end
 
+  def test_sha256_is_the_digest_write_bundle_records
+    tensors = {"view" => Torch.arange(12).to(:float32).view(3, 4).t, "big" => Torch.arange((3 << 20) / 8).to(:float64)}
+    TensorIO.write_bundle(stem, tensors)
+    recorded = TensorIO.read_index(stem)["tensors"].to_h { |entry| [entry["name"], entry["sha256"]] }
+    assert_equal recorded, tensors.transform_values { |tensor| TensorIO.sha256(tensor) }
+  end
+
   def test_a_truncated_or_missing_blob_is_reported
     TensorIO.write_bundle(stem, {"t" => Torch.ones(4)})
     File.binwrite("#{stem}.bin", File.binread("#{stem}.bin")[0, 5])

@@ -48,14 +48,28 @@ module Hymenoptera
     # String at a time (a whole VGG weight as one String was 411 MB more); [bytes, sha256]. Tensors exist
     # only once the port, and pytorch_parity with it, is loaded.
     def write_tensor(file, tensor)
-      flat = tensor.detach.contiguous
-      nbytes = flat.numel * flat.element_size
       digest = OpenSSL::Digest.new("SHA256")
-      PytorchParity::TensorMemory.each_chunk(flat._data_ptr, nbytes) do |chunk|
+      nbytes = each_chunk_of(tensor) do |chunk|
         digest.update(chunk)
         file.write(chunk)
       end
       [nbytes, digest.hexdigest]
+    end
+
+    # The sha256 of tensor's bytes, as write_tensor writes them, without writing them.
+    def sha256(tensor)
+      digest = OpenSSL::Digest.new("SHA256")
+      each_chunk_of(tensor) { |chunk| digest.update(chunk) }
+      digest.hexdigest
+    end
+
+    # Yields tensor's raw bytes (little-endian, row-major) from its own memory, a chunk in a Ruby String at a
+    # time; returns their count.
+    def each_chunk_of(tensor, &block)
+      flat = tensor.detach.contiguous
+      nbytes = flat.numel * flat.element_size
+      PytorchParity::TensorMemory.each_chunk(flat._data_ptr, nbytes, &block)
+      nbytes
     end
 
     def read_index(stem)

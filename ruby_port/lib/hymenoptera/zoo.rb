@@ -29,7 +29,6 @@ module Hymenoptera
       "vgg19" => -> { TorchVision::Models::VGG19.new },
       "vgg19_bn" => -> { TorchVision::Models::VGG19BN.new }
     }.freeze
-    RESULTS = %w[eval_logits eval_trace train_trace dropout_masks train_loss grads state_after].freeze
     POLL_SECONDS = 0.05
     TIMEOUT = 1800 # seconds this side waits for Python's (reference_py/zoo.py's TIMEOUT)
     NOTICE_SECONDS = 10 # a longer wait says what it waits for: run by hand, the zoo may wait for what never comes
@@ -90,8 +89,9 @@ module Hymenoptera
       recorder&.remove
     end
 
-    # Yields every result of RESULTS, as name, {key => tensor}, in the order they are made. The gradients are the
-    # parameters' own, before the SGD step: the block writes them when they come (mirrors reference_py/zoo.py's run).
+    # Yields every result reference_py/zoo.py lists, as name, {key => tensor}, in the order they are made. The
+    # gradients are the parameters' own, before the SGD step: the block writes them when they come (mirrors
+    # reference_py/zoo.py's run).
     def run(model, inputs, targets, seed:, lr:, momentum:)
       model.eval
       logits, eval_trace, = Torch.no_grad { traced(model, inputs) }
@@ -112,20 +112,11 @@ module Hymenoptera
       yield "state_after", model.state_dict
     end
 
-    # The sha256 of a tensor's bytes, read from its memory a chunk at a time (as TensorIO writes them): _data_str
-    # copied each of a VGG's 553 MB into a String, and its pages' faults cost 4 CPU-s.
-    def sha256(tensor)
-      flat = tensor.detach.contiguous
-      digest = OpenSSL::Digest.new("SHA256")
-      PytorchParity::TensorMemory.each_chunk(flat._data_ptr, flat.numel * flat.element_size) { |chunk| digest.update(chunk) }
-      digest.hexdigest
-    end
-
     # This side's initialisation from seed against the stand-in's (torchvision's): the digest of every
     # state-dict entry, and in full each entry whose bytes differ from the stand-in's.
     def initial_weights(model, standin_index)
       standin_digests = standin_index["tensors"].to_h { |entry| [entry["name"], entry["sha256"]] }
-      digests = model.state_dict.transform_values { |tensor| sha256(tensor) }
+      digests = model.state_dict.transform_values { |tensor| TensorIO.sha256(tensor) }
       differing = model.state_dict.select { |name, _| digests[name] != standin_digests[name] }
       [differing, digests]
     end
