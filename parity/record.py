@@ -39,7 +39,8 @@ def tensor_bytes(tensor):
     import torch
 
     tensor = tensor.detach().cpu().contiguous()
-    data = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+    # the tensor's own memory, which the writer writes from: a copy (tobytes) was a fault per page of every tensor
+    data = memoryview(tensor.reshape(-1).view(torch.uint8).numpy()) if tensor.numel() else b""
     return Bytes(str(tensor.dtype).removeprefix("torch."), list(tensor.shape), data, "tensor")
 
 

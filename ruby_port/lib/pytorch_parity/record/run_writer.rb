@@ -117,11 +117,13 @@ module PytorchParity
           @blob = File.open(File.join(@dir, "tensors-#{@blob_pid}.bin"), File::WRONLY | File::CREAT | File::APPEND | File::BINARY)
           @blob_offset = @blob.size
         end
-        offset = @blob_offset
-        @blob.syswrite(array.bytes) unless array.bytes.empty?
-        @blob_offset += array.bytes.bytesize
+        offset, data = @blob_offset, array.bytes
+        unless data.empty?
+          data.respond_to?(:write_to) ? data.write_to(@blob) : @blob.syswrite(data) # a tensor from its own memory
+        end
+        @blob_offset += data.bytesize
         {dtype: array.dtype, shape: array.shape, form: array.form, file: File.basename(@blob.path), offset: offset,
-         nbytes: array.bytes.bytesize}
+         nbytes: data.bytesize}
       end
     end
   end
