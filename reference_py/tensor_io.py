@@ -15,6 +15,7 @@ from reference_py import atomic
 from reference_py.errors import UserError
 
 FORMAT = "hymenoptera-bundle/1"
+DIGESTS_FORMAT = "hymenoptera-digests/1"  # an index without its blob (write_digests)
 DTYPES = {  # a bundle's dtype, named as torch names it (torch.float32: float32) -> its bytes' numpy dtype
     "float32": np.dtype("<f4"),
     "float64": np.dtype("<f8"),
@@ -41,26 +42,42 @@ def write_bundle(stem, tensors, meta=None):
     entries, offset = [], 0
     with atomic.atomic_path(blob_path) as tmp, open(tmp, "wb") as blob:
         for name, tensor in tensors.items():
-            tensor = tensor.detach().cpu().contiguous()
-            dtype = str(tensor.dtype).removeprefix("torch.")
-            if dtype not in DTYPES:
-                raise BundleError(f"{name}: dtype {tensor.dtype} cannot be stored in a bundle")
-            data = tensor.numpy().astype(DTYPES[dtype], copy=False).reshape(-1).view(np.uint8)
+            data, entry = _bytes_and_entry(name, tensor, offset)
             blob.write(data)
-            entries.append({
-                "name": name,
-                "dtype": dtype,
-                "shape": list(tensor.shape),
-                "offset": offset,
-                "nbytes": data.nbytes,
-                "sha256": hashlib.sha256(data).hexdigest(),
-            })
+            entries.append(entry)
             offset += data.nbytes
     index = {"format": FORMAT, "tensors": entries, "meta": meta or {}}
     atomic.write_text(index_path, json.dumps(index, indent=1) + "\n")
 
 
-def read_index(stem):
+def write_digests(stem, tensors, meta=None):
+    """Write STEM.json alone: each tensor's name, dtype, shape, nbytes and sha256 (as write_bundle records them),
+    hashed in its own memory, and no blob. Equal tensors are proven equal by their digests without writing their
+    bytes (the zoo: a VGG's results are 1.1 GB a side); read_digests reads it, read_bundle refuses it."""
+    entries = [_bytes_and_entry(name, tensor)[1] for name, tensor in tensors.items()]
+    index = {"format": DIGESTS_FORMAT, "tensors": entries, "meta": meta or {}}
+    atomic.write_text(bundle_paths(stem)[0], json.dumps(index, indent=1) + "\n")
+
+
+def sha256(tensor):
+    """The sha256 of tensor's bytes as write_bundle writes them, without writing them."""
+    return _bytes_and_entry("tensor", tensor)[1]["sha256"]
+
+
+def _bytes_and_entry(name, tensor, offset=None):
+    """(tensor's bytes, little-endian and row-major, a view of its memory where it is contiguous; its index entry, with
+    its offset in the blob where it has one)."""
+    tensor = tensor.detach().cpu().contiguous()
+    dtype = str(tensor.dtype).removeprefix("torch.")
+    if dtype not in DTYPES:
+        raise BundleError(f"{name}: dtype {tensor.dtype} cannot be stored in a bundle")
+    data = tensor.numpy().astype(DTYPES[dtype], copy=False).reshape(-1).view(np.uint8)
+    entry = {"name": name, "dtype": dtype, "shape": list(tensor.shape), **({} if offset is None else {"offset": offset}),
+             "nbytes": data.nbytes, "sha256": hashlib.sha256(data).hexdigest()}
+    return data, entry
+
+
+def read_index(stem, formats=(FORMAT,)):
     index_path, _ = bundle_paths(stem)
     try:
         index = json.loads(index_path.read_text())
@@ -68,9 +85,14 @@ def read_index(stem):
         raise BundleError(f"{index_path}: bundle index not found") from None
     except json.JSONDecodeError as error:
         raise BundleError(f"{index_path}: not valid JSON ({error})") from None
-    if index.get("format") != FORMAT:
-        raise BundleError(f"{index_path}: format is {index.get('format')!r}, expected {FORMAT!r}")
+    if index.get("format") not in formats:
+        raise BundleError(f"{index_path}: format is {index.get('format')!r}, expected {' or '.join(map(repr, formats))}")
     return index
+
+
+def read_digests(stem):
+    """The index of a bundle, or of the digests write_digests wrote in its place: each tensor's sha256 either way."""
+    return read_index(stem, formats=(FORMAT, DIGESTS_FORMAT))
 
 
 def read_bundle(stem, with_meta=False, mapped=False):

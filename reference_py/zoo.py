@@ -30,7 +30,13 @@ side writes architecture k only when architecture k - LOOKAHEAD has been compare
 zoo left empty), locked while the zoo runs; its marker names the zoo, and the Ruby side works only in such a
 folder.
 
-    python reference_py/zoo.py --out DIR [--arch NAME ...]
+With --digests-only (given to both sides) the stand-in's weights and every result are written as their digests
+alone (tensor_io.write_digests), not their values: equal tensors are proven equal without writing their bytes. The
+port then computes from its own initialisation, which its digests prove to be the stand-in's (where they do not, it
+writes ruby/init and no result). The parity test runs this way, and runs an architecture again without
+--digests-only where a digest differs, to measure where and by how much.
+
+    python reference_py/zoo.py --out DIR [--arch NAME ...] [--digests-only]
 """
 
 import json
@@ -176,12 +182,13 @@ def wait_for(path, what, timeout=TIMEOUT, notice=NOTICE_SECONDS):
         time.sleep(POLL_SECONDS)
 
 
-def write_arch(out, arch, previous):
-    """The stand-in of `arch`, then this side's results, once `previous` (LOOKAHEAD back) is compared."""
+def write_arch(out, arch, previous, digests_only=False):
+    """The stand-in of `arch`, then this side's results, once `previous` (LOOKAHEAD back) is compared. digests_only:
+    the stand-in's weights and the results as their digests alone (tensor_io.write_digests), the batch in full."""
     import torch
 
     from reference_py import runtime_info
-    from reference_py.tensor_io import write_bundle
+    from reference_py.tensor_io import write_bundle, write_digests
 
     if previous is not None:
         wait_for(lambda: not (out / previous).exists(),
@@ -189,14 +196,15 @@ def write_arch(out, arch, previous):
                  f"remove it once compared, or give at most {LOOKAHEAD} architectures)")
     folder = out / arch
     folder.mkdir(parents=True, exist_ok=True)
+    write = write_digests if digests_only else write_bundle
     model, inputs, targets = standin(arch)
-    write_bundle(folder / "standin_weights", model.state_dict(), meta={"arch": arch, "seed": SEED})
+    write(folder / "standin_weights", model.state_dict(), meta={"arch": arch, "seed": SEED})
     write_bundle(folder / "standin_batch", {"inputs": inputs, "targets": targets},
                  meta={"arch": arch, "seed": SEED, "lr": LR, "momentum": MOMENTUM})
     side = folder / "python"
     side.mkdir(exist_ok=True)
     for name, tensors in run(model, inputs, targets):
-        write_bundle(side / name, tensors, meta={"arch": arch})
+        write(side / name, tensors, meta={"arch": arch})
     atomic.write_text(side / "done.json", json.dumps(runtime_info.describe(torch.get_num_threads())) + "\n")
 
 
@@ -217,13 +225,17 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="the directory both sides work in")
     parser.add_argument("--arch", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES),
                         help=f"architectures, in order (default: all {len(ARCHITECTURES)})")
+    parser.add_argument("--digests-only", action="store_true",
+                        help="write the stand-in's weights and the results as their sha256 digests alone, not their "
+                             "values (give it to both sides; parity/test_zoo.py does, and runs an architecture again "
+                             "without it where a digest differs)")
     args = parser.parse_args(argv)
     output_claim.check_path_option(args.out, "--out")
     with ZooFolder(args.out, "zoo", "--out") as output:  # claimed before LibTorch loads: a refused --out costs nothing
         threads.configure()
         out = output.in_place()
         for index, arch in enumerate(args.arch):
-            write_arch(out, arch, args.arch[index - LOOKAHEAD] if index >= LOOKAHEAD else None)
+            write_arch(out, arch, args.arch[index - LOOKAHEAD] if index >= LOOKAHEAD else None, args.digests_only)
 
 
 if __name__ == "__main__":

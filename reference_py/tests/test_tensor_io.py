@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from reference_py.tensor_io import BundleError, bundle_paths, read_bundle, write_bundle
+from reference_py.tensor_io import (BundleError, bundle_paths, read_bundle, read_digests, sha256, write_bundle,
+                                    write_digests)
 
 
 def tensors():
@@ -69,3 +70,16 @@ def test_a_bundle_of_empty_tensors_alone_reads_mapped(tmp_path):
     write_bundle(tmp_path / "b", {"empty": torch.empty(0, dtype=torch.float64), "none": torch.empty(2, 0)})
     read = read_bundle(tmp_path / "b", mapped=True)
     assert read["empty"].shape == (0,) and read["none"].shape == (2, 0) and read["none"].dtype == torch.float32
+
+
+def test_digests_are_the_index_write_bundle_records_without_its_blob(tmp_path):
+    written = tensors()
+    write_bundle(tmp_path / "b", written, meta={"epoch": 1})
+    write_digests(tmp_path / "d", written, meta={"epoch": 1})
+    bundle, digests = read_digests(tmp_path / "b"), read_digests(tmp_path / "d")
+    assert [{k: v for k, v in entry.items() if k != "offset"} for entry in bundle["tensors"]] == digests["tensors"]
+    assert digests["meta"] == {"epoch": 1} and [entry["sha256"] for entry in digests["tensors"]] == list(
+        map(sha256, written.values()))
+    assert not bundle_paths(tmp_path / "d")[1].exists()
+    with pytest.raises(BundleError, match=r"d\.json: format is 'hymenoptera-digests/1', expected 'hymenoptera-bundle/1'"):
+        read_bundle(tmp_path / "d")

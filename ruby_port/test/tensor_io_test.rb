@@ -66,6 +66,19 @@ class TensorIOTest < Minitest::Test
     assert_equal recorded, tensors.transform_values { |tensor| TensorIO.sha256(tensor) }
   end
 
+  def test_digests_are_the_index_write_bundle_records_without_its_blob
+    tensors = {"view" => Torch.arange(12).to(:float32).view(3, 4).t, "count" => Torch.tensor(12, dtype: :int64),
+               "b" => Torch.tensor([0, 255], dtype: :uint8)}
+    TensorIO.write_bundle(stem, tensors, meta: {"epoch" => 1})
+    TensorIO.write_digests("#{stem}-digests", tensors, meta: {"epoch" => 1})
+    bundle, digests = TensorIO.read_digests(stem), TensorIO.read_digests("#{stem}-digests")
+    assert_equal(bundle["tensors"].map { |entry| entry.except("offset") }, digests["tensors"])
+    assert_equal({"epoch" => 1}, digests["meta"])
+    refute File.exist?("#{stem}-digests.bin")
+    error = assert_raises(TensorIO::BundleError) { TensorIO.read_bundle("#{stem}-digests") }
+    assert_match(/format is "hymenoptera-digests\/1", expected "hymenoptera-bundle\/1"/, error.message)
+  end
+
   def test_a_truncated_or_missing_blob_is_reported
     TensorIO.write_bundle(stem, {"t" => Torch.ones(4)})
     File.binwrite("#{stem}.bin", File.binread("#{stem}.bin")[0, 5])

@@ -11,6 +11,7 @@ module Hymenoptera
   # torch.rb's, loaded with the port.
   module TensorIO
     FORMAT = "hymenoptera-bundle/1"
+    DIGESTS_FORMAT = "hymenoptera-digests/1" # an index without its blob (write_digests)
     # Numo's class of each dtype, by name: Numo, a gem of the bundle, is required where tensors are read, so that an
     # index reads before bin/replay and bin/preprocess set the bundle up (CLI.load_port).
     NUMO_CLASSES = {"float32" => :SFloat, "float64" => :DFloat, "int64" => :Int64, "uint8" => :UInt8}.freeze
@@ -44,6 +45,17 @@ module Hymenoptera
       Atomic.write_text(index_path, JSON.pretty_generate(index) + "\n")
     end
 
+    # Writes STEM.json alone: each tensor's name, dtype, shape, nbytes and sha256 (as write_bundle records them),
+    # hashed in its own memory, and no blob. Equal tensors are proven equal by their digests without writing their
+    # bytes (the zoo: a VGG's results are 1.1 GB a side); read_digests reads it, read_bundle refuses it.
+    def write_digests(stem, tensors, meta: {})
+      entries = tensors.map do |name, tensor|
+        dtype = DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
+        {name: name, dtype: dtype, shape: tensor.shape, nbytes: tensor.numel * tensor.element_size, sha256: sha256(tensor)}
+      end
+      Atomic.write_text(bundle_paths(stem).first, JSON.pretty_generate({format: DIGESTS_FORMAT, tensors: entries, meta: meta}) + "\n")
+    end
+
     # Writes tensor's raw bytes (little-endian, row-major) to file from its own memory, a chunk in a Ruby
     # String at a time (a whole VGG weight as one String was 411 MB more); [bytes, sha256]. Tensors exist
     # only once the port, and pytorch_parity with it, is loaded.
@@ -72,16 +84,23 @@ module Hymenoptera
       nbytes
     end
 
-    def read_index(stem)
+    def read_index(stem, formats: [FORMAT])
       index_path, = bundle_paths(stem)
       index = JSON.parse(File.read(index_path))
-      raise BundleError, "#{index_path}: format is #{index["format"].inspect}, expected #{FORMAT.inspect}" unless index["format"] == FORMAT
+      unless formats.include?(index["format"])
+        raise BundleError, "#{index_path}: format is #{index["format"].inspect}, expected #{formats.map(&:inspect).join(" or ")}"
+      end
 
       index
     rescue Errno::ENOENT
       raise BundleError, "#{index_path}: bundle index not found"
     rescue JSON::ParserError => e
       raise BundleError, "#{index_path}: not valid JSON (#{e.message.lines.first.strip})"
+    end
+
+    # The index of a bundle, or of the digests write_digests wrote in its place: each tensor's sha256 either way.
+    def read_digests(stem)
+      read_index(stem, formats: [FORMAT, DIGESTS_FORMAT])
     end
 
     # Reads a bundle into a Hash name => tensor (in stored order), checking sizes and sha256, one tensor's

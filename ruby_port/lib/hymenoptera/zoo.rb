@@ -7,7 +7,9 @@ module Hymenoptera
   # reference_py/zoo.py runs it (which writes the stand-in: weights, batch; the layout is described
   # there). For each architecture this side waits for the stand-in, builds the model from the same seed
   # (its own initialisation, compared by digest: ruby/init), loads the stand-in and computes the same
-  # results into ruby/.
+  # results into ruby/; with --digests-only, the stand-in's weights and the results are digests alone
+  # (TensorIO.write_digests), and the model computes from its own initialisation once its digests are the
+  # stand-in's.
   module Zoo
     ARCHITECTURES = {
       "alexnet" => -> { TorchVision::Models::AlexNet.new },
@@ -156,7 +158,10 @@ module Hymenoptera
       dir
     end
 
-    def run_arch(dir, arch)
+    # With digests_only (reference_py/zoo.py's --digests-only) the stand-in's weights are their digests alone: the
+    # model computes from its own initialisation where every digest is the stand-in's, and not at all where one is
+    # not (ruby/init says which); the results are written as their digests alone.
+    def run_arch(dir, arch, digests_only: false)
       folder = File.join(dir, arch)
       wait_for(File.join(folder, "standin_batch.json"),
                "#{File.join(folder, "standin_batch.json")}, which reference_py/zoo.py writes (run it with the same --out)")
@@ -164,14 +169,19 @@ module Hymenoptera
       weights_stem = File.join(folder, "standin_weights")
       Torch.manual_seed(meta.fetch("seed"))
       model = build(arch)
-      init_differing, init_digests = initial_weights(model, TensorIO.read_index(weights_stem))
-      model.load_state_dict(TensorIO.read_bundle(weights_stem))
+      init_differing, init_digests = initial_weights(model, TensorIO.read_digests(weights_stem))
       side = File.join(folder, "ruby")
       FileUtils.mkdir_p(side)
       TensorIO.write_bundle(File.join(side, "init"), init_differing, meta: {arch: arch, sha256: init_digests})
+      if !digests_only
+        model.load_state_dict(TensorIO.read_bundle(weights_stem))
+      elsif !init_differing.empty? # the stand-in's values are not here to compute from
+        return Atomic.write_text(File.join(side, "done.json"), JSON.generate(RuntimeInfo.describe) + "\n")
+      end
+      write = digests_only ? TensorIO.method(:write_digests) : TensorIO.method(:write_bundle)
       run(model, batch.fetch("inputs"), batch.fetch("targets"), seed: meta.fetch("seed"), lr: meta.fetch("lr"),
                                                                 momentum: meta.fetch("momentum")) do |name, tensors|
-        TensorIO.write_bundle(File.join(side, name), tensors, meta: {arch: arch})
+        write.call(File.join(side, name), tensors, meta: {arch: arch})
       end
       Atomic.write_text(File.join(side, "done.json"), JSON.generate(RuntimeInfo.describe) + "\n")
     end
@@ -183,12 +193,16 @@ module Hymenoptera
       parser.add_argument("--out", required: true, help: "the directory both sides work in")
       parser.add_argument("--arch", nargs: "+", choices: ARCHITECTURES.keys, default: ARCHITECTURES.keys,
                                     help: "architectures, in order (default: all #{ARCHITECTURES.size})")
+      parser.add_argument("--digests-only", action: :store_true,
+                          help: "write the stand-in's weights and the results as their sha256 digests alone, not " \
+                                "their values (give it to both sides; parity/test_zoo.py does, and runs an " \
+                                "architecture again without it where a digest differs)")
       options = parser.parse_args(argv)
 
       zoo_dir(options[:out]) # before LibTorch loads: a refused --out costs nothing
       CLI.load_port # the long work starts here, once the options and --out are checked
       options[:arch].each do |arch|
-        run_arch(options[:out], arch)
+        run_arch(options[:out], arch, digests_only: options[:digests_only])
         GC.start # torch.rb frees LibTorch memory only when Ruby's GC runs: the big models must not pile up
       end
     end
