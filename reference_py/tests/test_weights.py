@@ -9,8 +9,8 @@ import torchvision
 from reference_py.errors import UserError
 from reference_py.pretrained import HUB_FILE, HUB_SHA256_PREFIX, make_net, provenance_of, standin_state_dict
 from reference_py.tests.helpers import run_cli, torch_imported_by
-from reference_py.weights import (IMAGENET_URLS, file_sha256, load_weights, provenance_path, save_state_dict,
-                                  validate)
+from reference_py.weights import (FINITE_CHUNK, IMAGENET_URLS, expected_entries, file_sha256, load_weights,
+                                  provenance_path, save_state_dict, validate)
 
 
 def checkpoint_like_torchvisions(path, seed):
@@ -165,6 +165,31 @@ def test_weights_that_are_not_finite_are_refused(net_pth, tmp_path):
         load_weights(path)
     assert str(refused.value).startswith(f"{path}: 2 of its {len(state)} entries hold NaN or infinite values "
                                          f"(first: layer1.0.conv1.weight, fc.bias); these weights cannot train: make a new file")
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vgg16"])
+def test_the_expected_entries_are_the_models_and_draw_nothing_from_the_generator(arch):
+    """expected_entries builds the model uninitialised: the same names, shapes and dtypes, the generator untouched,
+    and torch.nn.init's fills back once it is built (a model built then draws from the generator)."""
+    expected_entries.cache_clear()
+    before = torch.random.get_rng_state()
+    entries = expected_entries(arch)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    model = getattr(torchvision.models, arch)(weights=None)
+    assert not torch.equal(torch.random.get_rng_state(), before)
+    assert list(entries.items()) == [(name, (tuple(t.shape), t.dtype)) for name, t in model.state_dict().items()]
+
+
+def test_a_value_that_is_not_finite_is_found_in_the_last_chunk_of_a_tensor(net_pth, tmp_path):
+    """Finiteness is checked FINITE_CHUNK values at a time: every chunk of a tensor, to its last value."""
+    state = torch.load(net_pth, weights_only=True)
+    name = "layer4.1.conv2.weight"
+    assert state[name].numel() > 2 * FINITE_CHUNK
+    state[name].view(-1)[-1] = float("nan")
+    path = saved_with_provenance(tmp_path / "net.pth", state)
+    with pytest.raises(UserError) as refused:
+        load_weights(path)
+    assert str(refused.value).startswith(f"{path}: 1 of its {len(state)} entries hold NaN or infinite values (first: {name})")
 
 
 def test_imagenet_only_for_a_source_whose_sha256_is_torchvisions(net_pth, tmp_path):

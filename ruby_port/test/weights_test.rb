@@ -69,6 +69,35 @@ class WeightsTest < Minitest::Test
                                      "(first: layer1.0.conv1.weight, fc.bias); these weights cannot train: make a new file"), error.message
   end
 
+  # expected_entries builds the model uninitialised: the same names, shapes and dtypes, the generator untouched,
+  # and Torch::NN::Init's fills back once it is built (a model built then draws from the generator).
+  def test_the_expected_entries_are_the_models_and_draw_nothing_from_the_generator
+    {"resnet18" => -> { Hymenoptera::Model.resnet18 }, "vgg16" => -> { TorchVision::Models::VGG16.new }}.each do |arch, build|
+      Weights.instance_variable_set(:@expected_entries, nil)
+      Torch.manual_seed(7)
+      entries = Weights.expected_entries(arch)
+      drawn = Torch.rand(1).item
+      Torch.manual_seed(7)
+      assert_equal drawn, Torch.rand(1).item, "#{arch}: expected_entries drew from the generator"
+      Torch.manual_seed(7)
+      model = build.call
+      refute_equal drawn, Torch.rand(1).item, "#{arch}: a model built afterwards drew nothing"
+      assert_equal model.state_dict.map { |name, tensor| [name, [tensor.shape, tensor.dtype]] }, entries.to_a
+    end
+  end
+
+  # Finiteness is checked FINITE_CHUNK values at a time: every chunk of a tensor, to its last value.
+  def test_a_value_that_is_not_finite_is_found_in_the_last_chunk_of_a_tensor
+    weights = state
+    name = "layer4.1.conv2.weight"
+    assert_operator weights[name].numel, :>, 2 * Weights::FINITE_CHUNK
+    weights[name].view(-1)[-1] = Float::NAN
+    path = saved_with_provenance("net.pth", weights)
+    error = assert_raises(Hymenoptera::UserError) { Weights.load_weights(path) }
+    assert error.message.start_with?("#{path}: 1 of its #{weights.size} entries hold NaN or infinite values (first: #{name})"),
+           error.message
+  end
+
   def test_imagenet_only_for_a_source_whose_sha256_is_torchvisions
     claimed = saved_with_provenance("claimed.pth", state, provenance: "imagenet")
     error = assert_raises(Hymenoptera::UserError) { Weights.load_weights(claimed) }
