@@ -86,6 +86,7 @@ def provenance_of(sha256, arch="resnet18"):
 
 
 def read_checkpoint(path, fix, arch="resnet18"):
+    """A checkpoint's full state dict (plain_state_dict), its provenance, source and sha256."""
     state_dict = read_state_dict(path, fix)
     validate(state_dict, path, fix, arch)
     sha256 = file_sha256(path)
@@ -93,11 +94,11 @@ def read_checkpoint(path, fix, arch="resnet18"):
     if provenance != "imagenet":
         print(f"pretrained: {path} (sha256 {sha256[:12]}) is not torchvision's {hub_file(arch)} (whose sha256 starts "
               f"with {hub_sha256_prefix(arch)}); labelled {provenance}", file=sys.stderr)
-    return state_dict, provenance, str(path), sha256
+    return plain_state_dict(state_dict, arch), provenance, str(path), sha256
 
 
 def choose_source(weights_file, seed, arch="resnet18"):
-    """(state dict, provenance, source, source sha256) from the first source that exists."""
+    """(full state dict, provenance, source, source sha256) from the first source that exists."""
     url = IMAGENET_URLS[arch]
     if weights_file is not None:
         return read_checkpoint(Path(weights_file), f"pass --weights the {LABELS[arch]} checkpoint from {url}", arch)
@@ -110,10 +111,10 @@ def choose_source(weights_file, seed, arch="resnet18"):
 
 
 def write_net(out, state_dict, provenance, source, source_sha256=None, arch="resnet18"):
-    """net.pth and net.pth.json."""
+    """net.pth (a full state dict: the stand-in's, or a checkpoint's made full by read_checkpoint) and net.pth.json."""
     import torch
 
-    save_state_dict(out, plain_state_dict(state_dict, arch))
+    save_state_dict(out, state_dict)
     record = {
         "provenance": provenance,
         "source": source,

@@ -9,7 +9,6 @@ LibTorch loads.
 
 import contextlib
 import functools
-import io
 import json
 import re
 import sys
@@ -123,14 +122,14 @@ def dtype_name(dtype):
 def save_state_dict(path, state_dict):
     """torch.save a plain dict of tensors (torch.rb's Torch.load reads it), atomically.
 
-    Serialised in memory first: torch.save names the archive after the file, and a temporary file's
-    random name would make the bytes differ from run to run.
+    Through the open file, as Ruby's save_state_dict: torch.save names the archive after a path it is given, here
+    the temporary file's random name, which would make the bytes differ from run to run; a file is "archive". Each
+    tensor is written as it goes, not gathered in memory first (a buffer of VGG-16's 553 MB: 2.6 CPU-s of faults).
     """
     import torch
 
-    buffer = io.BytesIO()
-    torch.save({name: tensor for name, tensor in state_dict.items()}, buffer)
-    atomic.write_bytes(path, buffer.getvalue())
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save({name: tensor for name, tensor in state_dict.items()}, file)
 
 
 def provenance_path(path):

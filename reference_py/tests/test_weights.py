@@ -63,6 +63,17 @@ def test_standin_net_is_a_plain_dict_with_provenance(tmp_path, monkeypatch, caps
     assert (weights.provenance, weights.sha256) == ("stand-in", stored["sha256"])
 
 
+def test_save_state_dict_writes_the_same_bytes_each_time(net_pth, tmp_path):
+    """The same weights make the same bytes (ruby_port/test/weights_test.rb holds the same for Ruby's): an archive
+    named "archive", not after the temporary file it is written to."""
+    state = torch.load(net_pth, weights_only=True)
+    paths = [tmp_path / name / "best.pth" for name in ("a", "b")]
+    for path in paths:
+        save_state_dict(path, state)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert paths[0].read_bytes()[30:46] == b"archive/data.pkl"
+
+
 def test_the_hub_cache_checkpoint_is_used(tmp_path):
     hub_file = tmp_path / "torch_home" / "hub" / "checkpoints" / HUB_FILE
     hub_file.parent.mkdir(parents=True)
