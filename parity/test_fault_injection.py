@@ -118,29 +118,41 @@ def break_copy(fault, destination):
     return port
 
 
-def start_suite_against(server, fault, folder, python_run, shared=None):
+def start_suite_against(server, fault, folder, python_run, shared=None, ruby_run=None):
     """The parity suite (fault.tests) as a child process of the fork server against a copy of the port with the
     fault in it, comparing with `python_run` (a Run, or None to replay Python in the child); `shared`: more of the
-    Python side's runs, made once for every child (PARITY_* variables, parity/settings.py). Its output: folder/output."""
+    Python side's runs, made once for every child (PARITY_* variables, parity/settings.py); `ruby_run`: the port's
+    plain replay, made already (--ruby-run; only for a copy without a fault). Its output: folder/output."""
     port = break_copy(fault, folder)
     env = dict(server.env, PARITY_RUBY_PORT=str(port), PARITY_RUNS=str(folder / "runs"), PARITY_STRATEGIES=fault.strategy,
                PARITY_REPORT="none", PARITY_FIXTURES_CHECKED=manifest_sha256(), **(shared or {}))
     if python_run is not None:
         env["PARITY_PYTHON_RUN"] = str(python_run.path)
     command = ["-m", "pytest", *fault.tests.split(), "-q", "-x", "-p", "no:cacheprovider"]
+    if ruby_run is not None:
+        assert fault.file is None, f"'{fault.name}' breaks the port: its replay must be made in its child"
+        command += ["--ruby-run", str(ruby_run.path)]
     return server.start(command, env, folder / "output")
 
 
-def run_children(faults, reference, tmp_path_factory, shared=None):
+def run_children(server, faults, reference, tmp_path_factory, shared=None, ruby_runs=None):
     """Each fault's child suite against `reference`, PARALLEL_CHILDREN at a time: name -> (exit code, output). The
-    children are forked by one server that imported LibTorch, torchvision and pytest (parity/fork_server.py), and
-    import this project's modules, which read their PARITY_* variables, themselves."""
+    children are forked by `server` (python_side), and import this project's modules, which read their PARITY_*
+    variables, themselves. `ruby_runs`: fault name -> the port's replay made already, for a child without a fault."""
     fixtures_ready()  # checked here, once for every child
     folders = {fault.name: tmp_path_factory.mktemp("fault") for fault in faults}
-    with ForkServer.python(PRELOADED, threads.subprocess_env(), ROOT) as server:
-        jobs = run_each([functools.partial(start_suite_against, server, fault, folders[fault.name], reference, shared)
-                         for fault in faults], PARALLEL_CHILDREN, timeout=1800)
+    jobs = run_each([functools.partial(start_suite_against, server, fault, folders[fault.name], reference, shared,
+                                       (ruby_runs or {}).get(fault.name))
+                     for fault in faults], PARALLEL_CHILDREN, timeout=1800)
     return {fault.name: (job.returncode, (folders[fault.name] / "output").read_text()) for fault, job in zip(faults, jobs)}
+
+
+@pytest.fixture(scope="module")
+def python_side():
+    """The Python fork server that forks every child session of the module: it imported LibTorch, torchvision and
+    pytest once (parity/fork_server.py); a server for each group of children paid that start again (3.5 CPU-s)."""
+    with ForkServer.python(PRELOADED, threads.subprocess_env(), ROOT) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +166,9 @@ def ruby_side(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def one_stack_outcomes(python_run, tmp_path_factory, ruby_side):
+def one_stack_outcomes(python_run, tmp_path_factory, python_side, ruby_side):
     """The one-stack faults' child suites, reusing this session's Python replay."""
-    return run_children([f for f in FAULTS if not f.across_stacks], python_run, tmp_path_factory, ruby_side)
+    return run_children(python_side, [f for f in FAULTS if not f.across_stacks], python_run, tmp_path_factory, ruby_side)
 
 
 def session_python_run(request, strategy):
@@ -169,10 +181,19 @@ def session_python_run(request, strategy):
     return request.getfixturevalue("python_run")
 
 
+def session_ruby_run(request, strategy):
+    """This session's Ruby replay of the port as it is (conftest's replay_runs), when the session makes it anyway, here,
+    with `strategy` (session_python_run; no --ruby-run); else None."""
+    if request.config.getoption("ruby_run") or session_python_run(request, strategy) is None:
+        return None
+    return request.getfixturevalue("replay_runs").ruby
+
+
 @pytest.fixture(scope="module")
-def across_stacks_outcomes(fixtures_dir, tmp_path_factory, request, ruby_side):
+def across_stacks_outcomes(fixtures_dir, tmp_path_factory, request, python_side, ruby_side):
     """The across-stacks cases' child suites, against a reference replayed at another thread count with its
-    steps recorded."""
+    steps recorded. The child without a fault takes the port's plain replay from this session when it made one (the
+    port as it is, on this stack: the same run its child would make)."""
     other_stack = tmp_path_factory.mktemp("other_stack") / "python"
     replay_args = ["--fixtures", fixtures_dir, "--strategy", ACROSS_STACKS_STRATEGY]
     run_together(python("replay.py", *replay_args, "--record-steps", "--out", other_stack, thread_count=OTHER_STACK_THREADS))
@@ -181,12 +202,15 @@ def across_stacks_outcomes(fixtures_dir, tmp_path_factory, request, ruby_side):
     # the floor run (the reference replayed on the port's stack) is this session's Python replay when it has one
     floor, floor_runs = floor_threads(reference.info, {"threads": SIDE_THREADS}), other_stack.parent / "floor"
     run_together(*floor_commands(reference, floor, replay_args, floor_runs, session_python_run(request, ACROSS_STACKS_STRATEGY)))
-    return run_children([f for f in FAULTS if f.across_stacks], reference, tmp_path_factory,
-                        {"PARITY_PYTHON_FLOOR_RUNS": str(floor_runs), **ruby_side})
+    faults = [f for f in FAULTS if f.across_stacks]
+    ruby_run = session_ruby_run(request, ACROSS_STACKS_STRATEGY)
+    ruby_runs = {f.name: ruby_run for f in faults if f.file is None and ruby_run is not None}
+    return run_children(python_side, faults, reference, tmp_path_factory,
+                        {"PARITY_PYTHON_FLOOR_RUNS": str(floor_runs), **ruby_side}, ruby_runs)
 
 
 @pytest.fixture(scope="module")
-def data_path_outcomes(fixtures_dir, tmp_path_factory, request, ruby_side):
+def data_path_outcomes(fixtures_dir, tmp_path_factory, request, python_side, ruby_side):
     """The data paths' faults' child suites, the replay's against this session's Python replay, or one of
     DATA_PATH_STRATEGY made here when the session makes none (session_python_run); the free-running ones against
     one Python training made here, each training its broken Ruby side."""
@@ -199,7 +223,7 @@ def data_path_outcomes(fixtures_dir, tmp_path_factory, request, ruby_side):
         commands.append(python("replay.py", "--fixtures", fixtures_dir, "--strategy", DATA_PATH_STRATEGY,
                                "--out", folder / "python"))
     run_together(*commands)
-    return run_children(DATA_PATH_FAULTS, reference or Run(folder / "python"), tmp_path_factory,
+    return run_children(python_side, DATA_PATH_FAULTS, reference or Run(folder / "python"), tmp_path_factory,
                         {"PARITY_PYTHON_FREE_RUNS": str(free_runs), **ruby_side})
 
 
