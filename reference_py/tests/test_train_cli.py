@@ -12,13 +12,17 @@ from reference_py.tensor_io import read_bundle
 from reference_py.tests.helpers import run_cli
 from reference_py.train import load_backbone
 
+# The runs load in the trainer's own process (--workers 0): what they check is the same at any worker count, and at
+# the default 4 each split of each epoch forked 4 workers from the trainer, whose page faults were half of a run's CPU.
+# train.py at its default workers is parity/test_free_running.py's finetune run; the loaders at 0, 2 and 4 workers,
+# batch for batch, are parity/test_data_loader.py's.
 CURVES_KEYS = {"side", "strategy", "weights", "data", "seed", "threads", "stack", "epochs", "best_epoch", "best_acc",
                "data_order", "seconds"}
 
 
 def test_train_writes_curves_weights_and_pictures(tiny_data, net_pth, tmp_path):
     completed = run_cli("train.py", "--strategy", "feature_extractor", "--epochs", "2", "--step-size", "1",
-                        "--data-dir", tiny_data, "--weights", net_pth, "--seed", "3", "--out-dir", tmp_path / "out",
+                        "--data-dir", tiny_data, "--weights", net_pth, "--seed", "3", "--workers", "0", "--out-dir", tmp_path / "out",
                         cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
@@ -74,7 +78,7 @@ def test_print_config_shows_every_default_and_trains_nothing(tmp_path):
 
 def test_record_writes_the_steps_of_a_free_run(tiny_data, net_pth, tmp_path):
     completed = run_cli("train.py", "--strategy", "finetune", "--epochs", "2", "--data-dir", tiny_data,
-                        "--weights", net_pth, "--out-dir", tmp_path / "out", "--no-progress", "--record", cwd=tmp_path)
+                        "--weights", net_pth, "--out-dir", tmp_path / "out", "--no-progress", "--record", "--workers", "0", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     record = tmp_path / "out" / "finetune" / "record"
     steps = read_bundle(record / "step_losses")["step_losses"]
