@@ -9,7 +9,8 @@ stand-in set, two epochs with a StepLR decay after each at num_workers 0, one at
 the worker processes): identical with -rpytorch_parity at both; plain, named where it stops; with every
 fix of the room but one (and the fixes that need it), the diagnosis names that one, or the runs are
 identical (the port does not meet it); and copies of the port with one fault each are named at their
-first place, none as a known deviation.
+first place, none as a known deviation. These last two train one epoch at num_workers 0, against a Python
+run of one (two without a scheduler's fix, which the second decay shows: SHORT_EPOCHS).
 """
 
 import functools
@@ -37,6 +38,12 @@ CNN_EPOCHS = 3  # StepLR(step_size=1, gamma=0.1) from lr 0.01: the closed form p
 # the leave-one-out and the faults run; 1 at 4, whose runs show the worker processes (a second epoch cost each
 # side about 8 CPU-s more, forking 8 workers again)
 TUTORIAL_EPOCHS = {0: 2, 4: 1}
+# The leave-one-out's and the faults' runs (at num_workers 0) train 1 epoch, against a Python run of 1 epoch: a fault
+# and a fix of the data, the transforms, the modules or the optimizer show in the first epoch, whose every step they
+# act on (each was named at the same first place with 2); a scheduler's fix (torch/optim/lr_scheduler/) is left out
+# with TUTORIAL_EPOCHS[0], as its deviation shows at the second decay. A second epoch cost each run about 1.9 CPU-s.
+SHORT_EPOCHS = 1
+SECOND_DECAY_FIXES = "torch/optim/lr_scheduler/"
 TUTORIAL_STEP_SIZE = 1
 DATA_COUNTS = {"train": 4, "val": 2}  # images per class; indices 1-3 of each folder are the grayscale, CMYK and palette files
 PARALLEL_RUNS = 2  # recorded runs at a time in the extended tests: each Ruby run holds ResNet-18 and its records
@@ -113,6 +120,7 @@ class RecordedRuns:
         for command, out in commands.values():
             shutil.rmtree(out, ignore_errors=True)
         self.outs = {name: out for name, (_, out) in commands.items()}
+        self.read = {}  # name -> its Run, read once: each test that diagnoses it maps the same pages (a tutorial run's 340 MB)
         self.running = {name: ServerRun(command, out.with_name(f"{out.name}.output"), background)
                         if command.side == "Ruby" else start_together(command, background=background,
                                                                       servers={"Python": python_server()})
@@ -120,6 +128,11 @@ class RecordedRuns:
 
     def run(self, name):
         """The run, read, once its process ended (a port that stops with an error is a run too)."""
+        if name not in self.read:
+            self.read[name] = self._read(name)
+        return self.read[name]
+
+    def _read(self, name):
         failure = None
         try:
             self.running[name].wait()
@@ -192,8 +205,8 @@ def test_small_cnn_plain_is_diagnosed_deviation_by_deviation(cnn_runs, capsys):
 
 # --- extended: the tutorial ---
 
-def tutorial_args(data, out, workers):
-    return ("--data-dir", data, "--weights", ROOT / "net.pth", "--epochs", TUTORIAL_EPOCHS[workers], "--step-size",
+def tutorial_args(data, out, workers, epochs=None):
+    return ("--data-dir", data, "--weights", ROOT / "net.pth", "--epochs", epochs or TUTORIAL_EPOCHS[workers], "--step-size",
             TUTORIAL_STEP_SIZE, "--workers", workers, "--out-dir", out)
 
 
@@ -216,6 +229,9 @@ def start_tutorial_runs(_session, background):
         out = runs / f"plain-workers{workers}"
         commands[("plain", workers)] = (record_ruby(EXAMPLES / "tutorial_port.rb", out, *tutorial_args(data, runs / "out" / out.name, workers),
                                                     requires=()), out)
+    out = runs / f"python-workers0-epochs{SHORT_EPOCHS}"  # the reference of the leave-one-out's and the faults' short runs
+    commands[("python", 0, SHORT_EPOCHS)] = (record_python(EXAMPLES / "tutorial.py", out, *tutorial_args(
+        data, runs / "out" / out.name, 0, SHORT_EPOCHS)), out)
     return RecordedRuns(commands, background)
 
 
@@ -281,6 +297,16 @@ def library_without(excluded):
     return [f"pytorch_parity/{name}" for name in order if f"{name}.rb" not in excluded]
 
 
+def epochs_to_show(fix):
+    """The epochs a run without `fix` trains (SHORT_EPOCHS, SECOND_DECAY_FIXES)."""
+    return TUTORIAL_EPOCHS[0] if fix.startswith(SECOND_DECAY_FIXES) else SHORT_EPOCHS
+
+
+def reference(tutorial_runs, epochs):
+    """The Python run at num_workers 0 of `epochs` epochs."""
+    return tutorial_runs.run(("python", 0) if epochs == TUTORIAL_EPOCHS[0] else ("python", 0, epochs))
+
+
 def run_all(commands):
     """Run (command, out) pairs of record_ruby, PARALLEL_RUNS at a time (ruby_server()); each run's folder is recorded
     whatever the exit."""
@@ -297,18 +323,17 @@ def test_each_deviation_the_tutorial_port_meets_is_named(tutorial_runs):
     one (or one that requires it) as the first divergence's known deviation, and explains every other
     divergence; or the runs are identical, and the port does not meet it (on this data, at num_workers 0:
     the plain run at 4 meets the workers' fix)."""
-    python = tutorial_runs.run(("python", 0))
     data, runs = tutorial_data(), DIAGNOSE_RUNS / "leave_one_out"
     # the fixes of speed, memory and file format change no recorded value: no run can show them
     fixes = [fix for fix in deviations.fix_files() if fix not in deviations.WITHOUT_SIGNATURE]
     commands = []
     for fix in fixes:
         out = runs / fix.removesuffix(".rb").replace("/", "-")
-        commands.append((record_ruby(EXAMPLES / "tutorial_port.rb", out, *tutorial_args(data, runs / "out" / out.name, 0),
-                                     requires=library_without(fix_closure(fix))), out))
+        commands.append((record_ruby(EXAMPLES / "tutorial_port.rb", out, *tutorial_args(
+            data, runs / "out" / out.name, 0, epochs_to_show(fix)), requires=library_without(fix_closure(fix))), out))
     met, failures = {}, []
     for fix, run in zip(fixes, run_all(commands)):
-        result = diagnose.diagnose(python, run)
+        result = diagnose.diagnose(reference(tutorial_runs, epochs_to_show(fix)), run)
         shown = "\n".join(diagnose.summary_lines(result))
         if result.identical:
             met[fix] = "not met"
@@ -338,7 +363,7 @@ FAULTS = {
 
 @pytest.mark.extended
 def test_faults_are_named_at_their_first_place_and_as_no_known_deviation(tutorial_runs):
-    python = tutorial_runs.run(("python", 0))
+    python = reference(tutorial_runs, SHORT_EPOCHS)
     data, runs = tutorial_data(), DIAGNOSE_RUNS / "faults"
     source = (EXAMPLES / "tutorial_port.rb").read_text()
     commands = []
@@ -349,7 +374,7 @@ def test_faults_are_named_at_their_first_place_and_as_no_known_deviation(tutoria
         port = runs / f"{slug}.rb"
         port.parent.mkdir(parents=True, exist_ok=True)
         port.write_text(broken)
-        commands.append((record_ruby(port, runs / slug, *tutorial_args(data, runs / "out" / slug, 0)), runs / slug))
+        commands.append((record_ruby(port, runs / slug, *tutorial_args(data, runs / "out" / slug, 0, SHORT_EPOCHS)), runs / slug))
     failures, notes = [], []
     for (name, (_, _, key, words)), run in zip(FAULTS.items(), run_all(commands)):
         result = diagnose.diagnose(python, run)
