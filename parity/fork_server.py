@@ -39,8 +39,9 @@ import sys
 import threading
 import time
 
-# read by this project's modules as they load; and pytest's note of the test running, which changes from test to test
-JOB_VARIABLES = re.compile(r"((PARITY_|PYTORCH_PARITY_)\w*|PYTEST_CURRENT_TEST)\Z")
+# read by this project's modules as they load; pytest's note of the test running, which changes from test to test; and
+# TORCH_HOME, which torch.hub (torch.rb's Hub) reads where it looks for a file, not as it loads
+JOB_VARIABLES = re.compile(r"((PARITY_|PYTORCH_PARITY_)\w*|PYTEST_CURRENT_TEST|TORCH_HOME)\Z")
 POLL = 0.05  # seconds between looks for ended children while no command comes
 
 
@@ -206,15 +207,16 @@ class ForkServer:
         return sorted(name for name in set(env) | set(self.env)
                       if env.get(name) != self.env.get(name) and not JOB_VARIABLES.match(name))
 
-    def start(self, argv, env, output, niceness=0, errors=None):
+    def start(self, argv, env, output, niceness=0, errors=None, cwd=None):
         """The Job running `argv` (what follows the interpreter on its command line) with environment `env`, its
-        stdout (and stderr, unless `errors` is another file) in the file `output`."""
+        stdout (and stderr, unless `errors` is another file) in the file `output`, in the folder `cwd` (the server's
+        unless given)."""
         others = self._others(env)
         if others:
             raise ValueError(f"a fork server runs its commands in its own environment, and {argv} needs other values "
                              f"of {', '.join(others)}: start a server with them")
         differ = {name: env.get(name) for name in set(env) | set(self.env) if env.get(name) != self.env.get(name)}
-        request = {"argv": [str(a) for a in argv], "env": differ, "cwd": self.cwd, "output": str(output),
+        request = {"argv": [str(a) for a in argv], "env": differ, "cwd": str(cwd or self.cwd), "output": str(output),
                    "niceness": niceness}
         if errors is not None:
             request["errors"] = str(errors)
