@@ -2,8 +2,11 @@
 
 Every case runs each side's real command line in a folder of its own and must end with exit status 2
 and exactly one line on stderr that names the problem and the fix (the same words on both sides), and
-every file that existed before the run must be byte-identical after it. The cases run a few at a time
-(each is mostly an interpreter and LibTorch starting).
+every file that existed before the run must be byte-identical after it. The cases run a few at a time, each
+forked by a server of its language that loaded LibTorch and torchvision once (parity/fork_server.py: the
+command runs as the interpreter runs it, in the case's folder), as the trainers of the crash tests are: a
+case was mostly an interpreter, and for some LibTorch, starting. The recorder's cases run as processes of
+their own (the Ruby recorder's command line is not one a server runs).
 
 The crash-consistency tests kill a trainer (SIGTERM, SIGKILL) while it trains and while it writes its
 result, and check that the result of an earlier run is never lost, that nothing half-written is left in
@@ -20,6 +23,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +35,7 @@ import pytest
 import torch
 from PIL import Image
 
+from parity.fork_server import ForkServer
 from parity.settings import ROOT, RUBY_PORT
 from parity.sides import Command, python, ruby
 from reference_py import standin_data
@@ -47,6 +52,77 @@ SCRIPTS = {"python": lambda name: f"{name}.py", "ruby": lambda name: name}
 COMMANDS = {"python": python, "ruby": ruby}
 TRAIN = ["--strategy", "scratch", "--epochs", "1", "--no-progress"]
 SMALL_FIXTURES = {"seed": 0, "eval_per_class": 2, "replay_per_class": 2}
+# what the servers load once: LibTorch, torchvision and Python's matplotlib, which train.py draws with (as
+# test_free_running.py's servers)
+PRELOAD = {"python": ("torch", "torchvision", "matplotlib.pyplot"), "ruby": ("torch", "torchvision")}
+
+
+class Servers:
+    """A fork server per side (parity/fork_server.py) that loaded PRELOAD once, shared by the threads that run the cases:
+    each command runs as its interpreter runs it, in its folder, its stdout and stderr in files (run, start)."""
+
+    def __init__(self, outputs):
+        env = Command("Python", []).env()
+        self.outputs, self.lock, self.count = outputs, threading.Lock(), 0
+        self.servers = {"python": ForkServer.python(PRELOAD["python"], env, ROOT),
+                        "ruby": ForkServer.ruby(PRELOAD["ruby"], env, ROOT)}
+
+    def serves(self, side, command, env):
+        server = self.servers[side]
+        return command.argv[0] == server.interpreter and not command.argv[1].startswith("-I") and server.accepts(env)
+
+    def start(self, side, command, env, cwd):
+        """The command running (a ForkedRun), forked by `side`'s server."""
+        with self.lock:
+            self.count += 1
+            output, errors = self.outputs / f"{self.count}.out", self.outputs / f"{self.count}.err"
+            job = self.servers[side].start(command.argv[1:], env, output, errors=errors, cwd=cwd)
+        return ForkedRun(self.lock, job, output, errors)
+
+    def run(self, side, command, env, cwd, timeout):
+        """subprocess.run(command.argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout), forked."""
+        process = self.start(side, command, env, cwd)
+        stdout, stderr = process.communicate(timeout)
+        return subprocess.CompletedProcess(command.argv, process.returncode, stdout, stderr)
+
+    def close(self):
+        for server in self.servers.values():
+            server.close()
+
+
+class ForkedRun:
+    """A command a Servers runs, as subprocess.Popen has it for the tests here: poll, send_signal, communicate."""
+
+    def __init__(self, lock, job, output, errors):
+        self.lock, self.job, self.files = lock, job, (output, errors)
+
+    @property
+    def returncode(self):
+        return self.job.returncode
+
+    def poll(self):
+        with self.lock:
+            return self.job.poll()
+
+    def send_signal(self, number):
+        with self.lock:
+            self.job.send_signal(number)
+
+    def communicate(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                self.send_signal(signal.SIGKILL)  # as subprocess.run ends a command past its timeout
+                raise subprocess.TimeoutExpired(self.job.argv, timeout)
+            time.sleep(0.02)
+        return tuple(path.read_text() for path in self.files)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    served = Servers(tmp_path_factory.mktemp("bad_input_outputs"))
+    yield served
+    served.close()
 
 
 # --- inputs ------------------------------------------------------------------------------------------------
@@ -664,19 +740,19 @@ def snapshot(folder, known=None):
     return found
 
 
-def run_case(name, side, inputs, root):
+def run_case(name, side, inputs, root, servers):
     case = CASES[name]
     folder = root / f"{name.replace(' ', '_').replace('/', '_')}-{side}"
     folder.mkdir()
     undo = case.prepare(folder, inputs) if case.prepare else None
     try:
-        return run_prepared(name, side, case, folder, inputs)
+        return run_prepared(name, side, case, folder, inputs, servers)
     finally:
         if callable(undo):  # prepare's own result otherwise (a lambda's tuple)
             undo()
 
 
-def run_prepared(name, side, case, folder, inputs):
+def run_prepared(name, side, case, folder, inputs, servers):
     places = {**{k: str(v) for k, v in inputs.items()}, "case": str(folder)}
     command = command_for(side, case.script, [a.format(**places) for a in case.args])
     lock = None
@@ -687,20 +763,23 @@ def run_prepared(name, side, case, folder, inputs):
         os.write(lock, f"{os.getpid()}\n".encode())
     before = snapshot(folder, BEFORE_RUNS)
     env = {**command.env(), "TORCH_HOME": str(folder / "torch_home")}
-    completed = subprocess.run(command.argv, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    if servers.serves(side, command, env):
+        completed = servers.run(side, command, env, folder, timeout=300)
+    else:
+        completed = subprocess.run(command.argv, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     if lock is not None:
         os.close(lock)
     return completed, before, snapshot(folder), [f.format(**places) for f in case.expect]
 
 
 @pytest.fixture(scope="module")
-def outcomes(inputs, tmp_path_factory, request):
+def outcomes(inputs, tmp_path_factory, request, servers):
     """Every selected case (all, unless -k chose some) on every side, PARALLEL processes at a time."""
     root = tmp_path_factory.mktemp("bad_input_cases")
     chosen = {(item.callspec.params.get("name"), item.callspec.params.get("side"))
               for item in request.session.items if hasattr(item, "callspec")}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        futures = {run: pool.submit(run_case, *run, inputs, root) for run in RUNS if run in chosen}
+        futures = {run: pool.submit(run_case, *run, inputs, root, servers) for run in RUNS if run in chosen}
         return {run: future.result() for run, future in futures.items()}
 
 
@@ -799,14 +878,14 @@ def test_a_second_recorder_on_a_folder_being_recorded_is_refused(holder, tmp_pat
 
 # --- the hub cache's label -----------------------------------------------------------------------------------
 
-def test_a_file_at_the_hub_cache_path_is_labelled_by_its_sha256(tmp_path):
+def test_a_file_at_the_hub_cache_path_is_labelled_by_its_sha256(tmp_path, servers):
     """torch.hub's rule: resnet18-f37072fd.pth is ImageNet's file only if its sha256 starts with f37072fd."""
     checkpoints = tmp_path / "torch_home" / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
     save_state_dict(checkpoints / HUB_FILE, standin_state_dict(seed=5))
     command = python("pretrained.py", "--out", tmp_path / "net.pth")
-    completed = subprocess.run(command.argv, cwd=tmp_path, env={**command.env(), "TORCH_HOME": str(tmp_path / "torch_home")},
-                               capture_output=True, text=True, timeout=300)
+    completed = servers.run("python", command, {**command.env(), "TORCH_HOME": str(tmp_path / "torch_home")}, tmp_path,
+                            timeout=300)
     assert completed.returncode == 0, completed.stderr
     record = json.loads((tmp_path / "net.pth.json").read_text())
     assert record["provenance"] == "user-supplied", record
@@ -819,11 +898,11 @@ def test_a_file_at_the_hub_cache_path_is_labelled_by_its_sha256(tmp_path):
 # The trainers load in their own process here: at both points the kills aim at, no worker is alive at the default
 # --workers 4 either (the lock is taken before LibTorch loads; the temporary folder appears after the loaders' last
 # pass has ended its workers), so workers only cost a process per worker per pass, 5 CPU-s a finished run. The
-# free-running tests run the trainers at the default.
-def start_train(side, data, out):
+# free-running tests run the trainers at the default. Each is forked by its language's server (Servers), a process
+# of its own that the signals reach as they reach `python reference_py/train.py` or `ruby ruby_port/bin/train`.
+def start_train(servers, side, data, out):
     command = COMMANDS[side](SCRIPTS[side]("train"), *TRAIN, "--workers", "0", "--data-dir", data, "--out-dir", out)
-    return subprocess.Popen(command.argv, cwd=out.parent, env=command.env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return servers.start(side, command, command.env(), out.parent)
 
 
 def kill_when(process, ready, signum, timeout=240):
@@ -843,12 +922,12 @@ def leftovers(out):
     return sorted(p.name for p in out.iterdir() if p.name.startswith("."))
 
 
-def crash_sequence(side, data, work):
+def crash_sequence(servers, side, data, work):
     """A finished run, then runs killed while training and while writing; each must keep the first result."""
     out = work / side
     out.mkdir()
     (out / "notes.txt").write_text("the user's, beside the results\n")
-    first = start_train(side, data, out)
+    first = start_train(servers, side, data, out)
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
     kept = snapshot(out)
@@ -858,7 +937,7 @@ def crash_sequence(side, data, work):
     events = []
     for point, ready in (("training", training), ("writing", writing)):
         for signum in (signal.SIGTERM, signal.SIGKILL):
-            process = start_train(side, data, out)
+            process = start_train(servers, side, data, out)
             hit = kill_when(process, ready, signum)
             events.append((point, signum.name, hit, process.returncode, leftovers(out)))
             now = snapshot(out)
@@ -867,7 +946,7 @@ def crash_sequence(side, data, work):
             assert not any(name.endswith(".old") for name in leftovers(out)), events[-1]
             if signum == signal.SIGTERM and hit:  # a clean exit: nothing half-written, no lock
                 assert leftovers(out) == [], events[-1]
-    last = start_train(side, data, out)
+    last = start_train(servers, side, data, out)
     _, stderr = last.communicate(timeout=300)
     assert last.returncode == 0, stderr
     assert leftovers(out) == [], f"{side}: left after a complete run: {leftovers(out)}"
@@ -875,9 +954,9 @@ def crash_sequence(side, data, work):
     return events, stderr
 
 
-def test_killed_runs_lose_nothing_and_leave_nothing_half_written(inputs, tmp_path):
+def test_killed_runs_lose_nothing_and_leave_nothing_half_written(inputs, tmp_path, servers):
     with ThreadPoolExecutor(max_workers=2) as pool:
-        sequences = {side: pool.submit(crash_sequence, side, inputs["data"], tmp_path) for side in ("python", "ruby")}
+        sequences = {side: pool.submit(crash_sequence, servers, side, inputs["data"], tmp_path) for side in ("python", "ruby")}
         results = {side: future.result() for side, future in sequences.items()}
     for side, (events, _) in results.items():
         hits = [(point, name) for point, name, hit, _, _ in events if hit]
