@@ -8,6 +8,13 @@ whose splits both end on a partial batch and hold a grayscale, a CMYK and a pale
 learning rate, losses and accuracies) and best weights must be bit-identical to Python's; plain (the
 gems alone, --workers 0) it must differ, and the test names where first. Both sides run here at the
 same thread count, on this machine's one LibTorch.
+
+Each run is forked by a server of its language that loaded LibTorch and torchvision once (parity/fork_server.py):
+`python examples/tutorial.py ...` by a Python one, `ruby [-rpytorch_parity] examples/tutorial_port.rb ...` by one
+that `bundle exec ruby` started, so that the bundle is set up as `bundle exec` sets it up; each child runs the script
+as the interpreter would (pytorch_parity, when asked for, is required before the script, after the gems it fixes:
+loaded before or after them, it changes the same). The five runs paid that start each, and Ruby's and Python's
+teardown, which a child skips.
 """
 
 import json
@@ -21,6 +28,7 @@ import torch
 from parity.compare import Comparison, check, measure, measure_dict
 from parity.early import started, starts_early
 from parity.settings import ROOT, RUNS
+from parity.fork_server import ForkServer
 from parity.sides import Command, SideFailed, start_together
 from parity.tolerances import for_quantity
 from reference_py import standin_data
@@ -38,6 +46,7 @@ WORKERS = (0, 4)
 # What the plain port meets first, as observed on torch.rb 0.12.2 and torchvision-ruby 0.3.0: the tutorial's
 # first copy.deepcopy(model.state_dict()), before any image is read, where Ruby's Marshal refuses the tensors.
 PLAIN_FIRST_DIFFERENCE = "the run stopped: no _dump_data is defined for class Torch::NN::Parameter (TypeError)"
+PRELOAD = ("torch", "torchvision")  # what each language's server loads before it forks the runs
 
 
 def tutorial(workers, out):
@@ -46,9 +55,15 @@ def tutorial(workers, out):
 
 
 def tutorial_port(workers, out, pytorch_parity=True):
-    """`bundle exec ruby [-rpytorch_parity] examples/tutorial_port.rb`."""
-    return Command("Ruby", ["bundle", "exec", "ruby", *(["-rpytorch_parity"] if pytorch_parity else []),
-                            str(EXAMPLES / "tutorial_port.rb"), *options(workers, out)])
+    """`ruby [-rpytorch_parity] examples/tutorial_port.rb`, forked by a server that `bundle exec` started (servers)."""
+    return Command("Ruby", ["ruby", *(["-rpytorch_parity"] if pytorch_parity else []), str(EXAMPLES / "tutorial_port.rb"),
+                            *options(workers, out)])
+
+
+def servers():
+    """Each language's fork server: side ("Python", "Ruby") -> the ForkServer that runs its commands."""
+    return {"Python": ForkServer.python(PRELOAD, Command("Python", []).env(), ROOT),
+            "Ruby": ForkServer.ruby(PRELOAD, Command("Ruby", []).env(), ROOT)}
 
 
 def options(workers, out):
@@ -70,7 +85,9 @@ class ExampleRuns:
         commands[("plain", 0)] = tutorial_port(0, self.folder("plain", 0), pytorch_parity=False)
         for side, workers in commands:
             shutil.rmtree(self.folder(side, workers), ignore_errors=True)
-        self.running = {key: start_together(command, background=background) for key, command in commands.items()}
+        self.servers = servers()
+        self.running = {key: start_together(command, background=background, servers=self.servers)
+                        for key, command in commands.items()}
 
     @staticmethod
     def folder(side, workers):
@@ -84,6 +101,8 @@ class ExampleRuns:
     def stop(self):
         for running in self.running.values():
             running.stop()
+        while self.servers:
+            self.servers.popitem()[1].close()
 
 
 @starts_early("example_runs")
