@@ -13,6 +13,8 @@ module Hymenoptera
 
     def plt
       @plt ||= begin
+        # Training is over: the heap's free top, kept for the next step, goes back before Python loads here.
+        PytorchParity::TensorMemory.trim_heap
         ENV["PYTHON"] ||= PythonReference.interpreter
         require "matplotlib"
         Matplotlib.use("Agg")

@@ -51,6 +51,18 @@ module PytorchParity
     OLD_GC_BYTES = 32 << 20
     private_constant :OLD_GC_BYTES
 
+    # Gives the C heap's free memory back to the system (glibc's malloc_trim), with the free top that the
+    # allocator keeps for the next step (tensor_memory_accounting.cpp): for when no step follows.
+    def trim_heap
+      LibC.malloc_trim(0)
+    end
+
+    module LibC
+      extend FFI::Library
+      ffi_lib FFI::Library::LIBC
+      attach_function :malloc_trim, %i[size_t], :int
+    end
+
     # Counts tensor's memory, which LibTorch did not allocate through its CPU allocator (a DataLoader's
     # batch mapped from a worker's file), for as long as tensor's Ruby object lives: the allocator's count
     # then sees a batch that an old object keeps (see tensor_memory_accounting.cpp).
