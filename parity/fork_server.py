@@ -9,8 +9,9 @@ LibTorch, torchvision) 1.5 -> 0.14.
     python -m parity.fork_server MODULE...                    imports the MODULEs (torch, pytest...), then serves
     bundle exec ruby parity/fork_server.rb [--socket PATH] LIB...   requires the LIBs (torch), then serves
 
-Each serves `python -m MODULE ARGS` or `python SCRIPT ARGS` (Python), or `ruby [-rLIB...] SCRIPT ARGS` (Ruby),
-one a line on stdin (the Ruby one also from each process connected to its socket PATH, answering it there) as JSON:
+Each serves `python -m MODULE ARGS`, `python -c CODE ARGS` or `python SCRIPT ARGS` (Python), or `ruby [-rLIB...] SCRIPT
+ARGS` (Ruby), one a line on stdin (the Ruby one also from each process connected to its socket PATH, answering it there)
+as JSON:
 {"argv": [what follows the interpreter], "env": {NAME: VALUE, or null to unset it}, "cwd": ...,
 "output": FILE, "errors": FILE (optional), "niceness": N}. The child sets those variables, takes that
 folder, sends its stdout to FILE (its stderr too, or to "errors"), lowers its priority by N, and runs the
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 # read by this project's modules as they load; pytest's note of the test running, which changes from test to test; and
 # TORCH_HOME, which torch.hub (torch.rb's Hub) reads where it looks for a file, not as it loads
@@ -95,17 +97,19 @@ def answer(message):
 
 
 def run_child(request):
-    """In the forked child: the command's variables, folder, output and priority, then `python -m MODULE ARGS` or
-    `python SCRIPT ARGS` as the interpreter runs it (runpy, sys.argv, sys.path[0]), and its end."""
+    """In the forked child: the command's variables, folder, output and priority, then `python -m MODULE ARGS`,
+    `python -c CODE ARGS` or `python SCRIPT ARGS` as the interpreter runs it (runpy or exec, sys.argv, sys.path[0]), and
+    its end."""
     import runpy
 
     _redirect(os.devnull, 0)
     _redirect(request["output"], 1)
     _redirect(request.get("errors"), 2)
     argv = request["argv"]
-    module = len(argv) >= 2 and argv[0] == "-m"
-    if not module and (not argv or argv[0].startswith("-")):
-        print(f"parity.fork_server: serves `python -m MODULE ARGS` and `python SCRIPT ARGS`, not {argv}", file=sys.stderr)
+    module, code = (len(argv) >= 2 and argv[0] == option for option in ("-m", "-c"))
+    if not (module or code) and (not argv or argv[0].startswith("-")):
+        print(f"parity.fork_server: serves `python -m MODULE ARGS`, `python -c CODE ARGS` and `python SCRIPT ARGS`, "
+              f"not {argv}", file=sys.stderr)
         os._exit(2)
     os.chdir(request["cwd"])
     for name, value in request["env"].items():
@@ -119,6 +123,12 @@ def run_child(request):
             sys.argv = ["-m", *argv[2:]]
             sys.path[0] = request["cwd"]  # as `python -m` puts the working folder first
             runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        elif code:
+            sys.argv = ["-c", *argv[2:]]
+            sys.path[0] = ""  # as `python -c` puts the working folder first
+            main = types.ModuleType("__main__")  # a module of its own, as the interpreter's, not the server's
+            sys.modules["__main__"] = main
+            exec(compile(argv[1], "<string>", "exec"), main.__dict__)
         else:
             sys.argv = list(argv)
             sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))  # as `python SCRIPT` puts the script's folder first

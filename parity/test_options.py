@@ -9,6 +9,7 @@ momentum, StepLR step or gamma drifted from the tutorial's trains differently fr
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -160,6 +161,7 @@ NEW_DEFAULT = {
     "reference_py/recipe.py": ('Setting("float", 0.9, "SGD\'s momentum"', 'Setting("float", 0.8, "SGD\'s momentum"'),
     "ruby_port/lib/hymenoptera/recipe.rb": ('default: 0.9, help: "SGD\'s momentum"', 'default: 0.8, help: "SGD\'s momentum"'),
 }
+PYTHON_PRELOAD = ("torch", "torchvision")  # what the Python commands below load: once for them all (parity/fork_server.py)
 BENCH_GROUPS = {
     "python": ["-c", f"import json; from bench import workload; print(json.dumps([g['lr'] for g in "
                      f"workload.build({NEW_STRATEGY!r})[1].param_groups]), workload.MOMENTUM)"],
@@ -213,8 +215,28 @@ def copy_with_a_new_strategy(tmp_path_factory):
         completed = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert completed.returncode == 0, f"{argv}: exit {completed.returncode}\n{completed.stderr}"
         return completed.stdout
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(commands, pool.map(run, commands.values())))
+
+    def folder(name):
+        return root.parent / re.sub(r"[^A-Za-z0-9]+", "_", name)
+
+    def start(server, name):
+        folder(name).mkdir()
+        return server.start(commands[name][1:], env, folder(name) / "stdout", errors=folder(name) / "stderr", cwd=root)
+
+    def served(name, job):
+        assert job.returncode == 0, f"{commands[name]}: exit {job.returncode}\n{(folder(name) / 'stderr').read_text()}"
+        return (folder(name) / "stdout").read_text()
+
+    # the Ruby commands, each a process of its own, one at a time beside the Python ones, which a fork server that
+    # imported LibTorch and torchvision once runs as the interpreter would (parity/fork_server.py); it starts in ROOT,
+    # where `-m parity.fork_server` is found, and each command runs in the copy and imports from it, as before
+    python_names = [name for name, argv in commands.items() if argv[0] == sys.executable]
+    with ThreadPoolExecutor(max_workers=1) as pool, ForkServer.python(PYTHON_PRELOAD, env, ROOT) as server:
+        others = {name: pool.submit(run, argv) for name, argv in commands.items() if name not in python_names}
+        jobs = run_each([functools.partial(start, server, name) for name in python_names], 1, timeout=600)
+        answers = {name: served(name, job) for name, job in zip(python_names, jobs)}
+        answers.update((name, future.result()) for name, future in others.items())
+    return {name: answers[name] for name in commands}
 
 
 @pytest.mark.parametrize("entry_point", ["train.py --help", "export_fixtures.py --help", "replay.py --help",
