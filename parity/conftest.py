@@ -22,7 +22,7 @@ import pytest
 
 from parity import cpu_log, early, report
 from parity.settings import FIXTURES, FIXTURES_CHECKED, PYTHON_FLOOR_RUNS, REPORT, RUNS, STRATEGIES
-from parity.sides import python, ruby, run_together
+from parity.sides import close_session_servers, python, ruby, run_together
 
 # parity.runs (and with it torch) is imported by the fixtures that read runs: a session that --python-run or
 # --ruby-run refuses at the start (parity/options.py's pytest_configure, after this file loads) never loads LibTorch.
@@ -213,6 +213,7 @@ def pytest_collection_finish(session):
 
 def pytest_sessionfinish(session):
     early.stop_unread()
+    close_session_servers()
     if REPORT and (COMPARISONS or SIDES):
         report.write(REPORT, COMPARISONS, SIDES, RUNS, notes=NOTES)
 

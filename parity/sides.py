@@ -8,6 +8,7 @@ command, exit code and stderr, so the failure text says why.
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -173,41 +174,47 @@ def start_together(*commands, background=False, servers=None):
     return Running(commands, background, servers)
 
 
-class Served(Running):
-    """Commands started together, each forked by a server of its language that preloaded `preload[side]` ("Python",
-    "Ruby": module or library names; parity/fork_server.py), so that none pays LibTorch's start; the Ruby side's by
-    PARITY_RUBY_SERVER's when there is one, a side not in `preload` as processes of their own. The servers end with
-    the commands (wait(), stop())."""
+# What each language's session server (session_server) loads before it forks: LibTorch, torchvision, and for Python
+# matplotlib, which train.py draws its figures with
+SESSION_PRELOAD = {"Python": ("torch", "torchvision", "matplotlib.pyplot"), "Ruby": ("torch", "torchvision")}
+_SESSION_SERVERS = {}  # side -> its session server, once a command needed it (closed as the session ends)
 
-    def __init__(self, commands, preload, background=False):
+
+def session_server(side):
+    """The fork server of `side` ("Python", "Ruby") that this session's runs are forked by (parity/fork_server.py): it
+    loaded SESSION_PRELOAD[side] once, in the environment of this session's commands (Command.env), and serves until the
+    session ends (close_session_servers), so that neither a run nor a module pays that start again: each module that
+    forked its runs started servers of its own, 3-4 CPU-s each. The Ruby one listens on a socket too (its socket_path),
+    for the fault-injection children; in such a child it is its parent's (PARITY_RUBY_SERVER)."""
+    if side == "Ruby" and ruby_server() is not None:
+        return ruby_server()
+    if side not in _SESSION_SERVERS:
         from parity.fork_server import ForkServer
 
-        self.servers = {}
-        for side in dict.fromkeys(command.side for command in commands):
-            if side not in preload or (side == "Ruby" and ruby_server() is not None):
-                continue
-            start = ForkServer.python if side == "Python" else ForkServer.ruby
-            self.servers[side] = start(preload[side], Command(side, []).env(), ROOT)
-        super().__init__(commands, background, self.servers)
-
-    def wait(self):
-        try:
-            return super().wait()
-        finally:
-            self.close()
-
-    def stop(self):
-        super().stop()
-        self.close()
-
-    def close(self):
-        while self.servers:
-            self.servers.popitem()[1].close()
+        env = Command(side, []).env()
+        if side == "Python":
+            server = ForkServer.python(SESSION_PRELOAD[side], env, ROOT)
+        else:
+            socket_path = os.path.join(tempfile.mkdtemp(prefix="parity-ruby-server-"), "server")
+            server = ForkServer.ruby(SESSION_PRELOAD[side], env, ROOT, socket_path)
+            server.socket_path = socket_path
+        _SESSION_SERVERS[side] = server
+    return _SESSION_SERVERS[side]
 
 
-def start_served(*commands, preload, background=False):
-    """start_together, each command forked by a server of its language (Served)."""
-    return Served(commands, preload, background)
+def close_session_servers():
+    """End the session servers (their commands still running are stopped) and remove the Ruby one's socket folder."""
+    while _SESSION_SERVERS:
+        server = _SESSION_SERVERS.popitem()[1]
+        server.close()
+        if getattr(server, "socket_path", None):
+            shutil.rmtree(os.path.dirname(server.socket_path), ignore_errors=True)
+
+
+def start_served(*commands, background=False):
+    """start_together, each command forked by the session server of its language (session_server), so that none pays
+    LibTorch's start."""
+    return Running(commands, background, {side: session_server(side) for side in {command.side for command in commands}})
 
 
 def run_together(*commands):

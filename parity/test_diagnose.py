@@ -26,7 +26,7 @@ from parity.early import started, starts_early
 from parity.fork_server import ForkServer, run_each
 from parity.run_format import RunError, read_run
 from parity.settings import ROOT, RUNS
-from parity.sides import BACKGROUND_NICENESS, Command, SideFailed, start_together
+from parity.sides import BACKGROUND_NICENESS, Command, SideFailed, session_server, start_together
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
 
@@ -62,7 +62,7 @@ def record_ruby(script, out, *args, requires=("pytorch_parity",)):
                    {"PYTORCH_PARITY_RECORD": str(out), "RUBYLIB": str(LIB)})
 
 
-SERVER = {}  # the module's fork servers, once a run needs them (closed as the module ends: close_servers)
+SERVER = {}  # the module's Ruby fork server, once a run needs it (closed as the module ends: close_servers)
 
 
 def ruby_server():
@@ -76,11 +76,10 @@ def ruby_server():
 
 
 def python_server():
-    """The fork server that runs record_python's commands (`python -m parity.record ...`, parity/fork_server.py): it
-    imported LibTorch and torchvision once (a Python run records them both, parity.record's describe_stack)."""
-    if "python" not in SERVER:
-        SERVER["python"] = ForkServer.python(["torch", "torchvision"], Command("Python", []).env(), ROOT)
-    return SERVER["python"]
+    """The fork server that runs record_python's commands (`python -m parity.record ...`, parity/fork_server.py): the
+    session's (parity/sides.py's session_server), which imported LibTorch and torchvision once (a Python run records them
+    both, parity.record's describe_stack) and matplotlib."""
+    return session_server("Python")
 
 
 @pytest.fixture(scope="module", autouse=True)

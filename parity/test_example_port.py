@@ -9,7 +9,8 @@ learning rate, losses and accuracies) and best weights must be bit-identical to 
 gems alone, --workers 0) it must differ, and the test names where first. Both sides run here at the
 same thread count, on this machine's one LibTorch.
 
-Each run is forked by a server of its language that loaded LibTorch and torchvision once (parity/fork_server.py):
+Each run is forked by the session's server of its language, which loaded LibTorch and torchvision once
+(parity/fork_server.py, parity/sides.py's session_server):
 `python examples/tutorial.py ...` by a Python one, `ruby [-rpytorch_parity] examples/tutorial_port.rb ...` by one
 that `bundle exec ruby` started, so that the bundle is set up as `bundle exec` sets it up; each child runs the script
 as the interpreter would (pytorch_parity, when asked for, is required before the script, after the gems it fixes:
@@ -28,8 +29,7 @@ import torch
 from parity.compare import Comparison, check, measure, measure_dict
 from parity.early import started, starts_early
 from parity.settings import ROOT, RUNS
-from parity.fork_server import ForkServer
-from parity.sides import Command, SideFailed, start_together
+from parity.sides import Command, SideFailed, session_server, start_together
 from parity.tolerances import for_quantity
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
@@ -46,7 +46,6 @@ WORKERS = (0, 4)
 # What the plain port meets first, as observed on torch.rb 0.12.2 and torchvision-ruby 0.3.0: the tutorial's
 # first copy.deepcopy(model.state_dict()), before any image is read, where Ruby's Marshal refuses the tensors.
 PLAIN_FIRST_DIFFERENCE = "the run stopped: no _dump_data is defined for class Torch::NN::Parameter (TypeError)"
-PRELOAD = ("torch", "torchvision")  # what each language's server loads before it forks the runs
 
 
 def tutorial(workers, out):
@@ -61,9 +60,9 @@ def tutorial_port(workers, out, pytorch_parity=True):
 
 
 def servers():
-    """Each language's fork server: side ("Python", "Ruby") -> the ForkServer that runs its commands."""
-    return {"Python": ForkServer.python(PRELOAD, Command("Python", []).env(), ROOT),
-            "Ruby": ForkServer.ruby(PRELOAD, Command("Ruby", []).env(), ROOT)}
+    """Each language's fork server, the session's (parity/sides.py's session_server): side ("Python", "Ruby") -> the
+    ForkServer that runs its commands."""
+    return {side: session_server(side) for side in ("Python", "Ruby")}
 
 
 def options(workers, out):
@@ -101,8 +100,6 @@ class ExampleRuns:
     def stop(self):
         for running in self.running.values():
             running.stop()
-        while self.servers:
-            self.servers.popitem()[1].close()
 
 
 @starts_early("example_runs")

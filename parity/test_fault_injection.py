@@ -23,7 +23,7 @@ from parity.fork_server import ForkServer, run_each
 from parity.runs import Run
 from parity.test_free_running import free_data, free_run_commands
 from parity.settings import STRATEGIES
-from parity.sides import ROOT, SIDE_THREADS, Command, python, run_together
+from parity.sides import ROOT, SIDE_THREADS, python, run_together, session_server
 from reference_py import threads
 
 
@@ -156,13 +156,12 @@ def python_side():
 
 
 @pytest.fixture(scope="module")
-def ruby_side(tmp_path_factory):
-    """A Ruby fork server (parity/fork_server.rb) that the child sessions run the port's entry points through
-    (PARITY_RUBY_SERVER, parity/sides.py): each loads the broken copy's code in a process forked after the bundle and
-    LibTorch loaded, once for all (a replay of feature_extractor 7.3 -> 5.3 CPU-s)."""
-    socket_path = tmp_path_factory.mktemp("ruby_side") / "server"
-    with ForkServer.ruby(["torch"], Command("Ruby", []).env(), ROOT, socket_path):
-        yield {"PARITY_RUBY_SERVER": str(socket_path)}
+def ruby_side():
+    """The Ruby fork server (parity/fork_server.rb) that the child sessions run the port's entry points through
+    (PARITY_RUBY_SERVER, parity/sides.py): each loads the broken copy's code in a process forked after the bundle,
+    LibTorch and torchvision loaded, once for all (a replay of feature_extractor 7.3 -> 5.3 CPU-s); the session's
+    (parity/sides.py's session_server), whose socket they connect to."""
+    return {"PARITY_RUBY_SERVER": str(session_server("Ruby").socket_path)}
 
 
 @pytest.fixture(scope="module")

@@ -39,10 +39,9 @@ FREE_RUNS = RUNS / "free"  # both trainers' out-dirs and their data
 # strategy, and at 4 workers each run costs twice the CPU (4 forks per split per epoch, each paying its page faults
 # while the trainer writes its memory); test_data_loader.py proves both loaders at 0, 2 and 4 workers batch for batch.
 IN_WORKERS = recipe.default("strategy")
-# The trainers are forked by a server of their language that loaded LibTorch and torchvision once (and Python's
-# matplotlib, which train.py draws its figures with; parity/fork_server.py): each child runs `python
+# The trainers are forked by the session's server of their language, which loaded LibTorch and torchvision once (and
+# Python's matplotlib, which train.py draws its figures with; parity/sides.py's session_server): each child runs `python
 # reference_py/train.py ...` or `ruby ruby_port/bin/train ...` as the interpreter would, without paying that start.
-PRELOAD = {"Python": ("torch", "torchvision", "matplotlib.pyplot"), "Ruby": ("torch", "torchvision")}
 
 
 def worker_flags(strategy):
@@ -72,9 +71,9 @@ def start_free_runs(_session, background):
     """Both trainers, every strategy, all at once; the Ruby side alone when PARITY_PYTHON_FREE_RUNS holds the
     Python side's (free_run_commands' python/ and data/), on that same set."""
     if PYTHON_FREE_RUNS:
-        return start_served(*free_run_commands(FREE_RUNS, PYTHON_FREE_RUNS / "data", sides=("ruby",)), preload=PRELOAD,
+        return start_served(*free_run_commands(FREE_RUNS, PYTHON_FREE_RUNS / "data", sides=("ruby",)),
                             background=background)
-    return start_served(*free_run_commands(FREE_RUNS, free_data(FREE_RUNS)), preload=PRELOAD, background=background)
+    return start_served(*free_run_commands(FREE_RUNS, free_data(FREE_RUNS)), background=background)
 
 
 @pytest.fixture(scope="module")

@@ -66,9 +66,8 @@ EDGE_GEOMETRIES = tuple(zip(((1, 1), (2, 1), (1, 2), (3000, 41), (41, 3000), (40
     ((1, 1), "RGB JPEG 4:2:0"), ((3, 2), "RGB JPEG 4:2:2 progressive"), ((3000, 41), "RGB JPEG 4:4:4"),
     ((41, 3000), "L JPEG"))
 GEOMETRY_OUTPUTS = ["decoded", "resize", "center_crop", "resized_crop"]
-# preprocess.py's two runs are forked by a server that imported these once (sides.Served); bin/preprocess's two runs as
-# processes of their own: a Ruby server's start (the bundle, LibTorch) costs what it would save them
-PRELOAD = {"Python": ("torch", "torchvision")}
+# preprocess.py's and bin/preprocess's two runs each are forked by the session's server of their language, which loaded
+# LibTorch and torchvision once (parity/sides.py's session_server); a server started for two runs cost what it saved them
 
 
 @dataclass
@@ -219,7 +218,7 @@ def start_preprocessing(session, background):
         spec.write_text(json.dumps({"images": images}))
         stems[name] = {side: folder / f"{name}_{side}" for side in ("python", "ruby")}
         commands += [python("preprocess.py", spec, stems[name]["python"]), ruby("preprocess", spec, stems[name]["ruby"])]
-    return Preprocessing(folder, start_served(*commands, preload=PRELOAD, background=background), specs, stems)
+    return Preprocessing(folder, start_served(*commands, background=background), specs, stems)
 
 
 @dataclass
