@@ -24,7 +24,7 @@ import pytest
 from parity.compare import check, measure_dict
 from parity.early import RunsInFolder, started, starts_early
 from parity.settings import ROOT, RUBY_PORT
-from parity.sides import Command, start_together
+from parity.sides import Command, start_served
 from parity.tolerances import BIT_IDENTICAL, for_quantity
 from reference_py.data import SPLITS
 from reference_py.standin_data import generate
@@ -55,7 +55,8 @@ IMAGES = "DataLoader batches (ImageFolder, the tutorial's transforms)"
 
 @starts_early("batches")  # the fixture's name: its runs start at collection (as "ruby_loaders" they never did)
 def start_loaders(session, background):
-    """Both sides' loaders, each in a process of its own."""
+    """Both sides' loaders, each forked by the session's server of its language (parity/sides.py's session_server,
+    which the session starts anyway): a process of its own paid the interpreter's and LibTorch's start and teardown."""
     folder = Path(tempfile.mkdtemp(prefix="parity-data-loader-"))  # this session's own
     data_dir = generate(folder / "images", seed=0, counts=IMAGE_COUNTS)
     spec = {"scenarios": SCENARIOS,
@@ -65,7 +66,7 @@ def start_loaders(session, background):
                             str(folder / "spec.json"), str(folder / "ruby")])
     python = Command("Python", [sys.executable, "-m", "parity.data_loader_side", str(folder / "spec.json"),
                                 str(folder / "python")])
-    return RunsInFolder(folder, start_together(python, ruby, background=background))
+    return RunsInFolder(folder, start_served(python, ruby, background=background))
 
 
 @pytest.fixture(scope="module")
