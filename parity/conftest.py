@@ -22,7 +22,7 @@ import pytest
 
 from parity import cpu_log, early, report
 from parity.settings import FIXTURES, FIXTURES_CHECKED, PYTHON_FLOOR_RUNS, REPORT, RUNS, STRATEGIES
-from parity.sides import close_session_servers, python, ruby, run_together
+from parity.sides import close_session_servers, python, ruby, run_together, start_served
 
 # parity.runs (and with it torch) is imported by the fixtures that read runs: a session that --python-run or
 # --ruby-run refuses at the start (parity/options.py's pytest_configure, after this file loads) never loads LibTorch.
@@ -108,7 +108,9 @@ def replay_runs(fixtures_dir, request):
         # a Ruby run made elsewhere may be of another stack: then the steps locate divergences
         record_steps = ["--record-steps"] if given["ruby"] else []
         commands.append(python("replay.py", *replay_args, *record_steps, "--out", RUNS / "python"))
-    run_together(*commands)
+    # forked by the session's servers (parity/sides.py's session_server), which the session starts anyway: each replay
+    # as a process of its own paid its interpreter's and LibTorch's start and teardown
+    start_served(*commands).wait()
     python_run = Run(given["python"] or RUNS / "python")
     ruby_run = Run(given["ruby"] or RUNS / ("ruby_resync" if resync_alone else "ruby"))
     SIDES.update(python=side_info(python_run), ruby=side_info(ruby_run))
