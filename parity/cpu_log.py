@@ -87,6 +87,8 @@ class Plugin:
                 "wall": after[2] - before[2]})
         _CURRENT[0] = "(between tests)"
 
+    @pytest.hookimpl(trylast=True)  # after conftest's, which ends the session's fork servers (parity/sides.py): their
+    # CPU, with the runs they forked, counts once they are reaped
     def pytest_sessionfinish(self, session):
         after = self._usage()
         _write({"kind": "session", "own": after[0] - self.t0[0], "children": after[1] - self.t0[1],
