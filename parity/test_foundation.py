@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 from parity.compare import check, measure
-from parity.sides import SIDE_THREADS, run_ruby
+from parity.sides import SIDE_THREADS, ruby, start_served
 from parity.tolerances import BIT_IDENTICAL
 from reference_py import runtime_info
 from reference_py.tensor_io import read_bundle, write_bundle
@@ -33,8 +33,10 @@ def test_eval_logits_are_bit_identical(tmp_path, sides, recorder):
     images = torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(99))
     write_bundle(tmp_path / "batch", {"images": images})
 
-    run_ruby("logits", tmp_path / "net.pth", tmp_path / "batch", tmp_path / "logits")
-    ruby, ruby_runtime = read_bundle(tmp_path / "logits", with_meta=True)
+    # forked by the session's Ruby server (parity/sides.py's session_server), which the session starts anyway: a process
+    # of its own paid the bundle's and LibTorch's start and Ruby's teardown
+    start_served(ruby("logits", tmp_path / "net.pth", tmp_path / "batch", tmp_path / "logits")).wait()
+    ruby_logits, ruby_runtime = read_bundle(tmp_path / "logits", with_meta=True)
 
     torch.set_num_threads(SIDE_THREADS)  # this process is the Python side here, at the sides' thread count
     python_runtime = runtime_info.describe(torch.get_num_threads())
@@ -47,5 +49,5 @@ def test_eval_logits_are_bit_identical(tmp_path, sides, recorder):
     assert ruby_runtime["libtorch_library"] == python_runtime["libtorch_library"], (
         f"the two sides load different LibTorch files: ruby {ruby_runtime['libtorch_library']}, "
         f"python {python_runtime['libtorch_library']}")
-    check(measure(ruby["logits"], python_logits, quantity="eval logits", tolerance=BIT_IDENTICAL,
+    check(measure(ruby_logits["logits"], python_logits, quantity="eval logits", tolerance=BIT_IDENTICAL,
                   model="resnet18 (seeded)", batch=0), recorder)
