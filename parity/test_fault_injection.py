@@ -21,7 +21,7 @@ import pytest
 from parity.conftest import fixtures_ready, floor_commands, floor_threads, manifest_sha256
 from parity.fork_server import ForkServer, run_each
 from parity.runs import Run
-from parity.test_free_running import free_data, free_run_commands
+from parity.test_free_running import free_data, free_run_commands, python_free_runs
 from parity.settings import STRATEGIES
 from parity.sides import ROOT, SIDE_THREADS, python, run_together, session_server
 from reference_py import threads
@@ -212,12 +212,16 @@ def across_stacks_outcomes(fixtures_dir, tmp_path_factory, request, python_side,
 def data_path_outcomes(fixtures_dir, tmp_path_factory, request, python_side, ruby_side):
     """The data paths' faults' child suites, the replay's against this session's Python replay, or one of
     DATA_PATH_STRATEGY made here when the session makes none (session_python_run); the free-running ones against
-    one Python training made here, each training its broken Ruby side."""
+    one Python training, each training its broken Ruby side: test_free_running.py's when this session trains it
+    anyway (python_free_runs: the same command, on the same set), else made here."""
     folder = tmp_path_factory.mktemp("data_paths_reference")
     reference = session_python_run(request, DATA_PATH_STRATEGY)
-    # the Python trainer, which each free-running child would train alike: trained once, here, with their own code
-    free_runs = folder / "free"
-    commands = free_run_commands(free_runs, free_data(free_runs), [DATA_PATH_STRATEGY], sides=("python",))
+    # the Python trainer, which each free-running child would train alike: trained once, with their own code
+    free_runs = python_free_runs(request.session, DATA_PATH_STRATEGY)
+    commands = []
+    if free_runs is None:
+        free_runs = folder / "free"
+        commands = free_run_commands(free_runs, free_data(free_runs), [DATA_PATH_STRATEGY], sides=("python",))
     if reference is None:
         commands.append(python("replay.py", "--fixtures", fixtures_dir, "--strategy", DATA_PATH_STRATEGY,
                                "--out", folder / "python"))

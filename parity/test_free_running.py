@@ -20,7 +20,7 @@ from parity.compare import check
 from parity.early import started, starts_early
 from parity.runs import FreeRun, free_pair
 from parity.settings import ALL_STRATEGIES, PYTHON_FREE_RUNS, ROOT, RUNS, STRATEGIES
-from parity.sides import python, ruby, start_served
+from parity.sides import TIMEOUT, python, ruby, start_served
 from reference_py import recipe, standin_data
 from reference_py.data import check_layout, image_files
 from reference_py.pretrained import ensure_net
@@ -76,10 +76,37 @@ def start_free_runs(_session, background):
     return start_served(*free_run_commands(FREE_RUNS, free_data(FREE_RUNS)), background=background)
 
 
+FREE_RUNNING = {}  # the session's free runs (start_free_runs' Running), once taken: the module's and the data paths'
+
+
+def session_free_runs(session):
+    """This session's free runs, started at collection or now (parity/early.py), taken once: the module's fixture and
+    the data paths' children (test_fault_injection.py, python_free_runs) read the same runs."""
+    if "running" not in FREE_RUNNING:
+        FREE_RUNNING["running"] = started("free_runs", session)
+    return FREE_RUNNING["running"]
+
+
+def python_free_runs(session, strategy):
+    """FREE_RUNS once this session's Python trainer of `strategy` has ended, when the session trains it anyway (a
+    collected test reads free_runs, its strategies include this one, and no PARITY_PYTHON_FREE_RUNS); else None. Its
+    python/ and data/ are what PARITY_PYTHON_FREE_RUNS takes: the command is free_run_commands' own."""
+    if (PYTHON_FREE_RUNS or strategy not in STRATEGIES
+            or not any("free_runs" in item.fixturenames for item in session.items)):
+        return None
+    running = session_free_runs(session)
+    for command, process in zip(running.commands, running.processes):
+        if command.side == "Python" and command.argv[command.argv.index("--strategy") + 1] == strategy:
+            if process.wait(timeout=TIMEOUT) != 0:
+                running.wait()  # raises SideFailed, with the trainer's stderr
+            return FREE_RUNS
+    raise AssertionError(f"no Python trainer of {strategy} among this session's free runs")
+
+
 @pytest.fixture(scope="module")
 def free_runs(request):
     """strategy -> the Pair of both trainers' FreeRuns (parity/runs.py)."""
-    started("free_runs", request.session).wait()
+    session_free_runs(request.session).wait()
     python_out = PYTHON_FREE_RUNS or FREE_RUNS
     return {strategy: free_pair(FreeRun(FREE_RUNS / "ruby" / strategy), FreeRun(python_out / "python" / strategy))
             for strategy in STRATEGIES}
