@@ -97,10 +97,10 @@ class TensorMemoryTest < Minitest::Test
     assert_operator most, :<, 48 << 20, "the tensors old objects held piled up"
   end
 
-  # Without grad (evaluation) the count starts a GC past 48 MiB, in grad mode past 16: 40 MiB of dropped
-  # tensors start GCs in training and none in evaluation. In a child whose own malloc limits Ruby cannot
-  # reach, so that only the count starts a GC.
-  def test_without_grad_the_count_waits_for_48_mib_before_a_gc
+  # The count starts a GC past 16 MiB in evaluation as in training: 40 MiB of dropped tensors start GCs
+  # with grad and without. In a child whose own malloc limits Ruby cannot reach, so that only the count
+  # starts a GC.
+  def test_the_count_starts_gcs_in_evaluation_as_in_training
     code = <<~RUBY
       counts = [true, false].map do |grad|
         GC.start
@@ -113,7 +113,7 @@ class TensorMemoryTest < Minitest::Test
     output = child_output(code, ruby_limits)
     in_training, in_evaluation = output.split.map(&:to_i)
     assert_operator in_training, :>=, 2, output
-    assert_equal 0, in_evaluation, output
+    assert_operator in_evaluation, :>=, 2, output
   end
 
   # A step's worth of tensors freed together by a GC is not given back to the system, to be faulted in
@@ -153,6 +153,25 @@ class TensorMemoryTest < Minitest::Test
       puts before - rss.call
     RUBY
     assert_operator child_output(code).to_i, :>, 16 << 20
+  end
+
+  # A major GC gives the heap's free memory back, past the kept top: 48 MiB of 1 MiB tensors freed by a
+  # minor GC between others that stay are holes resident until then (tensor_memory_accounting.cpp).
+  def test_a_major_gc_gives_the_heap_s_free_memory_back
+    code = <<~RUBY
+      rss = -> { File.read("/proc/self/status")[/VmRSS:\\s+(\\d+)/, 1].to_i * 1024 }
+      tensors = 96.times.map { Torch.ones(1 << 18) }
+      kept = tensors.each_slice(2).map(&:first)
+      tensors = nil
+      GC.start(full_mark: false, immediate_sweep: true)
+      Torch.empty(1)
+      before = rss.call
+      GC.start(full_mark: true, immediate_sweep: true)
+      Torch.empty(1) # the allocator sees the major GC at its next count
+      puts before - rss.call, kept.size
+    RUBY
+    given_back = child_output(code, ruby_limits).split.first.to_i
+    assert_operator given_back, :>, 32 << 20, "bytes given back after a major GC"
   end
 
   # A worker's release: a major GC past 32 MiB counted since the last major one, a minor one below.
