@@ -121,6 +121,10 @@ class Output:
         for parent in reversed(missing):
             try:
                 parent.mkdir()
+            except FileExistsError:
+                if parent.is_dir():
+                    continue  # another run, starting at the same time, made it: theirs to keep
+                raise UserError(f"{self.option} {self.target}: {parent} is not a folder; {self.fix()}") from None
             except OSError as error:
                 raise self.unwritable(parent.parent, error) from None
             self.made_parents.append(parent)

@@ -72,6 +72,23 @@ def test_a_folder_it_may_not_write_in_is_refused_with_the_fix(tmp_path, monkeypa
                                 f"--out-dir")
 
 
+def test_a_parent_folder_another_run_makes_meanwhile_is_shared_and_left_to_it(tmp_path, monkeypatch):
+    """Two runs started at once into a new folder: the one whose mkdir comes second goes on in the folder
+    the other made, and does not take it away when it ends."""
+    parent = tmp_path / "runs"
+    mkdir = output_claim.Path.mkdir
+
+    def raced(path, *args, **kwargs):
+        if path == parent:
+            mkdir(path)  # the other run's, between this one's check and its mkdir
+        mkdir(path, *args, **kwargs)
+    monkeypatch.setattr(output_claim.Path, "mkdir", raced)
+    claim = output_claim.OutputDir(parent / "python", "train", "--out-dir")
+    claim.claim()
+    claim.release()
+    assert parent.is_dir()
+
+
 def test_inside_resolves_links_and_paths_that_do_not_exist_yet(tmp_path, monkeypatch):
     """What train's --out-dir check asks (the twin: ruby_port/test/output_claim_test.rb's)."""
     (tmp_path / "data" / "train").mkdir(parents=True)

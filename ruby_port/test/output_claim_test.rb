@@ -67,6 +67,21 @@ class OutputClaimTest < Minitest::Test
     assert_equal "#{tmpdir} is not writable (Permission denied); make it writable or choose another --out-dir", error.message
   end
 
+  # Two runs started at once into a new folder: the one whose mkdir comes second goes on in the folder the
+  # other made, and does not take it away when it ends.
+  def test_a_parent_folder_another_run_makes_meanwhile_is_shared_and_left_to_it
+    parent = File.join(tmpdir, "runs")
+    mkdir = Dir.method(:mkdir)
+    raced = lambda do |path, *args|
+      mkdir.call(path) if path == parent # the other run's, between this one's check and its mkdir
+      mkdir.call(path, *args)
+    end
+    claim = OutputClaim::OutputDir.new(File.join(parent, "ruby"), "train", "--out-dir")
+    Dir.stub(:mkdir, raced) { claim.claim }
+    claim.release
+    assert File.directory?(parent)
+  end
+
   # What train's --out-dir check asks (the twin: reference_py/tests/test_output_claim.py's).
   def test_inside_resolves_links_and_paths_that_do_not_exist_yet
     FileUtils.mkdir_p(File.join(tmpdir, "data", "train"))

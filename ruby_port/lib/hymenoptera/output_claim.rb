@@ -162,6 +162,10 @@ module Hymenoptera
         missing.reverse_each do |folder|
           begin
             Dir.mkdir(folder)
+          rescue Errno::EEXIST
+            next if File.directory?(folder) # another run, starting at the same time, made it: theirs to keep
+
+            raise UserError, "#{option} #{target}: #{folder} is not a folder; #{fix}"
           rescue SystemCallError => e
             raise unwritable(File.dirname(folder), e)
           end
