@@ -204,6 +204,11 @@ VALUE adjust(VALUE, VALUE bytes) {
   return Qnil;
 }
 
+// The heap's free memory, the kept top included, back to the system: for when no step follows.
+VALUE trim_heap(VALUE) {
+  return malloc_trim(0) ? Qtrue : Qfalse;
+}
+
 VALUE counted_bytes(VALUE) {
   return LL2NUM(live.load(std::memory_order_relaxed));
 }
@@ -222,4 +227,5 @@ extern "C" void Init_tensor_memory_accounting() {
   rb_define_module_function(accounting, "install", RUBY_METHOD_FUNC(install), 0);
   rb_define_module_function(accounting, "adjust", RUBY_METHOD_FUNC(adjust), 1);
   rb_define_module_function(accounting, "counted_bytes", RUBY_METHOD_FUNC(counted_bytes), 0);
+  rb_define_module_function(accounting, "trim_heap", RUBY_METHOD_FUNC(trim_heap), 0);
 }

@@ -54,13 +54,7 @@ module PytorchParity
     # Gives the C heap's free memory back to the system (glibc's malloc_trim), with the free top that the
     # allocator keeps for the next step (tensor_memory_accounting.cpp): for when no step follows.
     def trim_heap
-      LibC.malloc_trim(0)
-    end
-
-    module LibC
-      extend FFI::Library
-      ffi_lib FFI::Library::LIBC
-      attach_function :malloc_trim, %i[size_t], :int
+      TensorMemoryAccounting.trim_heap
     end
 
     # Counts tensor's memory, which LibTorch did not allocate through its CPU allocator (a DataLoader's
