@@ -11,6 +11,10 @@ Environment (the fault-injection tests run this suite against a broken copy of t
                      runs for this --python-run (the fault-injection children share their parent's)
   PARITY_PYTHON_FREE_RUNS  a folder where test_free_running.free_run_commands trained the Python side (its
                      python/ and data/), taken instead of training it again (the data paths' children)
+  PARITY_PYTHON_CONFIG  a file holding `python reference_py/train.py --print-config`'s output, taken instead of running
+                     it again (test_options.py; the fault-injection children, whose faults are in the port alone)
+  PARITY_PYTHON_PREPROCESSED  a folder where test_preprocessing.python_standin made the Python side's stand-in bundle
+                     (standin.json, standin_python), taken instead of making it again (the fault-injection children)
   PARITY_FIXTURES_CHECKED  the sha256 of fixtures/manifest.json when a parent session found the fixtures up to date
                      (the fault-injection children): while the manifest hashes to it, they are not checked again
   PARITY_RUBY_SERVER the socket of a Ruby fork server (parity/fork_server.rb) that runs the port's entry points
@@ -31,6 +35,9 @@ FIXTURES = ROOT / "fixtures"
 RUNS = Path(os.environ.get("PARITY_RUNS") or ROOT / "runs" / "parity")
 PYTHON_FLOOR_RUNS = Path(os.environ["PARITY_PYTHON_FLOOR_RUNS"]) if os.environ.get("PARITY_PYTHON_FLOOR_RUNS") else None
 PYTHON_FREE_RUNS = Path(os.environ["PARITY_PYTHON_FREE_RUNS"]) if os.environ.get("PARITY_PYTHON_FREE_RUNS") else None
+PYTHON_CONFIG = Path(os.environ["PARITY_PYTHON_CONFIG"]) if os.environ.get("PARITY_PYTHON_CONFIG") else None
+PYTHON_PREPROCESSED = (Path(os.environ["PARITY_PYTHON_PREPROCESSED"]) if os.environ.get("PARITY_PYTHON_PREPROCESSED")
+                       else None)
 FIXTURES_CHECKED = os.environ.get("PARITY_FIXTURES_CHECKED")
 RUBY_SERVER = os.environ.get("PARITY_RUBY_SERVER")
 REPORT = (None if os.environ.get("PARITY_REPORT") == "none"

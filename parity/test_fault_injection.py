@@ -22,8 +22,10 @@ from parity.conftest import fixtures_ready, floor_commands, floor_threads, manif
 from parity.fork_server import ForkServer, run_each
 from parity.runs import Run
 from parity.test_free_running import free_data, free_run_commands, python_free_runs
+from parity.test_options import python_default_config
+from parity.test_preprocessing import python_standin, standin_outputs
 from parity.settings import STRATEGIES
-from parity.sides import ROOT, SIDE_THREADS, python, run_together, session_server
+from parity.sides import ROOT, SIDE_THREADS, python, run_together, session_server, start_served
 from reference_py import threads
 
 
@@ -164,10 +166,37 @@ def ruby_side():
     return {"PARITY_RUBY_SERVER": str(session_server("Ruby").socket_path)}
 
 
+def shared_python_config(faults, tmp_path_factory):
+    """train.py --print-config's output, made once here for the children that compare options (test_options.py's
+    python_default_config: this session's, forked by its Python server), as PARITY_PYTHON_CONFIG; each child ran
+    train.py as a process of its own, which loaded LibTorch (2.3 CPU-s)."""
+    if not any("parity/test_options.py" in fault.tests.split() for fault in faults):
+        return {}
+    path = tmp_path_factory.mktemp("python_config") / "config.json"
+    path.write_text(python_default_config())
+    return {"PARITY_PYTHON_CONFIG": str(path)}
+
+
+def shared_python_standin(faults, tmp_path_factory):
+    """The Python side's stand-in bundle, made once here for the children that compare preprocessing outputs of the
+    stand-in images alone (test_preprocessing.py's python_standin, forked by this session's Python server), as
+    PARITY_PYTHON_PREPROCESSED."""
+    outputs = {fault.name: standin_outputs(fault.tests.split()) for fault in faults
+               if any(test.startswith("parity/test_preprocessing.py") for test in fault.tests.split())}
+    if not outputs or None in outputs.values() or len({tuple(o) for o in outputs.values()}) > 1:
+        return {}
+    folder = tmp_path_factory.mktemp("python_standin")
+    start_served(python_standin(folder, next(iter(outputs.values())))).wait()
+    return {"PARITY_PYTHON_PREPROCESSED": str(folder)}
+
+
 @pytest.fixture(scope="module")
 def one_stack_outcomes(python_run, tmp_path_factory, python_side, ruby_side):
-    """The one-stack faults' child suites, reusing this session's Python replay."""
-    return run_children(python_side, [f for f in FAULTS if not f.across_stacks], python_run, tmp_path_factory, ruby_side)
+    """The one-stack faults' child suites, reusing this session's Python replay and Python configuration."""
+    faults = [f for f in FAULTS if not f.across_stacks]
+    return run_children(python_side, faults, python_run, tmp_path_factory,
+                        {**ruby_side, **shared_python_config(faults, tmp_path_factory),
+                         **shared_python_standin(faults, tmp_path_factory)})
 
 
 def session_python_run(request, strategy):

@@ -18,18 +18,38 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from parity.fork_server import ForkServer, run_each
-from parity.settings import ROOT, STRATEGIES
-from parity.sides import python, rake, ruby, run_together
+from parity.settings import PYTHON_CONFIG, ROOT, STRATEGIES
+from parity.sides import python, rake, ruby, start_served, start_together
 
 # Options whose defaults differ on purpose, and why.
 BY_DESIGN = {"out_dir": "each side writes under its own folder (runs/train/python, runs/train/ruby)"}
 
 
+INVOCATIONS = {"python": python("train.py", "--print-config"), "ruby_port/bin/train": ruby("train", "--print-config"),
+               "rake train": rake("train", print_config=1)}
+
+
+def python_default_config():
+    """`python reference_py/train.py --print-config`'s output: PYTHON_CONFIG when a parent session made it (the
+    fault-injection children, whose faults are in the port alone), else run here."""
+    if PYTHON_CONFIG is not None:
+        return PYTHON_CONFIG.read_text()
+    return start_served(INVOCATIONS["python"]).wait()[0]
+
+
 @pytest.fixture(scope="module")
 def default_configs():
-    outputs = run_together(python("train.py", "--print-config"), ruby("train", "--print-config"),
-                           rake("train", print_config=1))
-    return dict(zip(("python", "ruby_port/bin/train", "rake train"), map(json.loads, outputs)))
+    """Each invocation's resolved configuration, by name, made when a test first reads it: a session that stops at
+    the first failure (-x, the fault-injection children) starts no invocation it does not compare. train.py and
+    bin/train are forked by the session's servers (parity/sides.py's session_server), which loaded LibTorch, as
+    --print-config does to report its thread count; `rake train` runs as users run it, a process of its own."""
+    @functools.cache
+    def config(name):
+        if name == "python":
+            return json.loads(python_default_config())
+        command = INVOCATIONS[name]
+        return json.loads((start_served if command.argv[0] == "ruby" else start_together)(command).wait()[0])
+    return config
 
 
 def differing_options(python_config, ruby_config):
@@ -40,9 +60,9 @@ def differing_options(python_config, ruby_config):
 
 @pytest.mark.parametrize("invocation", ["ruby_port/bin/train", "rake train"])
 def test_default_invocation_resolves_every_option_as_python(invocation, default_configs):
-    python_config = default_configs["python"]
+    python_config = default_configs("python")
     assert len(python_config) >= 15, f"python's configuration lists only {sorted(python_config)}"
-    differing = differing_options(python_config, default_configs[invocation])
+    differing = differing_options(python_config, default_configs(invocation))
     assert not differing, (f"`{invocation}` with its defaults and `python reference_py/train.py` resolve "
                            f"{len(differing)} option(s) differently: option " + "; option ".join(differing))
 

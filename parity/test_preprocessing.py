@@ -34,7 +34,7 @@ from torchvision import transforms
 
 from parity.compare import Comparison, check, measure
 from parity.early import RunsInFolder, started, starts_early
-from parity.settings import ROOT
+from parity.settings import PYTHON_PREPROCESSED, ROOT
 from parity.sides import python, ruby, start_served
 from parity.tolerances import PIXEL_LEVEL, PREPROCESSING
 from reference_py.data import STD, image_files
@@ -214,11 +214,46 @@ def start_preprocessing(session, background):
         specs["geometries"] = geometry_spec(folder)
     commands, stems = [], {}
     for name, images in specs.items():
-        spec = folder / f"{name}.json"
-        spec.write_text(json.dumps({"images": images}))
+        spec = write_spec(folder, name, images)
         stems[name] = {side: folder / f"{name}_{side}" for side in ("python", "ruby")}
-        commands += [python("preprocess.py", spec, stems[name]["python"]), ruby("preprocess", spec, stems[name]["ruby"])]
+        if name == "standin" and PYTHON_PREPROCESSED is not None:
+            stems[name]["python"] = given_python_standin(images)
+        else:
+            commands.append(python("preprocess.py", spec, stems[name]["python"]))
+        commands.append(ruby("preprocess", spec, stems[name]["ruby"]))
     return Preprocessing(folder, start_served(*commands, background=background), specs, stems)
+
+
+def write_spec(folder, name, images):
+    spec = folder / f"{name}.json"
+    spec.write_text(json.dumps({"images": images}))
+    return spec
+
+
+def standin_outputs(test_ids):
+    """The stand-in outputs that a session of `test_ids` (pytest node ids) compares, when they are rows of
+    test_every_stand_in_image_is_bit_identical alone; else None."""
+    rows = [re.fullmatch(r"parity/test_preprocessing\.py::test_every_stand_in_image_is_bit_identical\[(\w+)\]", test_id)
+            for test_id in test_ids]
+    return None if not rows or not all(rows) else [o for o in OUTPUTS if o in {row[1] for row in rows}]
+
+
+def python_standin(folder, outputs):
+    """reference_py/preprocess.py's command for the stand-in images' `outputs`, written into `folder` (standin.json,
+    standin_python), which a child session of the fault-injection tests (the port broken, Python as it is) takes as
+    PARITY_PYTHON_PREPROCESSED: each such child started a Python server of its own for that one run (4.3 CPU-s)."""
+    from parity.conftest import fixtures_ready
+
+    spec = write_spec(folder, "standin", standin_spec(fixtures_ready(), None if len(outputs) == len(OUTPUTS) else outputs))
+    return python("preprocess.py", spec, folder / "standin_python")
+
+
+def given_python_standin(images):
+    """The Python side's stand-in bundle in PYTHON_PREPROCESSED (python_standin), made from this session's spec."""
+    given = json.loads((PYTHON_PREPROCESSED / "standin.json").read_text())["images"]
+    assert given == images, (f"PARITY_PYTHON_PREPROCESSED={PYTHON_PREPROCESSED} was made from another spec than this "
+                             f"session's stand-in images: unset it and the Python side runs here")
+    return PYTHON_PREPROCESSED / "standin_python"
 
 
 @dataclass
