@@ -3,8 +3,8 @@
 Every case runs each side's real command line in a folder of its own and must end with exit status 2
 and exactly one line on stderr that names the problem and the fix (the same words on both sides), and
 every file that existed before the run must be byte-identical after it. The cases run a few at a time, each
-forked by a server of its language that loaded LibTorch and torchvision once (parity/fork_server.py: the
-command runs as the interpreter runs it, in the case's folder), as the trainers of the crash tests are: a
+forked by the session's server of its language, which loaded LibTorch and torchvision once (parity/sides.py's
+session_server; parity/fork_server.py: the command runs as the interpreter runs it, in the case's folder), as the trainers of the crash tests are: a
 case was mostly an interpreter, and for some LibTorch, starting. The recorder's cases run as processes of
 their own (the Ruby recorder's command line is not one a server runs).
 
@@ -35,9 +35,8 @@ import pytest
 import torch
 from PIL import Image
 
-from parity.fork_server import ForkServer
 from parity.settings import ROOT, RUBY_PORT
-from parity.sides import Command, python, ruby
+from parity.sides import Command, python, ruby, session_server
 from reference_py import standin_data
 from reference_py.checksums import file_sha256
 from reference_py.export_fixtures import ensure_fixtures
@@ -52,20 +51,18 @@ SCRIPTS = {"python": lambda name: f"{name}.py", "ruby": lambda name: name}
 COMMANDS = {"python": python, "ruby": ruby}
 TRAIN = ["--strategy", "scratch", "--epochs", "1", "--no-progress"]
 SMALL_FIXTURES = {"seed": 0, "eval_per_class": 2, "replay_per_class": 2}
-# what the servers load once: LibTorch, torchvision and Python's matplotlib, which train.py draws with (as
-# test_free_running.py's servers)
-PRELOAD = {"python": ("torch", "torchvision", "matplotlib.pyplot"), "ruby": ("torch", "torchvision")}
 
 
 class Servers:
-    """A fork server per side (parity/fork_server.py) that loaded PRELOAD once, shared by the threads that run the cases:
-    each command runs as its interpreter runs it, in its folder, its stdout and stderr in files (run, start)."""
+    """The session's fork server of each side (parity/sides.py's session_server: it loaded LibTorch, torchvision and
+    Python's matplotlib, which train.py draws with, once, in the environment of the suite's commands), shared by the
+    threads that run the cases: each command runs as its interpreter runs it, in its folder, its stdout and stderr in
+    files (run, start). Servers of this module's own, with the same environment and modules, paid their start again
+    beside the session's (9.6 CPU-s)."""
 
     def __init__(self, outputs):
-        env = Command("Python", []).env()
         self.outputs, self.lock, self.count = outputs, threading.Lock(), 0
-        self.servers = {"python": ForkServer.python(PRELOAD["python"], env, ROOT),
-                        "ruby": ForkServer.ruby(PRELOAD["ruby"], env, ROOT)}
+        self.servers = {"python": session_server("Python"), "ruby": session_server("Ruby")}
 
     def serves(self, side, command, env):
         server = self.servers[side]
@@ -84,10 +81,6 @@ class Servers:
         process = self.start(side, command, env, cwd)
         stdout, stderr = process.communicate(timeout)
         return subprocess.CompletedProcess(command.argv, process.returncode, stdout, stderr)
-
-    def close(self):
-        for server in self.servers.values():
-            server.close()
 
 
 class ForkedRun:
@@ -120,9 +113,7 @@ class ForkedRun:
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    served = Servers(tmp_path_factory.mktemp("bad_input_outputs"))
-    yield served
-    served.close()
+    return Servers(tmp_path_factory.mktemp("bad_input_outputs"))
 
 
 # --- inputs ------------------------------------------------------------------------------------------------
