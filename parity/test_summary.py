@@ -11,7 +11,7 @@ import pytest
 
 from parity.compare import Comparison, check
 from parity.settings import ROOT, RUBY_PORT
-from parity.sides import Command, ruby, run_together
+from parity.sides import Command, ruby, start_served
 from parity.tolerances import BIT_IDENTICAL
 from reference_py.strategies import STRATEGIES
 
@@ -27,13 +27,15 @@ def input_args(strategy):
 
 @pytest.fixture(scope="module")
 def summaries():
-    """{strategy: (ruby lines, python lines)}, every side run at once."""
+    """{strategy: (ruby lines, python lines)}, every side run at once, each forked by the session's server of its
+    language (parity/sides.py's session_server), which loaded LibTorch and torchvision once: as processes of their
+    own, the ten paid that start and their teardown (36.9 CPU-s in all, loaded)."""
     commands = []
     for strategy in STRATEGIES:
         commands.append(ruby("summary", "--strategy", strategy, *input_args(strategy)))
         commands.append(Command("Python", [sys.executable, "-m", "reference_py.summary", "--strategy", strategy,
                                            *input_args(strategy)]))
-    outputs = run_together(*commands)
+    outputs = start_served(*commands).wait()
     return {strategy: (outputs[2 * i].splitlines(), outputs[2 * i + 1].splitlines())
             for i, strategy in enumerate(STRATEGIES)}
 
