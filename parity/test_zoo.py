@@ -28,7 +28,7 @@ import pytest
 
 from parity.compare import Comparison, check, measure
 from parity.runs import same_stack
-from parity.sides import SideFailed, python, ruby, run_together, start_together
+from parity.sides import SideFailed, python, ruby, start_served
 from parity.tolerances import for_quantity
 from reference_py import zoo
 from reference_py.tensor_io import BundleError, read_bundle, read_digests
@@ -152,7 +152,7 @@ def digests(folder):
 def compare_again_with_values(folder, arch, out):
     """{quantity: [Comparison]}: the architecture run again by both sides with its values written in full (under
     `out`) and measured; a quantity fails too where the rerun's digests are not those of the first run (`folder`)."""
-    run_together(python("zoo.py", "--out", out, "--arch", arch), ruby("zoo", "--out", out, "--arch", arch))
+    start_served(python("zoo.py", "--out", out, "--arch", arch), ruby("zoo", "--out", out, "--arch", arch)).wait()
     results = compare_arch(out / arch, arch)
     first, again = digests(folder), digests(out / arch)
     shutil.rmtree(out / arch)
@@ -177,8 +177,10 @@ def zoo_matrix(tmp_path_factory, report_notes):
     architecture again with its values where a digest differs."""
     out = tmp_path_factory.mktemp("zoo")
     start = time.monotonic()
-    sides = start_together(python("zoo.py", "--out", out, "--arch", *ARCHITECTURES, "--digests-only"),
-                           ruby("zoo", "--out", out, "--arch", *ARCHITECTURES, "--digests-only"))
+    # forked by the session's servers (parity/sides.py's session_server), which loaded LibTorch and torchvision once and
+    # which the session starts anyway: as processes of their own, each side paid that start and its teardown
+    sides = start_served(python("zoo.py", "--out", out, "--arch", *ARCHITECTURES, "--digests-only"),
+                         ruby("zoo", "--out", out, "--arch", *ARCHITECTURES, "--digests-only"))
     matrix = {}
     try:
         for arch in ARCHITECTURES:
