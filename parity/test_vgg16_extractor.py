@@ -31,7 +31,7 @@ from parity import quantities
 from parity import test_free_running as free
 from parity.compare import check
 from parity.runs import FreeRun, Replays, Run, free_pair
-from parity.sides import python, ruby, run_together
+from parity.sides import python, ruby, start_served
 from reference_py import standin_data
 from reference_py.pretrained import ensure_net
 
@@ -56,15 +56,17 @@ def vgg16(tmp_path_factory):
     try:
         weights = ensure_net(scratch / "vgg16.pth", seed=free.SEED, arch="vgg16")
         fixtures = scratch / "fixtures"
-        run_together(python("export_fixtures.py", "--out", fixtures, "--weights", weights, "--strategy", STRATEGY,
-                            "--eval-per-class", *EVAL_PER_CLASS, "--replay-per-class", *REPLAY_PER_CLASS))
+        start_served(python("export_fixtures.py", "--out", fixtures, "--weights", weights, "--strategy", STRATEGY,
+                            "--eval-per-class", *EVAL_PER_CLASS, "--replay-per-class", *REPLAY_PER_CLASS)).wait()
         data_dir = standin_data.ensure_standin(out / "free" / "data", seed=free.SEED, counts=free.DATA_COUNTS)
         common = ["--strategy", STRATEGY, *free.worker_flags(STRATEGY), "--epochs", EPOCHS, "--step-size", STEP_SIZE,
                   "--seed", free.SEED, "--data-dir", data_dir, "--weights", weights, "--no-progress", "--record"]
-        run_together(python("train.py", *common, "--out-dir", out / "free" / "python"),
+        # forked by the session's servers (parity/sides.py's session_server), which loaded LibTorch and torchvision
+        # once: as processes of their own, each paid that start and its teardown
+        start_served(python("train.py", *common, "--out-dir", out / "free" / "python"),
                      ruby("train", *common, "--out-dir", out / "free" / "ruby"),
                      python("replay.py", "--fixtures", fixtures, "--out", out / "replay" / "python"),
-                     ruby("replay", "--fixtures", fixtures, "--out", out / "replay" / "ruby"))
+                     ruby("replay", "--fixtures", fixtures, "--out", out / "replay" / "ruby")).wait()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     free_runs = free_pair(FreeRun(out / "free" / "ruby" / STRATEGY), FreeRun(out / "free" / "python" / STRATEGY))
