@@ -19,7 +19,7 @@ import pytest
 
 from parity.fork_server import ForkServer, run_each
 from parity.settings import PYTHON_CONFIG, ROOT, STRATEGIES
-from parity.sides import python, rake, ruby, start_served, start_together
+from parity.sides import Command, python, rake, ruby, session_server, start_served, start_together
 
 # Options whose defaults differ on purpose, and why.
 BY_DESIGN = {"out_dir": "each side writes under its own folder (runs/train/python, runs/train/ruby)"}
@@ -181,7 +181,6 @@ NEW_DEFAULT = {
     "reference_py/recipe.py": ('Setting("float", 0.9, "SGD\'s momentum"', 'Setting("float", 0.8, "SGD\'s momentum"'),
     "ruby_port/lib/hymenoptera/recipe.rb": ('default: 0.9, help: "SGD\'s momentum"', 'default: 0.8, help: "SGD\'s momentum"'),
 }
-PYTHON_PRELOAD = ("torch", "torchvision")  # what the Python commands below load: once for them all (parity/fork_server.py)
 BENCH_GROUPS = {
     "python": ["-c", f"import json; from bench import workload; print(json.dumps([g['lr'] for g in "
                      f"workload.build({NEW_STRATEGY!r})[1].param_groups]), workload.MOMENTUM)"],
@@ -206,8 +205,10 @@ def copy_with_a_new_strategy(tmp_path_factory):
             text = (root / path).read_text()
             assert text.count(old) == 1, f"{path} no longer has {old!r} once: update this test's edit"
             (root / path).write_text(text.replace(old, new))
-    env = dict(os.environ, BUNDLE_GEMFILE=str(ROOT / "Gemfile"), PYTHONPATH=str(root), RUBYLIB=str(root / "ruby_port/lib"),
-               HYMENOPTERA_THREADS="1", OMP_NUM_THREADS="1")
+    # the Python commands run in the environment of the session's Python server, which forks them (each imports from
+    # the copy, its working folder); the Ruby ones in the same, with the copy on their load paths
+    served_env = Command("Python", []).env()
+    env = dict(served_env, PYTHONPATH=str(root), RUBYLIB=str(root / "ruby_port/lib"))
     py, rb = [sys.executable], ["ruby"]
     commands = {
         "train.py --help": py + ["reference_py/train.py", "--help"],
@@ -241,17 +242,19 @@ def copy_with_a_new_strategy(tmp_path_factory):
 
     def start(server, name):
         folder(name).mkdir()
-        return server.start(commands[name][1:], env, folder(name) / "stdout", errors=folder(name) / "stderr", cwd=root)
+        return server.start(commands[name][1:], served_env, folder(name) / "stdout", errors=folder(name) / "stderr", cwd=root)
 
     def served(name, job):
         assert job.returncode == 0, f"{commands[name]}: exit {job.returncode}\n{(folder(name) / 'stderr').read_text()}"
         return (folder(name) / "stdout").read_text()
 
-    # the Ruby commands, each a process of its own, one at a time beside the Python ones, which a fork server that
-    # imported LibTorch and torchvision once runs as the interpreter would (parity/fork_server.py); it starts in ROOT,
-    # where `-m parity.fork_server` is found, and each command runs in the copy and imports from it, as before
+    # the Ruby commands, each a process of its own, one at a time beside the Python ones, which the session's Python
+    # server (parity/sides.py's session_server), which imported LibTorch and torchvision once, runs as the interpreter
+    # would (parity/fork_server.py): each command runs in the copy and imports from it. A server of the module's own for
+    # them paid that start again (2.7 CPU-s)
     python_names = [name for name, argv in commands.items() if argv[0] == sys.executable]
-    with ThreadPoolExecutor(max_workers=1) as pool, ForkServer.python(PYTHON_PRELOAD, env, ROOT) as server:
+    server = session_server("Python")
+    with ThreadPoolExecutor(max_workers=1) as pool:
         others = {name: pool.submit(run, argv) for name, argv in commands.items() if name not in python_names}
         jobs = run_each([functools.partial(start, server, name) for name in python_names], 1, timeout=600)
         answers = {name: served(name, job) for name, job in zip(python_names, jobs)}
