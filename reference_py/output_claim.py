@@ -25,6 +25,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -113,11 +114,14 @@ class Output:
     def _make_parents(self):
         missing = []
         for parent in [self.target.parent, *self.target.parent.parents]:
-            if parent.is_dir():
-                break
-            if parent.exists() or parent.is_symlink():
-                raise UserError(f"{self.option} {self.target}: {parent} is not a folder; {self.fix()}")
-            missing.append(parent)
+            try:  # one look each: another run may make the folder at any moment
+                if stat.S_ISDIR(parent.stat().st_mode):
+                    break
+            except (FileNotFoundError, NotADirectoryError):
+                if not parent.is_symlink():
+                    missing.append(parent)
+                    continue
+            raise UserError(f"{self.option} {self.target}: {parent} is not a folder; {self.fix()}")
         for parent in reversed(missing):
             try:
                 parent.mkdir()

@@ -3,6 +3,7 @@ refused with the fix, and train's --out-dir check sees through links (the twin:
 ruby_port/test/output_claim_test.rb)."""
 
 import json
+import os
 
 import pytest
 
@@ -83,6 +84,23 @@ def test_a_parent_folder_another_run_makes_meanwhile_is_shared_and_left_to_it(tm
             mkdir(path)  # the other run's, between this one's check and its mkdir
         mkdir(path, *args, **kwargs)
     monkeypatch.setattr(output_claim.Path, "mkdir", raced)
+    claim = output_claim.OutputDir(parent / "python", "train", "--out-dir")
+    claim.claim()
+    claim.release()
+    assert parent.is_dir()
+
+
+def test_a_parent_folder_another_run_makes_right_after_this_one_looked_is_shared(tmp_path, monkeypatch):
+    """The other run's mkdir comes just after this one first looked for the folder and found none."""
+    parent = tmp_path / "runs"
+    look = output_claim.Path.stat
+
+    def raced(path, *args, **kwargs):
+        if path == parent and not os.path.exists(parent):
+            os.mkdir(parent)  # the other run's, right after this one's look
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return look(path, *args, **kwargs)
+    monkeypatch.setattr(output_claim.Path, "stat", raced)
     claim = output_claim.OutputDir(parent / "python", "train", "--out-dir")
     claim.claim()
     claim.release()

@@ -82,6 +82,25 @@ class OutputClaimTest < Minitest::Test
     assert File.directory?(parent)
   end
 
+  # The other run's mkdir comes just after this one first looked for the folder and found none.
+  def test_a_parent_folder_another_run_makes_right_after_this_one_looked_is_shared
+    parent = File.join(tmpdir, "runs")
+    looks = {stat: File.method(:stat), directory?: File.method(:directory?)}
+    raced = looks.to_h do |name, look|
+      [name, lambda do |path|
+        unless path != parent || File.exist?(parent)
+          Dir.mkdir(parent) # the other run's, right after this one's look
+          name == :stat ? raise(Errno::ENOENT, path) : (return false)
+        end
+        look.call(path)
+      end]
+    end
+    claim = OutputClaim::OutputDir.new(File.join(parent, "ruby"), "train", "--out-dir")
+    File.stub(:stat, raced[:stat]) { File.stub(:directory?, raced[:directory?]) { claim.claim } }
+    claim.release
+    assert File.directory?(parent)
+  end
+
   # What train's --out-dir check asks (the twin: reference_py/tests/test_output_claim.py's).
   def test_inside_resolves_links_and_paths_that_do_not_exist_yet
     FileUtils.mkdir_p(File.join(tmpdir, "data", "train"))

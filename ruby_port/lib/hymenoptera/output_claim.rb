@@ -151,13 +151,17 @@ module Hymenoptera
       def make_parents
         missing = []
         parent = File.dirname(target)
-        until File.directory?(parent)
-          if File.exist?(parent) || File.symlink?(parent)
-            raise UserError, "#{option} #{target}: #{parent} is not a folder; #{fix}"
+        loop do
+          begin # one look each: another run may make the folder at any moment
+            break if File.stat(parent).directory?
+          rescue Errno::ENOENT, Errno::ENOTDIR
+            unless File.symlink?(parent)
+              missing << parent
+              parent = File.dirname(parent)
+              next
+            end
           end
-
-          missing << parent
-          parent = File.dirname(parent)
+          raise UserError, "#{option} #{target}: #{parent} is not a folder; #{fix}"
         end
         missing.reverse_each do |folder|
           begin
