@@ -39,10 +39,8 @@ pytestmark = [pytest.mark.extended, pytest.mark.zoo]
 
 STRATEGY = "vgg16_feature_extractor"
 EVAL_PER_CLASS, REPLAY_PER_CLASS = ["2", "3"], ["3", "2"]  # 5 images each: batches of 4 and 1
-# The free runs: 2 epochs, the learning rate decaying after the first (the replay protocol's epochs and step), on
-# test_free_running.py's set. Its third epoch is there for a best epoch before the last, one of the paths of the real
-# data that test_free_running.py and test_replay.py check on ResNet-18, through the same loop, and none checked here:
-# here it was a third of the images' forward passes (VGG-16's: 12 a side an epoch).
+# The free runs: 2 epochs, the learning rate decaying after the first (the replay protocol's epochs and step, and
+# test_free_running.py's), on test_free_running.py's set.
 EPOCHS, STEP_SIZE = 2, 1
 
 
