@@ -33,10 +33,11 @@
 // fine-tuning step, in Python as in Ruby. Installing the allocator keeps TOP_PAD_BYTES at the top of the
 // heap instead (glibc's M_TOP_PAD), with blocks below MMAP_THRESHOLD_BYTES from the heap (setting one
 // stops glibc raising the other; 16 MiB is about where it would have raised it); a process whose
-// environment sets any of glibc's MALLOC_*_ tunables keeps its own. What the heap holds free, the kept top
-// and the holes that frees in a GC's order leave between live blocks, would then stay resident for the
-// process's life: so after each major GC (a few an epoch) the heap's free pages past the kept top go back to
-// the system (malloc_trim), as Ruby gives back its own emptied pages.
+// environment sets any of glibc's MALLOC_*_ tunables keeps its own. What the heap holds free (the kept top,
+// and the holes that frees in a GC's order leave between live blocks) stays resident for the next steps to
+// allocate into, as in Python's heap. Giving the holes back at each major GC (malloc_trim) made the steps
+// after it fault them in again: 1,700 page faults a feature-extraction step, more than its GCs cost
+// (bench/README.md). trim_heap gives everything back where no step follows.
 //
 // Memory LibTorch does not allocate here (a DataLoader batch mapped from a worker's file) is counted
 // through adjust(), by whoever made it.
@@ -70,7 +71,6 @@ constexpr int64_t PINNED_GC_BYTES = 16 << 20;
 constexpr int WINDOW_GCS = 16;
 constexpr int TOP_PAD_BYTES = 64 << 20;
 constexpr int MMAP_THRESHOLD_BYTES = 16 << 20;
-bool heap_top_kept = false;  // keep_heap_top set glibc's tunables: majors give back what lies past it
 bool vm_alive = true;  // LibTorch may free tensors after Ruby's VM is gone (its own statics, at exit)
 bool collection_pending = false;
 bool full_collection = false;
@@ -111,7 +111,6 @@ void observe_gcs() {
   int64_t survivors = live.load(std::memory_order_relaxed);
   size_t majors = rb_gc_stat(major_gc_count);
   if (majors != majors_seen || lowest_since_major < 0) {
-    if (heap_top_kept && majors != majors_seen) malloc_trim(TOP_PAD_BYTES);
     majors_seen = majors;
     lowest_since_major = survivors;
     lowest_in_window = INT64_MAX;
@@ -172,7 +171,6 @@ void keep_heap_top() {
   }
   mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
   mallopt(M_TOP_PAD, TOP_PAD_BYTES);
-  heap_top_kept = true;
 }
 
 void vm_destroyed(ruby_vm_t*) {
