@@ -49,6 +49,7 @@
 #include <cstdlib>
 
 #include <c10/core/CPUAllocator.h>
+#include <c10/util/Exception.h>
 
 #include <ruby.h>
 #include <ruby/debug.h>
@@ -64,8 +65,6 @@ namespace {
 
 std::atomic<int64_t> unsettled{0};
 std::atomic<int64_t> live{0};
-c10::Allocator* inner = nullptr;
-c10::DeleterFnPtr inner_deleter = nullptr;
 constexpr size_t GC_BYTES = 16 << 20;
 constexpr int64_t PINNED_GC_BYTES = 16 << 20;
 constexpr int WINDOW_GCS = 16;
@@ -142,23 +141,45 @@ void count(int64_t bytes) {
   }
 }
 
-// malloc_usable_size is the same for a pointer when it is made and when it is freed, so no size needs
-// keeping; the context stays the data pointer, as the default allocator's (raw_allocate needs that).
+// Blocks come from malloc, not from posix_memalign as c10's default allocator takes them: glibc 2.36's
+// posix_memalign asks its bins for ALIGNMENT + 32 bytes more than the block it keeps, so a hole exactly one
+// tensor's size, which a GC's frees leave between live tensors, never takes the same tensor again, and the
+// heap grew epoch after epoch until freed neighbours had merged. A malloc'ed block is a little larger, the
+// data aligned inside it and, just before the data, a mark and the block's start, so that the context stays
+// the data pointer, as the default allocator's (raw_allocate needs that). Memory the default allocator gave
+// before this one was installed (a oneDNN cache made through raw_allocate) has no mark: it goes back as c10
+// would give it back.
+constexpr size_t ALIGNMENT = 64;  // c10's gAlignment
+constexpr uintptr_t MARK = 0x7079746f72636821;  // "pytorch!"
+constexpr size_t HEADER = 2 * sizeof(void*);
+
 void counted_delete(void* data) {
   if (data == nullptr) return;
-  int64_t bytes = static_cast<int64_t>(malloc_usable_size(data));
-  inner_deleter(data);
+  uintptr_t* header = static_cast<uintptr_t*>(data) - 2;
+  if (header[0] != MARK) {
+    std::free(data);
+    return;
+  }
+  header[0] = 0;
+  void* block = reinterpret_cast<void*>(header[1]);
+  int64_t bytes = static_cast<int64_t>(malloc_usable_size(block));
+  std::free(block);
   count(-bytes);
 }
 
 struct CountingAllocator final : c10::Allocator {
   c10::DataPtr allocate(size_t nbytes) const override {
-    c10::DataPtr made = inner->allocate(nbytes);
-    void* data = made.get();
-    if (data == nullptr) return made;
-    made.release_context();
-    count(static_cast<int64_t>(malloc_usable_size(data)));
-    return {data, data, &counted_delete, made.device()};
+    c10::Device cpu(c10::DeviceType::CPU);
+    if (nbytes == 0) return {nullptr, nullptr, &counted_delete, cpu};
+    void* block = std::malloc(nbytes + ALIGNMENT + HEADER);
+    TORCH_CHECK(block != nullptr, "DefaultCPUAllocator: not enough memory: you tried to allocate ", nbytes, " bytes.");
+    uintptr_t start = reinterpret_cast<uintptr_t>(block) + HEADER;
+    void* data = reinterpret_cast<void*>((start + ALIGNMENT - 1) & ~(ALIGNMENT - 1));
+    uintptr_t* header = static_cast<uintptr_t*>(data) - 2;
+    header[0] = MARK;
+    header[1] = reinterpret_cast<uintptr_t>(block);
+    count(static_cast<int64_t>(malloc_usable_size(block)));
+    return {data, data, &counted_delete, cpu};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &counted_delete; }
 };
@@ -190,8 +211,6 @@ VALUE install(VALUE) {
   }
   ruby_vm_at_exit(vm_destroyed);
   keep_heap_top();
-  inner = current;
-  inner_deleter = current->raw_deleter();
   c10::SetCPUAllocator(&counting, UINT8_MAX);
   return Qtrue;
 }
