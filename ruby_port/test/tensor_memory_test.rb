@@ -8,6 +8,7 @@ class TensorMemoryTest < Minitest::Test
   include Hymenoptera::TestSupport
   TensorMemory = PytorchParity::TensorMemory
   T = TorchVision::Transforms
+  HOLES_PAGES = (48 << 20) / 4096 # faults_refilling_holes' 48 MiB, in pages
 
   def freed?(tensor)
     tensor.numel.zero?
@@ -155,44 +156,39 @@ class TensorMemoryTest < Minitest::Test
     assert_operator child_output(code).to_i, :>, 16 << 20
   end
 
-  # A major GC keeps the heap's free memory for the steps after it: 48 MiB of 1 MiB tensors freed between
-  # others that stay are holes that tensors made again fill without faulting their pages in (given back at
-  # the major GC, every page faulted in again: tensor_memory_accounting.cpp). The tensors made again are a
-  # little smaller, so that this test is about the major GC alone (the next one is about the same size).
-  def test_a_major_gc_keeps_the_heap_s_free_memory_for_the_steps_after_it
+  # The page faults of making 48 MiB of tensors of `elements` floats again, in a fresh Ruby, once `collect` has
+  # freed 48 MiB of 1 MiB tensors made between others that stay: the holes they left.
+  def faults_refilling_holes(collect, elements)
     code = <<~RUBY
       faults = -> { File.read("/proc/self/stat").split(") ", 2).last.split[7].to_i }
       tensors = 96.times.map { Torch.ones(1 << 18) }
       kept = tensors.each_slice(2).map(&:first)
       tensors = nil
-      GC.start(full_mark: false, immediate_sweep: true)
-      GC.start(full_mark: true, immediate_sweep: true)
-      Torch.empty(1) # the allocator sees the major GC at its next count
+      #{collect}
       before = faults.call
-      again = 48.times.map { Torch.ones((1 << 18) - 256) }
+      again = 48.times.map { Torch.ones(#{elements}) }
       puts faults.call - before, kept.size, again.size
     RUBY
-    faults = child_output(code, ruby_limits).split.first.to_i
-    assert_operator faults, :<, (48 << 20) / 4096 / 8, "pages of the freed holes faulted in again after a major GC"
+    child_output(code, ruby_limits).split.first.to_i
   end
 
-  # The same tensors made again fill the holes they left: 48 MiB of 1 MiB tensors freed between others that
-  # stay (by a full GC: the GCs the count started while they were made have aged them). Taken with
-  # posix_memalign, as c10's default allocator takes them, they faulted every page in again: glibc 2.36 asks
-  # its bins for 96 bytes more than the block it keeps (tensor_memory_accounting.cpp).
+  # A major GC keeps the heap's free memory for the steps after it: tensors made again fill the holes
+  # without faulting their pages in (given back at the major GC, every page faulted in again:
+  # tensor_memory_accounting.cpp). They are a little smaller, so that this test is about the major GC alone.
+  def test_a_major_gc_keeps_the_heap_s_free_memory_for_the_steps_after_it
+    collect = "GC.start(full_mark: false, immediate_sweep: true); GC.start(full_mark: true, immediate_sweep: true); " \
+              "Torch.empty(1)" # the allocator sees the major GC at its next count
+    assert_operator faults_refilling_holes(collect, "(1 << 18) - 256"), :<, HOLES_PAGES / 8,
+                    "pages of the freed holes faulted in again after a major GC"
+  end
+
+  # The same tensors made again fill the holes they left (freed by a full GC: the GCs the count started while
+  # they were made have aged them). Taken with posix_memalign, as c10's default allocator takes them, they
+  # faulted every page in again: glibc 2.36 asks its bins for 96 bytes more than the block it keeps
+  # (tensor_memory_accounting.cpp).
   def test_the_same_tensors_made_again_fill_the_holes_they_left
-    code = <<~RUBY
-      faults = -> { File.read("/proc/self/stat").split(") ", 2).last.split[7].to_i }
-      tensors = 96.times.map { Torch.ones(1 << 18) }
-      kept = tensors.each_slice(2).map(&:first)
-      tensors = nil
-      GC.start(full_mark: true, immediate_sweep: true)
-      before = faults.call
-      again = 48.times.map { Torch.ones(1 << 18) }
-      puts faults.call - before, kept.size, again.size
-    RUBY
-    faults = child_output(code, ruby_limits).split.first.to_i
-    assert_operator faults, :<, (48 << 20) / 4096 / 8, "pages of the freed holes faulted in again"
+    assert_operator faults_refilling_holes("GC.start(full_mark: true, immediate_sweep: true)", "1 << 18"), :<,
+                    HOLES_PAGES / 8, "pages of the freed holes faulted in again"
   end
 
   # A worker's release: a major GC past 32 MiB counted since the last major one, a minor one below.
