@@ -198,8 +198,8 @@ void vm_destroyed(ruby_vm_t*) {
   vm_alive = false;
 }
 
-// The default allocator must hand out memory the way counted_delete assumes: its own pointer as
-// context, freed by its raw deleter (c10's DefaultCPUAllocator does, from malloc through alloc_cpu).
+// The allocator this one replaces must be c10's default one, whose memory (its own pointer as context,
+// freed by its raw deleter) counted_delete gives back with free() when it comes without a mark.
 VALUE install(VALUE) {
   c10::Allocator* current = c10::GetCPUAllocator();
   if (current == &counting) return Qfalse;
