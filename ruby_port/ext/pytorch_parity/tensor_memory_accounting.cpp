@@ -1,6 +1,6 @@
 // Tells Ruby's GC how much memory LibTorch's CPU tensors hold, so that it runs when they pile up (as
 // it runs when Ruby's own objects do) and frees the tensors nobody holds any more. Installed as
-// LibTorch's CPU allocator, wrapping the default one: every byte it hands out is added to Ruby's
+// LibTorch's CPU allocator in place of the default one: every byte it hands out is added to Ruby's
 // malloc count (rb_gc_adjust_memory_usage), every byte given back is taken off.
 //
 // rb_gc_adjust_memory_usage may only be called holding the GVL; LibTorch also allocates and frees on

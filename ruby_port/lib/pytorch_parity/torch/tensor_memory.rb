@@ -20,7 +20,7 @@ module PytorchParity
   # torch.rb frees a tensor's LibTorch memory only when Ruby's GC collects the Ruby object holding
   # it, and Ruby's GC does not count that memory, so left alone it seldom runs: every batch's
   # activations stay allocated and the next batch pays page faults for fresh memory (bench/README.md
-  # measures it). LibTorch's CPU allocator is therefore wrapped by one that counts every tensor's bytes
+  # measures it). LibTorch's CPU allocator is therefore replaced by one that counts every tensor's bytes
   # in Ruby's malloc count (ruby_port/ext/pytorch_parity/tensor_memory_accounting.cpp, compiled by
   # bin/setup), so that Ruby's GC runs when tensors pile up, as it runs for its own objects.
   module TensorMemory
