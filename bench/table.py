@@ -205,12 +205,14 @@ def notes(results):
         "\"After each step\" rows: the same step followed by a minor GC, what the port's loops did before the "
         "accounting (bench/README.md, Findings).",
     ]
-    gc = [(mode, sum(run["modes"][mode]["gc_runs"] for run in ok(results["steps"]["ruby"])),
-           sum(run["modes"][mode]["gc_ms"] for run in ok(results["steps"]["ruby"])))
+    gc = [(mode, *(sum(run["modes"][mode].get(key, 0) for run in ok(results["steps"]["ruby"]))
+                   for key in ("gc_runs", "accounting_gc_runs", "accounting_gc_wall_ms", "gc_ms")))
           for mode in next((list(run["modes"]) for run in ok(results["steps"]["ruby"])), [])]
     if gc:
-        lines.append("Ruby GC during the timed iterations: " + ", ".join(f"{mode} {runs} runs / {ms} ms"
-                                                                        for mode, runs, ms in gc) + ".")
+        lines.append("Ruby GC during the timed iterations (runs, of them started by pytorch_parity's memory accounting, "
+                     "and those in wall time; `GC.stat(:time)`, process CPU time with LibTorch's spinning threads, in "
+                     "brackets): " + ", ".join(f"{mode} {runs} runs, {started} started in {wall:.0f} ms [{cpu} ms]"
+                                             for mode, runs, started, wall, cpu in gc) + ".")
     cpu = {side: per_mode(results["steps"][side], "cpu_ms") for side in ("python", "ruby")}
     faults = {side: per_mode(results["steps"][side], "page_faults") for side in ("python", "ruby")}
     if cpu["python"] and cpu["ruby"]:

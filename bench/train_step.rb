@@ -6,7 +6,9 @@
 #
 # The twin of bench/train_step.py. Prints one JSON object: this side's runtime, and per mode the time of
 # every timed iteration and of each of its phases, in ms, with the process's CPU time and minor page faults
-# per iteration, its resident memory after the mode, and Ruby's GC runs and GC time while timing.
+# per iteration, its resident memory after the mode, and Ruby's GC runs and GC time while timing: gc_ms is
+# GC.stat(:time), process CPU time (LibTorch's spinning threads included); accounting_gc_wall_ms is the wall
+# time of the GCs pytorch_parity's memory accounting started (tensor_memory_accounting.cpp says why both).
 # A benchmark, not a test: it asserts nothing.
 #
 # Each mode also runs as MODE+gc: the same step followed by a minor GC, timed as the phase "gc". torch.rb
@@ -46,7 +48,7 @@ def time_mode(name, warmup, iters)
   warmup.times { step.call(->(_phase) {}) }
   totals, cpu, faults = [], [], []
   phases = (Workload.phases(mode) + (gc ? ["gc"] : [])).to_h { |phase| [phase, []] }
-  gc_count, gc_time = GC.stat(:count), GC.stat(:time)
+  gc_count, gc_time, started = GC.stat(:count), GC.stat(:time), accounting_gcs
   iters.times do
     cpu_start, faults_start = clock_ms(Process::CLOCK_PROCESS_CPUTIME_ID), minor_faults
     start = last = clock_ms
@@ -60,8 +62,15 @@ def time_mode(name, warmup, iters)
     cpu << clock_ms(Process::CLOCK_PROCESS_CPUTIME_ID) - cpu_start
     faults << minor_faults - faults_start
   end
+  runs, seconds = accounting_gcs
   {total_ms: totals, phases_ms: phases, cpu_ms: cpu, page_faults: faults, rss_mb: rss_mb,
-   gc_runs: GC.stat(:count) - gc_count, gc_ms: GC.stat(:time) - gc_time}
+   gc_runs: GC.stat(:count) - gc_count, gc_ms: GC.stat(:time) - gc_time,
+   accounting_gc_runs: runs - started[0], accounting_gc_wall_ms: (seconds - started[1]) * 1000.0}
+end
+
+# [GCs pytorch_parity's memory accounting started so far, their wall time in s]; [0, 0.0] without it.
+def accounting_gcs
+  defined?(PytorchParity::TensorMemoryAccounting) ? PytorchParity::TensorMemoryAccounting.collections_started : [0, 0.0]
 end
 
 options = {warmup: 3, iters: 10, modes: DEFAULT_MODES.join(",")}

@@ -117,6 +117,27 @@ class TensorMemoryTest < Minitest::Test
     assert_operator in_evaluation, :>=, 2, output
   end
 
+  # The GCs the count starts are counted with their wall time, for the benchmarks (GC.stat(:time) is CPU
+  # time): 40 MiB of dropped tensors start GCs that took some of the loop's time, never more than all of it.
+  def test_the_gcs_the_count_starts_are_counted_with_their_wall_time
+    code = <<~RUBY
+      GC.start
+      before, before_seconds = PytorchParity::TensorMemoryAccounting.collections_started
+      gcs = GC.stat(:count)
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      40.times { Torch.empty(1 << 20, dtype: :uint8) }
+      elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+      runs, seconds = PytorchParity::TensorMemoryAccounting.collections_started
+      puts [runs - before, GC.stat(:count) - gcs, seconds - before_seconds, elapsed].join(" ")
+    RUBY
+    output = child_output(code, ruby_limits)
+    runs, gcs, seconds, elapsed = output.split.map(&:to_f)
+    assert_operator runs, :>=, 2, output
+    assert_equal gcs, runs, output
+    assert_operator seconds, :>, 0, output
+    assert_operator seconds, :<=, elapsed, output
+  end
+
   # A step's worth of tensors freed together by a GC is not given back to the system, to be faulted in
   # again by the next step (tensor_memory_accounting.cpp keeps 64 MiB at the heap's top): rounds of eight
   # 4 MiB tensors, each freed by a GC, fault in few of their pages once freed memory is there to reuse; a
