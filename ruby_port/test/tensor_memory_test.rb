@@ -229,6 +229,32 @@ class TensorMemoryTest < Minitest::Test
     GC.enable
   end
 
+  # The mapping of /proc/self/maps that holds address: [its start, its name ("" for an anonymous one)].
+  def mapping_of(address)
+    File.foreach("/proc/self/maps").each do |line|
+      range, _perms, _offset, _device, _inode, name = line.split(" ", 6)
+      first, last = range.split("-").map { |hex| hex.to_i(16) }
+      return [first, name.to_s.strip] if address >= first && address < last
+    end
+    nil
+  end
+
+  # A Marshal copy, torch.rb's deep copy (kept for epochs, as the tutorial's best weights), takes its own
+  # mapping instead of a hole among a step's freed memory in the heap; its memory goes back when it is
+  # freed; tensors made after it are in the heap again.
+  def test_a_marshal_copy_s_tensors_take_their_own_mappings
+    tensor = Torch.randn(256, 256)
+    copy = Marshal.load(Marshal.dump(tensor))
+    assert_equal tensor.to_a, copy.to_a
+    start, name = mapping_of(copy._data_ptr)
+    assert_equal ["", copy._data_ptr - 64], [name, start], "the copy's data 64 bytes into a mapping of its own"
+    assert_equal "[heap]", mapping_of(Torch.empty(1 << 16)._data_ptr).last
+    counted = PytorchParity::TensorMemoryAccounting.counted_bytes
+    TensorMemory.free(copy)
+    assert_operator counted - PytorchParity::TensorMemoryAccounting.counted_bytes, :>=, 256 * 256 * 4
+    assert_nil mapping_of(start)
+  end
+
   def test_free_empties_tensors_of_every_dtype_and_keeps_their_dtype
     %i[float16 float32 float64 uint8 int64 bool].each do |dtype|
       tensor = Torch.ones(3).to(dtype)

@@ -57,6 +57,13 @@ module PytorchParity
       TensorMemoryAccounting.trim_heap
     end
 
+    # Runs the block with the tensors it makes (64 KiB and more) in their own mappings rather than in the
+    # heap: for tensors that outlive the steps around them, such as a deep copy of the weights
+    # (tensor_memory_accounting.cpp says why).
+    def in_own_mappings(&block)
+      TensorMemoryAccounting.in_own_mappings(&block)
+    end
+
     # Counts tensor's memory, which LibTorch did not allocate through its CPU allocator (a DataLoader's
     # batch mapped from a worker's file), for as long as tensor's Ruby object lives: the allocator's count
     # then sees a batch that an old object keeps (see tensor_memory_accounting.cpp).

@@ -15,6 +15,8 @@
 require "ffi"
 require "torch"
 
+require_relative "../tensor_memory"
+
 module PytorchParity
   # Marshal for CPU tensors, as copy.deepcopy and pickle copy them: dtype, shape, bytes and
   # requires_grad; a Parameter comes back a Parameter. _dump gives one String: the tensor's bytes as
@@ -45,7 +47,8 @@ module PytorchParity
       def _load(data)
         rest_size = data.byteslice(-4, 4).unpack1("N")
         dtype, shape, requires_grad = Marshal.load(data.byteslice(-4 - rest_size, rest_size))
-        tensor = Torch.empty(shape, dtype: dtype)
+        # Marshal.load(Marshal.dump(...)) is torch.rb's deep copy, made to be kept (the tutorial's best weights)
+        tensor = TensorMemory.in_own_mappings { Torch.empty(shape, dtype: dtype) }
         size = tensor.numel * tensor.element_size
         raise ArgumentError, "marshal data of a tensor: #{data.bytesize} bytes where #{size + rest_size + 4} were expected" \
           unless data.bytesize == size + rest_size + 4
