@@ -11,9 +11,14 @@
 // counts), and a loop of tensor operations may not call it for a long while; nor may a GC run inside
 // this allocator, in the middle of a LibTorch operation that may hold locks the tensors it frees need.
 // So a postponed job (run at the Ruby thread's next safe point) starts the GC, swept at once: a minor
-// one when the bytes counted since the last GC pass GC_BYTES, in evaluation as in training. (Waiting for
-// 48 MiB while autograd recorded nothing made evaluation's steps 8% faster, but its garbage, on top of what
-// training leaves free in the heap, set the run's peak memory: 24 MiB more over 2 epochs.)
+// one when the bytes counted since the last GC pass GC_BYTES, or GARBAGE_GC_BYTES once the last GC the
+// count started freed at least three quarters of what had been counted before it. What a forward pass keeps
+// for backward survives its GCs, which stay 16 MiB apart there, where a training step's memory peaks; a step
+// that keeps nothing (evaluation, a frozen backbone's forward pass) leaves garbage only, and fewer GCs free it
+// all the same: 2 a step instead of 6, each 0.5 ms or so. (Waiting for 48 MiB whenever autograd recorded
+// nothing, or for 32 MiB in every mode, sped evaluation up as well but raised the 25-epoch peak, to 760
+// MiB for 32; a GC held back until the bytes live neared the most they had been raised it to 740 and let the
+// RSS grow over the epochs: bench/README.md.)
 //
 // A major one only when minor GCs have stopped freeing what is dropped. torch.rb's tensor objects have
 // no write barrier, so Ruby never promotes them by age, but one that an old object holds at a minor GC
@@ -68,6 +73,7 @@ namespace {
 std::atomic<int64_t> unsettled{0};
 std::atomic<int64_t> live{0};
 constexpr size_t GC_BYTES = 16 << 20;
+constexpr size_t GARBAGE_GC_BYTES = 48 << 20;
 constexpr int64_t PINNED_GC_BYTES = 16 << 20;
 constexpr int WINDOW_GCS = 16;
 constexpr int TOP_PAD_BYTES = 64 << 20;
@@ -80,6 +86,10 @@ ID start;
 
 // The survivors of GCs, Ruby's own included: seen at the first count after each one.
 size_t gcs_seen = 0, majors_seen = 0;
+// What was live and counted since the GC before, when this count last started one (live -1 once seen), and
+// whether that GC found mostly garbage.
+int64_t live_before_collection = -1, counted_before_collection = 0;
+bool mostly_garbage = false;
 int64_t lowest_since_major = -1;
 int64_t lowest_in_window = INT64_MAX;
 int gcs_in_window = 0;
@@ -104,6 +114,8 @@ void collect(void*) {
   VALUE options = full_collection ? major_gc_options : minor_gc_options;
   full_collection = false;
   int64_t started = monotonic_ns();
+  live_before_collection = live.load(std::memory_order_relaxed);
+  counted_before_collection = static_cast<int64_t>(rb_gc_stat(malloc_increase_bytes));
   rb_funcallv_kw(rb_mGC, start, 1, &options, RB_PASS_KEYWORDS);
   collection_ns += monotonic_ns() - started;
   ++collections;
@@ -119,12 +131,16 @@ VALUE gc_options(bool full_mark) {
 }
 
 // Called holding the GVL, outside GC: notes the survivors of the GCs since the last call and decides
-// whether the next one is major.
+// whether the next one waits for GARBAGE_GC_BYTES, and whether it is major.
 void observe_gcs() {
   size_t gcs = rb_gc_count();
   if (gcs == gcs_seen || rb_during_gc()) return;
   gcs_seen = gcs;
   int64_t survivors = live.load(std::memory_order_relaxed);
+  if (live_before_collection >= 0) {
+    mostly_garbage = (live_before_collection - survivors) * 4 >= counted_before_collection * 3;
+    live_before_collection = -1;
+  }
   size_t majors = rb_gc_stat(major_gc_count);
   if (majors != majors_seen || lowest_since_major < 0) {
     majors_seen = majors;
@@ -152,7 +168,7 @@ void count(int64_t bytes) {
   rb_gc_adjust_memory_usage(bytes);
   observe_gcs();
   if (bytes < 0 || collection_pending) return;
-  if (full_collection || rb_gc_stat(malloc_increase_bytes) > GC_BYTES) {
+  if (full_collection || rb_gc_stat(malloc_increase_bytes) > (mostly_garbage ? GARBAGE_GC_BYTES : GC_BYTES)) {
     collection_pending = true;
     rb_postponed_job_register_one(0, collect, nullptr);
   }
