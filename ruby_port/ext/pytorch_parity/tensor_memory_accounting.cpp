@@ -15,10 +15,10 @@
 // count started freed at least three quarters of what had been counted before it. What a forward pass keeps
 // for backward survives its GCs, which stay 16 MiB apart there, where a training step's memory peaks; a step
 // that keeps nothing (evaluation, a frozen backbone's forward pass) leaves garbage only, and fewer GCs free it
-// all the same: 2 a step instead of 6, each 0.5 ms or so. (Waiting for 48 MiB whenever autograd recorded
-// nothing, or for 32 MiB in every mode, sped evaluation up as well but raised the 25-epoch peak, to 760
-// MiB for 32; a GC held back until the bytes live neared the most they had been raised it to 740 and let the
-// RSS grow over the epochs: bench/README.md.)
+// all the same: 2 a step instead of 6, 2.1 ms of wall time instead of 3.4. (Before the Marshal copies took
+// mappings of their own, 48 MiB whenever autograd recorded nothing, or 32 MiB in every mode, raised the run's
+// peak: to 760 MiB over 25 epochs for 32. A GC held back until the bytes live neared the most they had been,
+// tried since, raised it to 740 and let the RSS grow over the epochs: bench/README.md.)
 //
 // A major one only when minor GCs have stopped freeing what is dropped. torch.rb's tensor objects have
 // no write barrier, so Ruby never promotes them by age, but one that an old object holds at a minor GC
