@@ -34,7 +34,7 @@ module Hymenoptera
         File.open(tmp, "wb") do |file|
           offset = 0
           tensors.each do |name, tensor|
-            dtype = DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
+            dtype = stored_dtype(name, tensor)
             nbytes, sha256 = write_tensor(file, tensor)
             entries << {name: name, dtype: dtype, shape: tensor.shape, offset: offset, nbytes: nbytes, sha256: sha256}
             offset += nbytes
@@ -45,12 +45,17 @@ module Hymenoptera
       Atomic.write_text(index_path, JSON.pretty_generate(index) + "\n")
     end
 
+    # The name a bundle stores tensor's dtype under; tensors of any other dtype cannot be stored.
+    def stored_dtype(name, tensor)
+      DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
+    end
+
     # Writes STEM.json alone: each tensor's name, dtype, shape, nbytes and sha256 (as write_bundle records them),
     # hashed in its own memory, and no blob. Equal tensors are proven equal by their digests without writing their
     # bytes (the zoo: a VGG's results are 1.1 GB a side); read_digests reads it, read_bundle refuses it.
     def write_digests(stem, tensors, meta: {})
       entries = tensors.map do |name, tensor|
-        dtype = DTYPE_NAMES[tensor.dtype] or raise BundleError, "#{name}: dtype #{tensor.dtype} cannot be stored in a bundle"
+        dtype = stored_dtype(name, tensor)
         {name: name, dtype: dtype, shape: tensor.shape, nbytes: tensor.numel * tensor.element_size, sha256: sha256(tensor)}
       end
       Atomic.write_text(bundle_paths(stem).first, JSON.pretty_generate({format: DIGESTS_FORMAT, tensors: entries, meta: meta}) + "\n")
@@ -128,7 +133,7 @@ module Hymenoptera
       return read_copied(file, entry, blob_path) if tensor.nil?
 
       nbytes, offset = entry["nbytes"], entry["offset"]
-      raise BundleError, "#{blob_path}: #{entry["name"]} is truncated" if offset + nbytes > file.size
+      raise entry_error(blob_path, entry, "is truncated") if offset + nbytes > file.size
 
       digest, address, chunk = OpenSSL::Digest.new("SHA256"), tensor._data_ptr, +""
       (0...nbytes).step(READ_CHUNK) do |start|
@@ -136,7 +141,7 @@ module Hymenoptera
         digest.update(chunk)
         FFI::Pointer.new(:uint8, address + start).put_bytes(0, chunk)
       end
-      raise BundleError, "#{blob_path}: #{entry["name"]} does not match its sha256" if digest.hexdigest != entry["sha256"]
+      raise entry_error(blob_path, entry, "does not match its sha256") if digest.hexdigest != entry["sha256"]
 
       tensor
     end
@@ -153,10 +158,14 @@ module Hymenoptera
 
     def read_copied(file, entry, blob_path)
       data = read_at(file, entry["offset"], entry["nbytes"])
-      raise BundleError, "#{blob_path}: #{entry["name"]} is truncated" if data.bytesize != entry["nbytes"]
-      raise BundleError, "#{blob_path}: #{entry["name"]} does not match its sha256" if OpenSSL::Digest::SHA256.hexdigest(data) != entry["sha256"]
+      raise entry_error(blob_path, entry, "is truncated") if data.bytesize != entry["nbytes"]
+      raise entry_error(blob_path, entry, "does not match its sha256") if OpenSSL::Digest::SHA256.hexdigest(data) != entry["sha256"]
 
       to_tensor(data, entry["dtype"], entry["shape"])
+    end
+
+    def entry_error(blob_path, entry, what)
+      BundleError.new("#{blob_path}: #{entry["name"]} #{what}")
     end
 
     # nbytes from offset, fewer at the end of the file.
