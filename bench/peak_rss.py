@@ -13,7 +13,6 @@ grows over the epochs. A benchmark, not a test: it asserts nothing.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading

@@ -218,20 +218,23 @@ void counted_delete(void* data) {
   count(-bytes);
 }
 
+// The tensor memory at data, in block: mark and block's start written just before it, counted_delete its deleter.
+c10::DataPtr marked(void* block, void* data, uintptr_t mark) {
+  uintptr_t* header = static_cast<uintptr_t*>(data) - 2;
+  header[0] = mark;
+  header[1] = reinterpret_cast<uintptr_t>(block);
+  return {data, data, &counted_delete, c10::Device(c10::DeviceType::CPU)};
+}
+
 struct CountingAllocator final : c10::Allocator {
   c10::DataPtr allocate(size_t nbytes) const override {
-    c10::Device cpu(c10::DeviceType::CPU);
-    if (nbytes == 0) return {nullptr, nullptr, &counted_delete, cpu};
+    if (nbytes == 0) return {nullptr, nullptr, &counted_delete, c10::Device(c10::DeviceType::CPU)};
     if (own_mappings && nbytes >= MAPPED_MIN_BYTES) return allocate_mapped(nbytes);
     void* block = std::malloc(nbytes + ALIGNMENT + HEADER);
     TORCH_CHECK(block != nullptr, "DefaultCPUAllocator: not enough memory: you tried to allocate ", nbytes, " bytes.");
     uintptr_t start = reinterpret_cast<uintptr_t>(block) + HEADER;
-    void* data = reinterpret_cast<void*>((start + ALIGNMENT - 1) & ~(ALIGNMENT - 1));
-    uintptr_t* header = static_cast<uintptr_t*>(data) - 2;
-    header[0] = MARK;
-    header[1] = reinterpret_cast<uintptr_t>(block);
     count(static_cast<int64_t>(malloc_usable_size(block)));
-    return {data, data, &counted_delete, cpu};
+    return marked(block, reinterpret_cast<void*>((start + ALIGNMENT - 1) & ~(ALIGNMENT - 1)), MARK);
   }
 
   static c10::DataPtr allocate_mapped(size_t nbytes) {
@@ -239,12 +242,8 @@ struct CountingAllocator final : c10::Allocator {
     void* block = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     TORCH_CHECK(block != MAP_FAILED, "DefaultCPUAllocator: not enough memory: you tried to allocate ", nbytes, " bytes.");
     *static_cast<size_t*>(block) = length;
-    void* data = static_cast<char*>(block) + ALIGNMENT;
-    uintptr_t* header = static_cast<uintptr_t*>(data) - 2;
-    header[0] = MAPPED_MARK;
-    header[1] = reinterpret_cast<uintptr_t>(block);
     count(static_cast<int64_t>(length));
-    return {data, data, &counted_delete, c10::Device(c10::DeviceType::CPU)};
+    return marked(block, static_cast<char*>(block) + ALIGNMENT, MAPPED_MARK);
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &counted_delete; }
