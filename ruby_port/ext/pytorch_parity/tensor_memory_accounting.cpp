@@ -140,6 +140,11 @@ void observe_gcs() {
   if (live_before_collection >= 0) {
     mostly_garbage = (live_before_collection - survivors) * 4 >= counted_before_collection * 3;
     live_before_collection = -1;
+  } else {
+    // A GC Ruby started itself sweeps lazily, as Ruby allocates objects: the tensors it found dropped may
+    // stay allocated for a while (a loop of tensor operations allocates few objects). The next GC comes
+    // GC_BYTES later, not GARBAGE_GC_BYTES on top of what waits for that sweep.
+    mostly_garbage = false;
   }
   size_t majors = rb_gc_stat(major_gc_count);
   if (majors != majors_seen || lowest_since_major < 0) {
