@@ -116,10 +116,14 @@ module PytorchParity
     # function that returns its argument, or an in-place operation): the same memory, shape and
     # strides. A view of input stays intact (see view_only).
     def free_input(input, output)
-      same = input.equal?(output) ||
-             (input._data_ptr == output._data_ptr && input.dtype == output.dtype && input.shape == output.shape &&
-              input.dim.times.all? { |d| input.stride(d) == output.stride(d) })
-      free(input) unless same
+      free(input) unless same_memory?(input, output)
+    end
+
+    # Whether a and b show the same memory the same way (the same tensor, or one that an in-place
+    # operation or a function returning its argument gave back): the same start, dtype, shape and strides.
+    def same_memory?(a, b)
+      a.equal?(b) ||
+        (a._data_ptr == b._data_ptr && a.dtype == b.dtype && a.shape == b.shape && a.dim.times.all? { |d| a.stride(d) == b.stride(d) })
     end
 
     # Torch.empty(0).to(dtype): torch.rb refuses Torch.empty(0, dtype: :float16)

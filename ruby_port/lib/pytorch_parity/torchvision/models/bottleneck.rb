@@ -1,0 +1,38 @@
+# frozen_string_literal: true
+
+# Part of: torchvision/models/resnet.rb
+
+require "torchvision"
+require_relative "../../torch/nn/intermediates"
+
+module PytorchParity
+  # TorchVision::Models::Bottleneck's forward freeing its intermediates (Intermediates) and adding the
+  # shortcut in place, as torchvision's `out += identity` does.
+  module BottleneckFreesIntermediates
+    def modules_called
+      [@conv1, @bn1, @relu, @conv2, @bn2, @conv3, @bn3, @downsample].compact
+    end
+
+    def forward(x)
+      Intermediates.freeing(self, x) do |free|
+        out = @conv1.call(x)
+        out = free.(out, @bn1.call(out))
+        out = @relu.call(out)
+
+        out = free.(out, @conv2.call(out))
+        out = free.(out, @bn2.call(out))
+        out = @relu.call(out)
+
+        out = free.(out, @conv3.call(out))
+        out = free.(out, @bn3.call(out))
+
+        identity = @downsample ? @downsample.call(x) : x
+        out.add!(identity)
+        free.(identity, out) if @downsample
+        @relu.call(out)
+      end
+    end
+  end
+end
+
+TorchVision::Models::Bottleneck.prepend(PytorchParity::BottleneckFreesIntermediates)
