@@ -119,6 +119,19 @@ module PytorchParity
       free(input) unless same_memory?(input, output)
     end
 
+    # Frees intermediate, a tensor a forward made and handed to one step (a module, a transform), which
+    # made output of it, and returns output. Left alone where it may still be needed: where it or output
+    # requires grad (a graph may have saved it), where output is it (free_input), and where it has the
+    # memory of input, the forward's own input, which is the caller's (Identity returns its input).
+    def free_intermediate(intermediate, output, input)
+      return output unless intermediate.is_a?(Torch::Tensor) && output.is_a?(Torch::Tensor)
+      return output if intermediate.requires_grad || output.requires_grad
+      return output if input.is_a?(Torch::Tensor) && same_memory?(intermediate, input)
+
+      free_input(intermediate, output)
+      output
+    end
+
     # Whether a and b show the same memory the same way (the same tensor, or one that an in-place
     # operation or a function returning its argument gave back): the same start, dtype, shape and strides.
     def same_memory?(a, b)

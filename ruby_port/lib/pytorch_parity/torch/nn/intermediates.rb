@@ -8,16 +8,11 @@ require_relative "../tensor_memory"
 
 module PytorchParity
   # When a forward may free what passes between its modules as soon as the next module has used it, as
-  # Python's refcount frees it, and the freeing itself. A tensor that a forward made and handed to one
-  # module goes once that module has returned when
-  # - autograd holds nothing of it: neither it nor that module's output requires grad, so no graph was
-  #   recorded that could have saved it;
-  # - no code that saw it can keep it: the forward's module and every module it calls, down to the leaves,
-  #   run torch.rb's, torchvision-ruby's and pytorch_parity's code only (a user's module, or a forward or
-  #   call a user defined on one of the gems' modules or classes, may keep what it is given, as a Python
-  #   module may keep a reference: then the forward frees nothing);
-  # - it is not the forward's input: that is the caller's, and so is a tensor with its memory (Identity,
-  #   or Dropout in eval mode, return their input).
+  # Python's refcount frees it (TensorMemory.free_intermediate, which also spares what autograd may hold and
+  # the forward's input): when no code that saw it can keep it, that is when the forward's module and every
+  # module it calls, down to the leaves, run torch.rb's, torchvision-ruby's and pytorch_parity's code only. A
+  # user's module, or a forward or call a user defined on one of the gems' modules or classes, may keep what
+  # it is given, as a Python module may keep a reference: then the forward frees nothing.
   # The modules a forward calls are known for LEAVES (none) and for the modules of this fix, which list
   # theirs (modules_called); any other module counts as one that may keep what it is given.
   module Intermediates
@@ -43,7 +38,7 @@ module PytorchParity
     # Yields free, a lambda free.(intermediate, output) that frees intermediate where it may go and returns
     # output, for the forward of mod, called with input.
     def freeing(mod, input)
-      free = ->(intermediate, output) { free(intermediate, output, input) }
+      free = ->(intermediate, output) { TensorMemory.free_intermediate(intermediate, output, input) }
       return yield(free) if Thread.current[CHECKED]
       return yield(KEEP) unless keeps_nothing?(mod)
 
@@ -53,15 +48,6 @@ module PytorchParity
       ensure
         Thread.current[CHECKED] = false
       end
-    end
-
-    def free(intermediate, output, input)
-      return output unless intermediate.is_a?(Torch::Tensor) && output.is_a?(Torch::Tensor)
-      return output if intermediate.requires_grad || output.requires_grad
-      return output if input.is_a?(Torch::Tensor) && TensorMemory.same_memory?(intermediate, input)
-
-      TensorMemory.free_input(intermediate, output)
-      output
     end
 
     # Calling mod runs the gems' code and pytorch_parity's only, and so does every module it calls.
